@@ -1,0 +1,229 @@
+"""The childprotect-api command: serve, migrate, create-user, import-areas, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from childprotect_api.config import ConfigError, Settings, get_settings
+
+log = logging.getLogger("childprotect_api")
+
+
+def _database_url(settings: Settings, args: argparse.Namespace) -> tuple[str, object | None]:
+    """The server to use: DATABASE_URL, or an embedded PostgreSQL in the data folder."""
+    if settings.database_url:
+        return settings.database_url, None
+    from childprotect_api.db import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    print(f"Starting the embedded PostgreSQL in {embedded.pgdata} ...", file=sys.stderr)
+    return embedded.start(), embedded
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    if args.demo and settings.env != "local":
+        print(
+            "error: --demo loads made-up data and is for CHILDPROTECT_ENV=local only",
+            file=sys.stderr,
+        )
+        return 2
+    url, embedded = _database_url(settings, args)
+    try:
+        from childprotect_api.migrate import upgrade
+
+        upgrade(url)
+        if args.demo:
+            from childprotect_api.services.demo import load_demo
+
+            logins = asyncio.run(load_demo(url))
+            _print_logins(logins)
+        # Workers (and the app in this process) read the URL from the environment.
+        os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+        print(f"API on http://{args.host}:{args.port}  (docs: /docs)", file=sys.stderr)
+        uvicorn.run(
+            "childprotect_api.main:app_factory",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+            proxy_headers=True,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+def _print_logins(logins: list[tuple[str, str, str, str]]) -> None:
+    print("\nDemo logins (username / password / role / area):", file=sys.stderr)
+    for username, password, role, area in logins:
+        print(f"  {username:<22} {password:<16} {role:<20} {area}", file=sys.stderr)
+    print("", file=sys.stderr)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from childprotect_api.migrate import upgrade
+
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        upgrade(url)
+        print("migrated to head", file=sys.stderr)
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from childprotect_api.services.bootstrap import create_user_cli
+
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        from childprotect_api.migrate import upgrade
+
+        upgrade(url)
+        problem = asyncio.run(
+            create_user_cli(
+                url,
+                username=args.username,
+                password=args.password,
+                role=args.role,
+                area=args.area,
+                display_name=args.display_name or args.username,
+                phone=args.phone,
+            )
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    print(f"created user {args.username} ({args.role})", file=sys.stderr)
+    return 0
+
+
+def cmd_import_areas(args: argparse.Namespace) -> int:
+    from childprotect_api.services.bootstrap import import_areas_cli
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        from childprotect_api.migrate import upgrade
+
+        upgrade(url)
+        report = asyncio.run(import_areas_cli(url, path.read_text(encoding="utf-8-sig")))
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    for row in report.rows:
+        if row.status == "invalid":
+            print(f"line {row.line}: {row.code}: {'; '.join(row.errors)}", file=sys.stderr)
+    print(
+        f"{'applied' if report.applied else 'NOT applied'}: created {report.created}, "
+        f"updated {report.updated}, invalid {report.invalid}",
+        file=sys.stderr,
+    )
+    return 0 if report.applied else 2
+
+
+def openapi_document() -> dict[str, object]:
+    from childprotect_api.main import create_app
+
+    app = create_app(Settings(env="local", DATABASE_URL="postgresql://openapi/none"))
+    return app.openapi()
+
+
+def openapi_text() -> str:
+    return json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    text = openapi_text()
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="childprotect-api", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "serve", help="migrate, then serve the API (embedded PostgreSQL when DATABASE_URL is unset)"
+    )
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--demo", action="store_true", help="load the demo county and print logins")
+    s.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("migrate", help="apply the database migrations and exit")
+    m.set_defaults(func=cmd_migrate)
+
+    u = sub.add_parser("create-user", help="create a user (how the first admin is made)")
+    u.add_argument(
+        "--role",
+        required=True,
+        choices=[
+            "village_director",
+            "township_supervisor",
+            "county_officer",
+            "reporter",
+            "auditor",
+            "admin",
+        ],
+    )
+    u.add_argument("--area", default=None, help="area code (omit for a system-wide admin)")
+    u.add_argument("--username", required=True)
+    u.add_argument("--password", required=True)
+    u.add_argument("--display-name", default=None)
+    u.add_argument("--phone", default=None)
+    u.set_defaults(func=cmd_create_user)
+
+    i = sub.add_parser("import-areas", help="import areas from a CSV file code,name,parent_code")
+    i.add_argument("file")
+    i.set_defaults(func=cmd_import_areas)
+
+    o = sub.add_parser("openapi", help="print or write the OpenAPI document")
+    o.add_argument("--out", default=None)
+    o.set_defaults(func=cmd_openapi)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    if args.command == "serve" and not (1 <= args.workers <= 64):
+        print("error: --workers must be between 1 and 64", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Settings from the environment, refusing unsafe defaults outside local mode."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Local-only defaults. Outside CHILDPROTECT_ENV=local the app refuses to start with them.
+DEFAULT_JWT_KEY = "local-dev-signing-key-change-me-0123456789abcdef"
+DEFAULT_DATA_KEY = "local-dev-data-key-change-me-0123456789abcdef"
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete for the chosen environment."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHILDPROTECT_", extra="ignore")
+
+    env: Literal["local", "test", "staging", "production"] = "local"
+    # Plain names (no prefix) for the database URLs, as every deployment tool expects them.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    database_replica_url: str | None = Field(default=None, validation_alias="DATABASE_REPLICA_URL")
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("childprotect-api"))
+    )
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    # Access tokens are HS256 JWTs; several keys allow rotation (the first signs).
+    jwt_keys: str = DEFAULT_JWT_KEY
+    jwt_issuer: str = "childprotect-api"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+
+    # Application key for ID numbers at rest (AES-GCM) and their lookup hash (HMAC).
+    data_key: str = DEFAULT_DATA_KEY
+
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
+    login_failure_delay_seconds: float = 0.25
+
+    max_upload_bytes: int = 10 * 1024 * 1024
+    retention_days: int = 365 * 5
+
+    @property
+    def signing_keys(self) -> list[str]:
+        return [k.strip() for k in self.jwt_keys.split(",") if k.strip()]
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.env == "local" or self.env == "test":
+            return self
+        problems = []
+        keys = self.signing_keys
+        if not keys or DEFAULT_JWT_KEY in keys or any(len(k) < 32 for k in keys):
+            problems.append("CHILDPROTECT_JWT_KEYS must be set to secret keys of 32+ characters")
+        if self.data_key == DEFAULT_DATA_KEY or len(self.data_key) < 32:
+            problems.append("CHILDPROTECT_DATA_KEY must be set to a secret of 32+ characters")
+        if not self.database_url:
+            problems.append("DATABASE_URL must be set")
+        if problems:
+            raise ConfigError(f"unsafe configuration for env={self.env}: " + "; ".join(problems))
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,259 @@
+"""Domain errors and their one mapping to RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable machine `code` and field `errors`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str
+    errors: list[FieldError] = []
+    request_id: str | None = None
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.errors = errors or []
+        self.headers = headers
+        self.extra = extra or {}
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "not_authenticated"
+    title = "Not authenticated"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class Gone(AppError):
+    status_code = 410
+    code = "gone"
+    title = "Gone"
+
+
+class PreconditionFailed(AppError):
+    status_code = 412
+    code = "version_mismatch"
+    title = "Precondition failed"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class Unprocessable(AppError):
+    status_code = 422
+    code = "validation_error"
+    title = "Validation error"
+
+    @classmethod
+    def field(cls, field: str, message: str, *, code: str | None = None) -> Unprocessable:
+        return cls(message, code=code, errors=[FieldError(field=field, message=message)])
+
+
+class PreconditionRequired(AppError):
+    status_code = 428
+    code = "precondition_required"
+    title = "Precondition required"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    code = "too_many_requests"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+    title = "Service unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    code: str,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        errors=errors or [],
+        request_id=request_id,
+    ).model_dump()
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _request_id(request: Request) -> str | None:
+    rid = getattr(request.state, "request_id", None)
+    return rid if isinstance(rid, str) else None
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
+        parts = parts[1:] or parts
+    return ".".join(parts)
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        exc.status_code,
+        exc.title,
+        exc.code,
+        exc.detail,
+        exc.errors,
+        exc.headers,
+        _request_id(request),
+        exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "invalid")))
+        for e in exc.errors()
+    ]
+    return problem_response(
+        422,
+        "Validation error",
+        "validation_error",
+        "The request has invalid fields.",
+        errors,
+        request_id=_request_id(request),
+    )
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    title = str(exc.detail) if isinstance(exc.detail, str) else "HTTP error"
+    return problem_response(
+        exc.status_code,
+        title,
+        code,
+        title,
+        headers=dict(exc.headers) if exc.headers else None,
+        request_id=_request_id(request),
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    rid = _request_id(request)
+    route = request.scope.get("route")
+    log.error(
+        "unhandled %s in %s %s (request %s)",
+        type(exc).__name__,
+        request.method,
+        getattr(route, "path", "?"),
+        rid,
+    )
+    _log_safe_traceback(exc, rid)
+    return problem_response(
+        500,
+        "Internal server error",
+        "internal_error",
+        "An unexpected error occurred. Quote the request id when reporting it.",
+        request_id=rid,
+    )
+
+
+def _log_safe_traceback(exc: BaseException, rid: str | None) -> None:
+    """Log frames (file, line, function) without exception messages or locals, which can
+    hold names and ID numbers."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in frames]
+    log.error("traceback for request %s (%s):\n%s", rid, type(exc).__name__, "\n".join(lines))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,20 @@
+"""SQLModel tables, one module per aggregate. Importing this package registers them all
+on SQLModel.metadata (what Alembic compares against)."""
+
+from childprotect_api.models.area import Area, AreaLevel
+from childprotect_api.models.audit import AuditEvent
+from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
+from childprotect_api.models.child import Child
+from childprotect_api.models.user import Role, User
+
+__all__ = [
+    "Area",
+    "AreaLevel",
+    "AuditEvent",
+    "Child",
+    "LoginThrottle",
+    "RefreshToken",
+    "Role",
+    "TokenFamily",
+    "User",
+]

@@ -1,0 +1,164 @@
+"""The child record (一人一档): one row per child, scoped by its village area code."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlmodel import Field, SQLModel
+
+from childprotect_api.models.base import (
+    area_code_column,
+    county_code_column,
+    created_at_column,
+    tz_column,
+    updated_at_column,
+)
+
+
+class Gender(StrEnum):
+    male = "male"
+    female = "female"
+
+
+class Category(StrEnum):
+    left_behind = "left_behind"
+    in_difficulty = "in_difficulty"
+    orphan = "orphan"
+    de_facto_unsupported = "de_facto_unsupported"
+    low_income_disabled_or_ill = "low_income_disabled_or_ill"
+    low_income = "low_income"
+    disabled = "disabled"
+    migrant = "migrant"
+    street = "street"
+    parent_imprisoned = "parent_imprisoned"
+    dropout_risk = "dropout_risk"
+    serious_misconduct = "serious_misconduct"
+
+
+class RiskLevel(StrEnum):
+    blue = "blue"
+    yellow = "yellow"
+    orange = "orange"
+    red = "red"
+
+
+RISK_ORDER: dict[str, int] = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+
+
+class ChildStatus(StrEnum):
+    active = "active"
+    closed = "closed"
+
+
+class ClosedReason(StrEnum):
+    turned_18 = "turned_18"
+    moved_away = "moved_away"
+    deceased = "deceased"
+    no_longer_eligible = "no_longer_eligible"
+
+
+class ParentSituation(StrEnum):
+    at_home = "at_home"
+    working_away = "working_away"
+    deceased = "deceased"
+    imprisoned = "imprisoned"
+    compulsory_rehab = "compulsory_rehab"
+    seriously_ill_or_disabled = "seriously_ill_or_disabled"
+    missing = "missing"
+    unknown = "unknown"
+
+
+class Child(SQLModel, table=True):
+    __tablename__ = "children"
+    __table_args__ = (
+        # Scope: county first (the distribution key), then the village prefix.
+        Index("ix_children_scope", "county_code", "area_code", "id"),
+        Index(
+            "uq_children_id_number_hash",
+            "id_number_hash",
+            unique=True,
+            postgresql_where=text("id_number_hash IS NOT NULL"),
+        ),
+        Index("ix_children_categories", "categories", postgresql_using="gin"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(Uuid, primary_key=True))
+    county_code: str = Field(sa_column=county_code_column())
+    area_code: str = Field(sa_column=area_code_column())
+
+    name: str = Field(sa_column=Column(String(64), nullable=False))
+    gender: str = Field(sa_column=Column(String(6), nullable=False))
+    ethnicity: str | None = Field(default=None, sa_column=Column(String(32)))
+    birth_date: date = Field(sa_column=Column(Date, nullable=False))
+    # The ID number is never stored in clear: AES-GCM ciphertext, an HMAC for exact lookup,
+    # and the masked form shown to most callers.
+    id_number_enc: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    id_number_hash: str | None = Field(default=None, sa_column=Column(String(64)))
+    id_number_masked: str | None = Field(default=None, sa_column=Column(String(18)))
+
+    household_registration: str | None = Field(default=None, sa_column=Column(String(200)))
+    residence: str | None = Field(default=None, sa_column=Column(String(200)))
+    address: str | None = Field(default=None, sa_column=Column(String(200)))
+    categories: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(String(40)), nullable=False, server_default=text("'{}'")),
+    )
+    family_situation: str | None = Field(default=None, sa_column=Column(Text))
+    main_income_source: str | None = Field(default=None, sa_column=Column(String(100)))
+    # {"situation": ParentSituation, "work_place": str, "away_since": date, "note": str}
+    father: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+    mother: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONB))
+
+    school: str | None = Field(default=None, sa_column=Column(String(100)))
+    grade: str | None = Field(default=None, sa_column=Column(String(20)))
+    enrolment_status: str | None = Field(default=None, sa_column=Column(String(20)))
+    boarding: bool | None = Field(default=None, sa_column=Column(Boolean))
+    health_notes: str | None = Field(default=None, sa_column=Column(Text))
+    disability_notes: str | None = Field(default=None, sa_column=Column(Text))
+    # [{"kind": str, "monthly_amount": number, "from": date, "to": date|null}]
+    subsidies: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    )
+
+    assigned_director_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(Uuid, ForeignKey("users.id"), nullable=True)
+    )
+    pairing_helper_name: str | None = Field(default=None, sa_column=Column(String(64)))
+    pairing_helper_phone: str | None = Field(default=None, sa_column=Column(String(20)))
+
+    risk_level: str = Field(default="blue", sa_column=Column(String(10), nullable=False))
+    risk_reason: str | None = Field(default=None, sa_column=Column(Text))
+    risk_set_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    risk_set_at: datetime | None = Field(default=None, sa_column=tz_column())
+
+    status: str = Field(default="active", sa_column=Column(String(10), nullable=False))
+    closed_reason: str | None = Field(default=None, sa_column=Column(String(30)))
+    closed_at: datetime | None = Field(default=None, sa_column=tz_column())
+    anonymised_at: datetime | None = Field(default=None, sa_column=tz_column())
+
+    last_visit_at: datetime | None = Field(default=None, sa_column=tz_column())
+    next_visit_due: datetime | None = Field(default=None, sa_column=tz_column())
+
+    version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
+    created_at: datetime | None = Field(default=None, sa_column=created_at_column())
+    updated_at: datetime | None = Field(default=None, sa_column=updated_at_column())
+    created_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    updated_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))

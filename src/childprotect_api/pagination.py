@@ -1,0 +1,31 @@
+"""Keyset pagination: opaque cursors that carry the sort key of the last row served."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from childprotect_api.errors import Unprocessable
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as e:
+        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor") from e
+    if not isinstance(values, list) or len(values) != size:
+        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
+    return values

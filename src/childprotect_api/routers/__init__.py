@@ -1,0 +1,1 @@
+"""Thin HTTP layer: parse, call a service, shape the answer."""

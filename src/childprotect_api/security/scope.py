@@ -1,0 +1,211 @@
+"""The only place area scope and the permission matrix are decided.
+
+A `Scope` is made from the bearer token by `get_scope` (and nothing else); queries take it
+through `in_scope()`/`apply_scope()`, which add the area-prefix filter. Routers never compare
+area codes themselves. Objects outside the scope are answered as not found (404)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import ColumnElement, Select, and_, select, true
+from sqlmodel import col
+
+from childprotect_api.config import Settings
+from childprotect_api.db import SessionDep
+from childprotect_api.errors import Forbidden, Unauthorized
+from childprotect_api.models.auth import TokenFamily
+from childprotect_api.models.user import Role, User
+from childprotect_api.security.tokens import InvalidToken, decode_access_token
+
+
+class Action(StrEnum):
+    children_read = "children_read"
+    children_write = "children_write"
+    risk_set = "risk_set"
+    visit_log = "visit_log"
+    visit_review = "visit_review"
+    agreement_edit = "agreement_edit"
+    agreement_sign = "agreement_sign"
+    report_file = "report_file"
+    report_read_own = "report_read_own"
+    report_manage = "report_manage"
+    users_manage = "users_manage"
+    areas_manage = "areas_manage"
+    clients_manage = "clients_manage"
+    stats_read = "stats_read"
+    audit_read = "audit_read"
+    areas_read = "areas_read"
+
+
+_STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
+_SUPERVISORS = {Role.township_supervisor, Role.county_officer}
+
+# DESIGN.md's permission matrix, row by row. A role never does more than its row.
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.children_read: frozenset(_STAFF),
+    Action.children_write: frozenset(_STAFF),
+    Action.risk_set: frozenset(_STAFF),  # village directors up to orange: a domain rule
+    Action.visit_log: frozenset(_STAFF),
+    Action.visit_review: frozenset(_SUPERVISORS),
+    Action.agreement_edit: frozenset(_STAFF),
+    Action.agreement_sign: frozenset(_SUPERVISORS),
+    Action.report_file: frozenset(_STAFF | {Role.reporter}),
+    Action.report_read_own: frozenset(_STAFF | {Role.reporter}),
+    Action.report_manage: frozenset({Role.county_officer}),
+    Action.users_manage: frozenset({Role.county_officer, Role.admin}),
+    Action.areas_manage: frozenset({Role.admin}),
+    Action.clients_manage: frozenset({Role.admin}),
+    Action.stats_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
+    Action.audit_read: frozenset({Role.county_officer, Role.auditor, Role.admin}),
+    Action.areas_read: frozenset(Role),
+}
+
+# OAuth2 scopes an integration client needs for an action.
+CLIENT_SCOPES: dict[Action, str] = {
+    Action.children_read: "children:read",
+    Action.children_write: "children:write",
+    Action.report_file: "reports:write",
+    Action.report_read_own: "reports:read",
+    Action.stats_read: "stats:read",
+    Action.areas_read: "children:read",
+}
+
+INTEGRATION_ROLE = "integration"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who is calling and which part of the area tree they may touch."""
+
+    actor_type: str  # "user" or "client"
+    actor_id: uuid.UUID
+    role: str
+    area_code: str  # "" means the whole system (root admins)
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    session_id: uuid.UUID | None = None
+    request_id: str | None = None
+
+    @property
+    def is_client(self) -> bool:
+        return self.actor_type == "client"
+
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        return None if self.is_client else self.actor_id
+
+    def covers(self, area_code: str | None) -> bool:
+        """Whether an area code lies inside this scope (for values, not for queries)."""
+        if area_code is None:
+            return self.area_code == ""
+        return area_code.startswith(self.area_code)
+
+    def can(self, action: Action) -> bool:
+        if self.is_client:
+            needed = CLIENT_SCOPES.get(action)
+            return needed is not None and needed in self.scopes
+        return self.role in PERMISSIONS[action]
+
+    def require(self, action: Action) -> Scope:
+        if self.can(action):
+            return self
+        if self.is_client:
+            needed = CLIENT_SCOPES.get(action)
+            raise Forbidden(
+                f"this client lacks the scope {needed}" if needed else "not allowed for clients",
+                code="missing_scope",
+                extra={"missing_scope": needed},
+            )
+        raise Forbidden(f"the role {self.role} may not do this", code="role_forbidden")
+
+
+def in_scope(scope: Scope, area_col: Any, county_col: Any = None) -> ColumnElement[bool]:
+    """The area-prefix filter for a query. With a county column it leads with the county
+    (the distribution key), which the scope indexes also lead with."""
+    prefix = scope.area_code
+    if not prefix:
+        return true()
+    if county_col is None:
+        return area_col.startswith(prefix, autoescape=True)
+    if len(prefix) < 6:
+        return county_col.startswith(prefix, autoescape=True)
+    if len(prefix) == 6:
+        return county_col == prefix
+    return and_(county_col == prefix[:6], area_col.startswith(prefix, autoescape=True))
+
+
+T = TypeVar("T", bound=Select[Any])
+
+
+def apply_scope(stmt: T, scope: Scope, area_col: Any, county_col: Any = None) -> T:
+    return stmt.where(in_scope(scope, area_col, county_col))
+
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def _unauthorized(detail: str) -> Unauthorized:
+    return Unauthorized(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def get_scope(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Scope:
+    if not token:
+        raise _unauthorized("a bearer token is required")
+    settings: Settings = request.app.state.settings
+    try:
+        claims = decode_access_token(settings, token)
+    except InvalidToken as e:
+        raise _unauthorized("the token is invalid or expired") from e
+    rid = getattr(request.state, "request_id", None)
+    if claims.kind == "user":
+        # One query: the account must still be active and the login session not revoked, so
+        # deactivation and logout take effect at once. Role and area come from the row.
+        row = (
+            await session.execute(
+                select(
+                    col(User.is_active),
+                    col(User.role),
+                    col(User.area_code),
+                    col(TokenFamily.revoked_at),
+                )
+                .join(TokenFamily, col(TokenFamily.user_id) == col(User.id))
+                .where(col(User.id) == claims.subject, col(TokenFamily.id) == claims.session_id)
+            )
+        ).first()
+        if row is None or not row.is_active or row.revoked_at is not None:
+            raise _unauthorized("the token is no longer valid")
+        scope = Scope(
+            "user",
+            claims.subject,
+            row.role,
+            row.area_code or "",
+            session_id=claims.session_id,
+            request_id=rid,
+        )
+    else:
+        scope = await _client_scope(request, session, claims, rid)
+    request.state.scope = scope
+    return scope
+
+
+async def _client_scope(request: Request, session: Any, claims: Any, rid: str | None) -> Scope:
+    """Integration clients (client_credentials) get their scopes and area from the token;
+    the client registry (a later module) checks that the client is still enabled."""
+    hook = getattr(request.app.state, "client_check", None)
+    if hook is None or not await hook(session, claims.subject):
+        raise _unauthorized("the token is no longer valid")
+    return Scope(
+        "client", claims.subject, INTEGRATION_ROLE, claims.area, claims.scopes, request_id=rid
+    )
+
+
+CurrentScope = Annotated[Scope, Depends(get_scope)]

@@ -1,0 +1,1 @@
+"""Domain rules. Services flush; the request's session commits once."""
