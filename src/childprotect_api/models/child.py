@@ -8,10 +8,12 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -162,3 +164,31 @@ class Child(SQLModel, table=True):
     updated_at: datetime | None = Field(default=None, sa_column=updated_at_column())
     created_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     updated_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+
+
+class RiskSource(StrEnum):
+    manual = "manual"
+    visit_review = "visit_review"
+    report = "report"
+    import_ = "import"
+
+
+class ChildRiskChange(SQLModel, table=True):
+    """Every change of a child's risk level, with who, why and what prompted it."""
+
+    __tablename__ = "child_risk_changes"
+    __table_args__ = (Index("ix_child_risk_changes_child", "child_id", "id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
+    )
+    child_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("children.id"), nullable=False))
+    county_code: str = Field(sa_column=county_code_column())
+    area_code: str = Field(sa_column=area_code_column())
+    old_level: str | None = Field(default=None, sa_column=Column(String(10)))
+    new_level: str = Field(sa_column=Column(String(10), nullable=False))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(default="manual", sa_column=Column(String(20), nullable=False))
+    source_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    set_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    set_at: datetime | None = Field(default=None, sa_column=created_at_column())

@@ -1,0 +1,32 @@
+"""Recording domain events in the outbox (same transaction as the change)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from childprotect_api.models.outbox import OutboxEvent
+
+
+async def emit(
+    session: AsyncSession,
+    event_type: str,
+    *,
+    resource_type: str,
+    resource_id: uuid.UUID | None,
+    area_code: str | None,
+    payload: dict[str, Any] | None = None,
+) -> OutboxEvent:
+    event = OutboxEvent(
+        event_type=event_type,
+        county_code=area_code[:6] if area_code and len(area_code) >= 6 else None,
+        area_code=area_code,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        payload=payload or {},
+    )
+    session.add(event)
+    await session.flush()
+    return event
