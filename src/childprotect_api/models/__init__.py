@@ -2,6 +2,7 @@
 on SQLModel.metadata (what Alembic compares against)."""
 
 from childprotect_api.models.area import Area, AreaLevel
+from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildRiskChange
@@ -12,6 +13,7 @@ from childprotect_api.models.visit_policy import VisitPolicy
 __all__ = [
     "Area",
     "AreaLevel",
+    "Attachment",
     "AuditEvent",
     "Child",
     "ChildRiskChange",
