@@ -57,6 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level="info",
+            # Our middleware writes the access log, without query strings (personal data).
+            access_log=False,
             proxy_headers=True,
         )
     finally:

@@ -222,38 +222,34 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    rid = _request_id(request)
-    route = request.scope.get("route")
-    log.error(
-        "unhandled %s in %s %s (request %s)",
-        type(exc).__name__,
-        request.method,
-        getattr(route, "path", "?"),
-        rid,
-    )
-    _log_safe_traceback(exc, rid)
-    return problem_response(
-        500,
-        "Internal server error",
-        "internal_error",
-        "An unexpected error occurred. Quote the request id when reporting it.",
+def internal_error_body(rid: str | None) -> dict[str, Any]:
+    return Problem(
+        title="Internal server error",
+        status=500,
+        detail="An unexpected error occurred. Quote the request id when reporting it.",
+        code="internal_error",
         request_id=rid,
-    )
+    ).model_dump()
 
 
-def _log_safe_traceback(exc: BaseException, rid: str | None) -> None:
-    """Log frames (file, line, function) without exception messages or locals, which can
-    hold names and ID numbers."""
+def log_unhandled(exc: BaseException, method: str, path: str, rid: str | None) -> None:
+    """Log the error type and the frames (file, line, function) only: exception messages and
+    locals can hold names and ID numbers."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
     lines = [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in frames]
-    log.error("traceback for request %s (%s):\n%s", rid, type(exc).__name__, "\n".join(lines))
+    log.error(
+        "unhandled %s in %s %s (request %s)\n%s",
+        type(exc).__name__,
+        method,
+        path,
+        rid,
+        "\n".join(lines),
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unhandled)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from childprotect_api.errors import internal_error_body, log_unhandled
+
+access_log = logging.getLogger("childprotect_api.access")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -66,10 +72,38 @@ class RequestContextMiddleware:
                 message["headers"] = hdrs
             await send(message)
 
+        started = False
+        status = 500
+        t0 = time.perf_counter()
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, status
+            if message["type"] == "http.response.start":
+                started = True
+                status = int(message["status"])
+            await send_with_headers(message)
+
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             await _too_large(send_with_headers, rid, self.max_body_bytes)
+        except Exception as exc:
+            # Answer here rather than let the server log the exception: its message and
+            # traceback locals can hold names and ID numbers.
+            log_unhandled(exc, scope.get("method", "?"), path, rid)
+            if not started:
+                await _send_json(send_with_headers, 500, internal_error_body(rid))
+        finally:
+            # The access log names the path without its query string (a name search would
+            # otherwise put a child's name in the log).
+            access_log.info(
+                "%s %s %s %.1fms rid=%s",
+                scope.get("method", "?"),
+                path,
+                status,
+                (time.perf_counter() - t0) * 1000,
+                rid,
+            )
 
 
 class BodyTooLarge(Exception):
@@ -77,21 +111,24 @@ class BodyTooLarge(Exception):
 
 
 async def _too_large(send: Any, rid: str, limit: int) -> None:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"the request body is larger than {limit} bytes",
-            "code": "payload_too_large",
-            "errors": [],
-            "request_id": rid,
-        }
-    ).encode()
+    body = {
+        "type": "about:blank",
+        "title": "Payload too large",
+        "status": 413,
+        "detail": f"the request body is larger than {limit} bytes",
+        "code": "payload_too_large",
+        "errors": [],
+        "request_id": rid,
+    }
+    await _send_json(send, 413, body)
+
+
+async def _send_json(send: Any, status: int, data: dict[str, Any]) -> None:
+    body = json.dumps(data).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
