@@ -157,3 +157,31 @@ async def test_import_bad_files(client, world):
         headers=world["officer"].headers,
     )
     assert r.status_code == 403
+
+
+async def test_import_is_rate_limited_per_caller(client, world, app, monkeypatch):
+    from datetime import UTC, datetime
+
+    from childprotect_api.security import rate_limit
+
+    frozen = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)
+    monkeypatch.setattr(rate_limit, "clock", lambda: frozen)
+    app.state.settings.rate_limits = {"import": 2}
+    files = {"file": ("a.csv", b"620722102,x,620722\n", "text/csv")}
+    h = world["admin"].headers
+    for _ in range(2):
+        r = await client.post(f"{AREAS}/import", params={"dry_run": "true"}, files=files, headers=h)
+        assert r.status_code == 200
+    r = await client.post(f"{AREAS}/import", params={"dry_run": "true"}, files=files, headers=h)
+    assert r.status_code == 429
+    assert r.json()["code"] == "rate_limited"
+    assert r.headers["retry-after"] == "30"
+    # another caller has its own count
+    r = await client.post(
+        f"{AREAS}/import", params={"dry_run": "true"}, files=files, headers=world["officer"].headers
+    )
+    assert r.status_code == 403
+    # the next minute starts afresh
+    monkeypatch.setattr(rate_limit, "clock", lambda: frozen.replace(minute=1))
+    r = await client.post(f"{AREAS}/import", params={"dry_run": "true"}, files=files, headers=h)
+    assert r.status_code == 200

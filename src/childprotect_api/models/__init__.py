@@ -7,6 +7,7 @@ from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildRiskChange
 from childprotect_api.models.outbox import OutboxEvent
+from childprotect_api.models.rate_limit import RateLimitCounter
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit_policy import VisitPolicy
 
@@ -19,6 +20,7 @@ __all__ = [
     "ChildRiskChange",
     "LoginThrottle",
     "OutboxEvent",
+    "RateLimitCounter",
     "RefreshToken",
     "Role",
     "TokenFamily",

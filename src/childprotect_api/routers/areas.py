@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem, Unprocessable
@@ -14,6 +14,7 @@ from childprotect_api.schemas.area import (
     AreaRead,
 )
 from childprotect_api.schemas.common import Page
+from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import Action, CurrentScope
 from childprotect_api.services import areas as area_service
 
@@ -66,7 +67,11 @@ async def create_area(scope: CurrentScope, session: SessionDep, body: AreaCreate
 
 
 @router.post(
-    "/import", operation_id="importAreas", response_model=AreaImportReport, responses=ERRORS
+    "/import",
+    operation_id="importAreas",
+    response_model=AreaImportReport,
+    responses={**ERRORS, 429: {"model": Problem}},
+    dependencies=[Depends(RateLimit("import"))],
 )
 async def import_areas(
     scope: CurrentScope,
