@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -12,7 +13,7 @@ from fastapi.routing import APIRoute
 from childprotect_api import __version__
 from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
-from childprotect_api.errors import install_error_handlers
+from childprotect_api.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from childprotect_api.middleware import RequestContextMiddleware
 from childprotect_api.routers import areas, auth, health, users
 
@@ -65,8 +66,50 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    _document_common_errors(app)
+    _problem_media_type_in_openapi(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_upload_bytes + 65536)
     return app
+
+
+# Every API route can answer these; each route documents its own others (409, 412, 413...).
+_COMMON_ERRORS = {
+    401: "Missing, invalid or expired token",
+    403: "The caller's role or scopes do not allow this",
+    404: "Not found, or outside the caller's area",
+    422: "Invalid input; `errors` names the fields",
+}
+
+
+def _document_common_errors(app: FastAPI) -> None:
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.path.startswith("/api/"):
+            continue
+        for status, description in _COMMON_ERRORS.items():
+            if route.path == "/api/v1/auth/token" and status in (401, 403, 404):
+                continue
+            entry = route.responses.setdefault(status, {})
+            entry.setdefault("model", Problem)
+            entry.setdefault("description", description)
+
+
+def _problem_media_type_in_openapi(app: FastAPI) -> None:
+    """Errors are served as application/problem+json; say so in the document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate()
+            for path in doc.get("paths", {}).values():
+                for op in path.values():
+                    for status, response in op.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[:1] in "45" and "application/json" in content:
+                            content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_factory() -> FastAPI:
