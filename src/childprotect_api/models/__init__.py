@@ -5,9 +5,16 @@ from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildRiskChange
+from childprotect_api.models.client import IntegrationClient
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit_policy import VisitPolicy
+from childprotect_api.models.webhook import (
+    WebhookAttempt,
+    WebhookCursor,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "Area",
@@ -15,6 +22,7 @@ __all__ = [
     "AuditEvent",
     "Child",
     "ChildRiskChange",
+    "IntegrationClient",
     "LoginThrottle",
     "OutboxEvent",
     "RefreshToken",
@@ -22,4 +30,8 @@ __all__ = [
     "TokenFamily",
     "User",
     "VisitPolicy",
+    "WebhookAttempt",
+    "WebhookCursor",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]
