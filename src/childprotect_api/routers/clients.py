@@ -7,7 +7,13 @@ from fastapi import APIRouter, Query, Response
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    cursor_uuid,
+    decode_cursor,
+    encode_cursor,
+)
 from childprotect_api.schemas.client import ClientCreate, ClientRead, ClientWithSecret
 from childprotect_api.schemas.common import Page
 from childprotect_api.security.scope import CurrentScope
@@ -56,7 +62,7 @@ async def list_clients(
         scope,
         active=active,
         limit=limit,
-        after=(str(after[0]), str(after[1])) if after else None,
+        after=(str(after[0]), cursor_uuid(after[1])) if after else None,
     )
     next_cursor = encode_cursor([rows[-1].name, str(rows[-1].id)]) if len(rows) == limit else None
     return Page(items=[ClientRead.model_validate(c) for c in rows], next_cursor=next_cursor)

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query, Request, Response
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem
 from childprotect_api.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    cursor_int,
+    cursor_time,
+    cursor_uuid,
+    decode_cursor,
+    encode_cursor,
+)
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.webhook import (
     AttemptRead,
@@ -81,7 +89,7 @@ async def list_webhooks(
         scope,
         client_id=client_id,
         limit=limit,
-        after=(str(after[0]), str(after[1])) if after else None,
+        after=(cursor_time(after[0]), cursor_uuid(after[1])) if after else None,
     )
     last = rows[-1] if len(rows) == limit else None
     next_cursor = encode_cursor([last.created_at, str(last.id)]) if last else None
@@ -124,20 +132,12 @@ async def list_deliveries(
 ) -> Page[DeliveryRead]:
     """Deliveries of this subscription, newest event first, each with every attempt."""
     after = decode_cursor(cursor, 1)
-    before = _int_cursor(after[0]) if after else None
+    before = cursor_int(after[0]) if after else None
     rows, attempts = await webhook_service.list_deliveries(
         session, scope, webhook_id, status=status, limit=limit, before_event=before
     )
     next_cursor = encode_cursor([rows[-1].outbox_event_id]) if len(rows) == limit else None
     return Page(items=[_delivery(d, attempts[d.id]) for d in rows], next_cursor=next_cursor)
-
-
-def _int_cursor(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    from childprotect_api.errors import Unprocessable
-
-    raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
 
 
 @router.post(

@@ -93,7 +93,7 @@ async def list_clients(
     *,
     active: bool | None,
     limit: int,
-    after: tuple[str, str] | None,
+    after: tuple[str, uuid.UUID] | None,
 ) -> list[IntegrationClient]:
     scope.require(Action.clients_manage)
     stmt = apply_scope(select(IntegrationClient), scope, IntegrationClient.area_code)
@@ -102,7 +102,7 @@ async def list_clients(
     if after:
         stmt = stmt.where(
             tuple_(col(IntegrationClient.name), col(IntegrationClient.id))
-            > tuple_(after[0], uuid.UUID(after[1]))
+            > tuple_(after[0], after[1])
         )
     stmt = stmt.order_by(col(IntegrationClient.name), col(IntegrationClient.id)).limit(limit)
     return list((await session.execute(stmt)).scalars())

@@ -180,7 +180,7 @@ async def list_subscriptions(
     *,
     client_id: uuid.UUID | None,
     limit: int,
-    after: tuple[str, str] | None,
+    after: tuple[datetime, uuid.UUID] | None,
 ) -> list[WebhookSubscription]:
     stmt = _visible(
         scope, select(WebhookSubscription).where(col(WebhookSubscription.deleted_at).is_(None))
@@ -190,7 +190,7 @@ async def list_subscriptions(
     if after:
         stmt = stmt.where(
             tuple_(col(WebhookSubscription.created_at), col(WebhookSubscription.id))
-            > tuple_(datetime.fromisoformat(after[0]), uuid.UUID(after[1]))
+            > tuple_(after[0], after[1])
         )
     stmt = stmt.order_by(col(WebhookSubscription.created_at), col(WebhookSubscription.id))
     return list((await session.execute(stmt.limit(limit))).scalars())
