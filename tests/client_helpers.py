@@ -38,3 +38,29 @@ async def api_client(http, admin_headers, *, scopes, area) -> ApiClient:
     return ApiClient(
         body["id"], body["client_secret"], {"Authorization": f"Bearer {r.json()['access_token']}"}
     )
+
+
+_HASHES: dict[str, str] = {}
+SEED_SECRET = "cps_seeded-secret-for-tests-0123456789abcdef"
+
+
+async def seed_client(session, settings, *, scopes, area, name="民政系统") -> ApiClient:
+    """A client row and a minted token, without the (slow) Argon2 work of the API: for tests
+    of what clients may do, not of how they get tokens."""
+    import uuid
+
+    from childprotect_api.models.client import IntegrationClient
+    from childprotect_api.security.passwords import hash_password
+    from childprotect_api.security.tokens import create_access_token
+
+    if "h" not in _HASHES:
+        _HASHES["h"] = hash_password(SEED_SECRET)
+    row = IntegrationClient(
+        id=uuid.uuid4(), name=name, area_code=area, scopes=sorted(scopes), secret_hash=_HASHES["h"]
+    )
+    session.add(row)
+    await session.commit()
+    token, _ = create_access_token(
+        settings, subject=row.id, kind="client", role="integration", area=area, scopes=list(scopes)
+    )
+    return ApiClient(str(row.id), SEED_SECRET, {"Authorization": f"Bearer {token}"})

@@ -14,7 +14,7 @@ from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.client import ClientScope, IntegrationClient
 from childprotect_api.models.user import Role
 from childprotect_api.security.scope import CLIENT_SCOPES, Action, Scope
-from tests.client_helpers import CLIENTS, TOKEN, api_client, client_token, create_client
+from tests.client_helpers import CLIENTS, TOKEN, client_token, create_client, seed_client
 from tests.conftest import (
     ACTORS,
     COUNTY,
@@ -66,31 +66,33 @@ async def test_admin_creates_reads_and_lists_clients(client, world, session):
     assert all("client_secret" not in c for c in page["items"])
 
 
-@pytest.mark.parametrize("actor", [a for a in ACTORS if a != "admin"])
-async def test_every_other_role_gets_403(client, world, actor):
-    h = world[actor].headers
+async def test_every_other_role_gets_403(client, world):
     admin = world["admin"].headers
     existing = await create_client(client, admin, scopes=["children:read"], area=VILLAGE)
     cid = existing["id"]
-    calls = [
-        client.post(
-            CLIENTS, json={"name": "x", "area_code": VILLAGE, "scopes": ["stats:read"]}, headers=h
-        ),
-        client.get(CLIENTS, headers=h),
-        client.get(f"{CLIENTS}/{cid}", headers=h),
-        client.post(f"{CLIENTS}/{cid}/rotate-secret", headers=h),
-        client.post(f"{CLIENTS}/{cid}/disable", headers=h),
-    ]
-    for call in calls:
-        r = await call
-        assert r.status_code == 403, (actor, r.text)
-        assert r.json()["code"] == "role_forbidden"
+    for actor in [a for a in ACTORS if a != "admin"]:
+        h = world[actor].headers
+        calls = [
+            client.post(
+                CLIENTS,
+                json={"name": "x", "area_code": VILLAGE, "scopes": ["stats:read"]},
+                headers=h,
+            ),
+            client.get(CLIENTS, headers=h),
+            client.get(f"{CLIENTS}/{cid}", headers=h),
+            client.post(f"{CLIENTS}/{cid}/rotate-secret", headers=h),
+            client.post(f"{CLIENTS}/{cid}/disable", headers=h),
+        ]
+        for call in calls:
+            r = await call
+            assert r.status_code == 403, (actor, r.text)
+            assert r.json()["code"] == "role_forbidden"
     # Nothing changed: the secret still works.
     assert (await client_token(client, cid, existing["client_secret"])).status_code == 200
 
 
-async def test_clients_cannot_manage_clients(client, world):
-    c = await api_client(client, world["admin"].headers, scopes=ALL, area=COUNTY)
+async def test_clients_cannot_manage_clients(client, world, session, settings):
+    c = await seed_client(session, settings, scopes=ALL, area=COUNTY)
     r = await client.get(CLIENTS, headers=c.headers)
     assert r.status_code == 403 and r.json()["code"] == "missing_scope"
 
@@ -240,8 +242,8 @@ async def test_rotation_stops_the_old_secret_at_once(client, world, session):
     assert "client_secret" not in r.json()
 
 
-async def test_disabling_stops_live_tokens(client, world):
-    c = await api_client(client, world["admin"].headers, scopes=["children:read"], area=VILLAGE)
+async def test_disabling_stops_live_tokens(client, world, session, settings):
+    c = await seed_client(session, settings, scopes=["children:read"], area=VILLAGE)
     assert (await client.get("/api/v1/auth/me", headers=c.headers)).status_code == 200
     r = await client.post(f"{CLIENTS}/{c.id}/disable", headers=world["admin"].headers)
     assert r.status_code == 200 and r.json()["is_active"] is False
@@ -261,8 +263,8 @@ async def test_repeated_bad_secrets_lock_the_client(client, world, settings):
 # --- scopes and area for clients on existing endpoints ------------------------------------
 
 
-async def test_client_area_limits(client, world):
-    c = await api_client(client, world["admin"].headers, scopes=["children:read"], area=TOWNSHIP)
+async def test_client_area_limits(client, world, session, settings):
+    c = await seed_client(session, settings, scopes=["children:read"], area=TOWNSHIP)
     assert (await client.get(f"/api/v1/areas/{VILLAGE}", headers=c.headers)).status_code == 200
     for outside in (VILLAGE_OTHER_TOWNSHIP, VILLAGE_OTHER_COUNTY, COUNTY):
         r = await client.get(f"/api/v1/areas/{outside}", headers=c.headers)
@@ -272,9 +274,9 @@ async def test_client_area_limits(client, world):
     assert {a["code"] for a in r.json()["items"]} <= {TOWNSHIP, VILLAGE, "620722100002"}
 
 
-async def test_missing_scope_is_named(client, world):
-    c = await api_client(
-        client, world["admin"].headers, scopes=[s for s in ALL if s != "children:read"], area=COUNTY
+async def test_missing_scope_is_named(client, world, session, settings):
+    c = await seed_client(
+        session, settings, scopes=[s for s in ALL if s != "children:read"], area=COUNTY
     )
     r = await client.get(f"/api/v1/areas/{VILLAGE}", headers=c.headers)
     assert r.status_code == 403

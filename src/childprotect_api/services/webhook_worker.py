@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 CURSOR_NAME = "fanout"
 FANOUT_BATCH = 500
+# While a long transaction holds the cursor back, at most this many events are re-read.
+RESCAN_CAP = 1000
 DELIVERY_BATCH = 50
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # A claimed delivery belongs to its worker this long; then any worker may take it again.
@@ -212,29 +214,22 @@ class WebhookWorker:
                     )
                 )
             ).one()
-            # Every transaction that was running when `pending_event_id` was read has ended
-            # now, so no outbox id at or below it can still appear.
+            # Every transaction that was running when `pending_event_id` was read has ended,
+            # so no outbox id at or below it can still appear.
             settled = cursor.pending_xmax is not None and snap.xmin >= cursor.pending_xmax
-            events = list(
-                (
-                    await session.execute(
-                        select(OutboxEvent)
-                        .where(col(OutboxEvent.id) > cursor.last_event_id)
-                        .order_by(col(OutboxEvent.id))
-                        .limit(FANOUT_BATCH)
-                    )
-                ).scalars()
-            )
-            created = await _insert_deliveries(session, events, now)
-            if settled and cursor.pending_event_id is not None:
-                upto = cursor.pending_event_id
-                if len(events) == FANOUT_BATCH:
-                    upto = min(upto, events[-1].id or upto)
-                cursor.last_event_id = max(cursor.last_event_id, upto)
-            if events:
-                cursor.pending_event_id = events[-1].id
+            last = cursor.last_event_id
+            high = cursor.pending_event_id or last
+            # Events that committed late, below ids already fanned out, then the new ones.
+            late = await _events(session, last, high, RESCAN_CAP) if high > last else []
+            new = await _events(session, high, None, FANOUT_BATCH)
+            created = await _insert_deliveries(session, late + new, now)
+            if settled:
+                upto = high if len(late) < RESCAN_CAP else (late[-1].id or last)
+                cursor.last_event_id = max(last, upto)
+            if new:
+                cursor.pending_event_id = new[-1].id
                 cursor.pending_xmax = snap.xmax
-            else:
+            elif settled and cursor.last_event_id >= high:
                 cursor.pending_event_id = cursor.pending_xmax = None
             return created
 
@@ -412,6 +407,15 @@ def _http_client() -> httpx.AsyncClient:
 async def _by_id(session: AsyncSession, model: Any, ids: Iterable[uuid.UUID]) -> dict[Any, Any]:
     rows = await session.execute(select(model).where(model.id.in_(list(ids))))
     return {r.id: r for r in rows.scalars()}
+
+
+async def _events(
+    session: AsyncSession, after: int, upto: int | None, limit: int
+) -> list[OutboxEvent]:
+    stmt = select(OutboxEvent).where(col(OutboxEvent.id) > after)
+    if upto is not None:
+        stmt = stmt.where(col(OutboxEvent.id) <= upto)
+    return list((await session.execute(stmt.order_by(col(OutboxEvent.id)).limit(limit))).scalars())
 
 
 async def _insert_deliveries(
