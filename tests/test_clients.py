@@ -302,3 +302,15 @@ def test_actions_without_a_scope_are_refused_to_clients():
     for action in set(Action) - set(CLIENT_SCOPES):
         with pytest.raises(Forbidden):
             everything.require(action)
+
+
+async def test_demo_clients_load_twice_without_duplicates(world, session, capsys):
+    from childprotect_api.services import demo_clients
+
+    for _ in range(2):
+        await demo_clients.load(session)
+        await session.commit()
+    rows = (await session.execute(select(IntegrationClient))).scalars().all()
+    assert len(rows) == len(demo_clients.DEMO_CLIENTS)
+    assert all(r.area_code == COUNTY and r.is_active for r in rows)
+    assert "cps_" in capsys.readouterr().err
