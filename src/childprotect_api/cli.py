@@ -1,4 +1,4 @@
-"""The childprotect-api command: serve, migrate, create-user, import-areas, openapi."""
+"""The childprotect-api command: serve, worker, migrate, create-user, import-areas, openapi."""
 
 from __future__ import annotations
 
@@ -72,6 +72,26 @@ def _print_logins(logins: list[tuple[str, str, str, str]]) -> None:
     for username, password, role, area in logins:
         print(f"  {username:<22} {password:<16} {role:<20} {area}", file=sys.stderr)
     print("", file=sys.stderr)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Deliver webhooks without serving the API (any number of these may run)."""
+    from childprotect_api.services.webhook_worker import run_worker
+
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        stats = asyncio.run(run_worker(url, settings, once=args.once))
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    if stats is not None:
+        print(
+            f"fanned out {stats.fanned_out}, delivered {stats.delivered}, "
+            f"failed {stats.failed}, dead {stats.dead}",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -179,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--demo", action="store_true", help="load the demo county and print logins")
     s.set_defaults(func=cmd_serve)
+
+    w = sub.add_parser("worker", help="deliver webhooks from the outbox (also runs inside `serve`)")
+    w.add_argument("--once", action="store_true", help="one pass, then exit")
+    w.set_defaults(func=cmd_worker)
 
     m = sub.add_parser("migrate", help="apply the database migrations and exit")
     m.set_defaults(func=cmd_migrate)

@@ -15,11 +15,20 @@ from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
 from childprotect_api.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from childprotect_api.middleware import RequestContextMiddleware
-from childprotect_api.routers import areas, auth, health, users
+from childprotect_api.routers import areas, auth, clients, health, users, webhooks
+from childprotect_api.services import clients as client_service
+from childprotect_api.services.webhook_worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
-ROUTERS = [health.router, auth.router, areas.router, users.router]
+ROUTERS = [
+    health.router,
+    auth.router,
+    areas.router,
+    users.router,
+    clients.router,
+    webhooks.router,
+]
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -44,9 +53,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
             )
+        worker = BackgroundWorker(app.state.db, settings) if settings.jobs_enabled else None
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             if owned:
                 await app.state.db.dispose()
 
@@ -59,8 +71,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
-    app.state.client_grant = None
-    app.state.client_check = None
+    app.state.client_grant = client_service.client_grant
+    app.state.client_check = client_service.client_check
     if database is not None:
         app.state.db = database
     install_error_handlers(app)

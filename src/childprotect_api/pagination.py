@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
+from datetime import datetime
 from typing import Any
 
 from childprotect_api.errors import Unprocessable
@@ -29,3 +31,30 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
     if not isinstance(values, list) or len(values) != size:
         raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
     return values
+
+
+# Typed cursor values: a tampered cursor answers 422, never 500.
+
+
+def _bad_cursor() -> Unprocessable:
+    return Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
+
+
+def cursor_uuid(value: object) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as e:
+        raise _bad_cursor() from e
+
+
+def cursor_time(value: object) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as e:
+        raise _bad_cursor() from e
+
+
+def cursor_int(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _bad_cursor()

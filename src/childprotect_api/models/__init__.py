@@ -6,10 +6,17 @@ from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildRiskChange
+from childprotect_api.models.client import IntegrationClient
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.rate_limit import RateLimitCounter
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit_policy import VisitPolicy
+from childprotect_api.models.webhook import (
+    WebhookAttempt,
+    WebhookCursor,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 __all__ = [
     "Area",
@@ -18,6 +25,7 @@ __all__ = [
     "AuditEvent",
     "Child",
     "ChildRiskChange",
+    "IntegrationClient",
     "LoginThrottle",
     "OutboxEvent",
     "RateLimitCounter",
@@ -26,4 +34,8 @@ __all__ = [
     "TokenFamily",
     "User",
     "VisitPolicy",
+    "WebhookAttempt",
+    "WebhookCursor",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

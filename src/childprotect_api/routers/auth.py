@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
+from urllib.parse import unquote_plus
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
@@ -30,13 +33,29 @@ def _error(request: Request, err: AppError) -> JSONResponse:
     )
 
 
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """Client credentials from HTTP Basic auth (RFC 6749 2.3.1: each part form-urlencoded)."""
+    if not header or not header[:6].lower() == "basic ":
+        return None
+    try:
+        raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, _, secret = raw.partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
 @router.post(
     "/token",
     operation_id="createToken",
     response_model=TokenResponse,
     responses={
-        400: {"model": Problem, "description": "invalid_grant or unsupported_grant_type"},
-        401: {"model": Problem, "description": "invalid_client"},
+        400: {
+            "model": Problem,
+            "description": "invalid_grant, invalid_scope, invalid_request or "
+            "unsupported_grant_type",
+        },
+        401: {"model": Problem, "description": "invalid_client (client_credentials)"},
         429: {"model": Problem, "description": "Login locked after repeated failures"},
     },
 )
@@ -52,7 +71,9 @@ async def create_token(
     client_secret: Annotated[str | None, Form()] = None,
     scope: Annotated[str | None, Form()] = None,
 ) -> TokenResponse | JSONResponse:
-    """OAuth2 token endpoint (RFC 6749): password, refresh_token and client_credentials."""
+    """OAuth2 token endpoint (RFC 6749): password, refresh_token and client_credentials.
+    Integration clients send client_id and client_secret as form fields or with HTTP Basic
+    auth, and may narrow their scopes with `scope` (space-separated)."""
     settings = request.app.state.settings
     response.headers["Cache-Control"] = "no-store"
     if grant_type == "password":
@@ -64,6 +85,14 @@ async def create_token(
             return _error(request, auth_service.InvalidGrant("refresh_token is required"))
         tokens, err = await auth_service.refresh_grant(session, settings, refresh_token)
     elif grant_type == "client_credentials" and request.app.state.client_grant is not None:
+        basic = _basic_credentials(request.headers.get("authorization"))
+        if basic is not None:
+            if client_id or client_secret:
+                return _error(
+                    request,
+                    AppError("use one way to send client credentials", code="invalid_request"),
+                )
+            client_id, client_secret = basic
         tokens, err = await request.app.state.client_grant(
             session, settings, client_id, client_secret, scope
         )

@@ -26,4 +26,28 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "orange": ("橙色(严重)", "Orange: serious"),
         "red": ("红色(危险)", "Red: in danger"),
     },
+    "client_scope": {
+        "children:read": ("读取儿童信息", "Read children"),
+        "children:write": ("登记和更新儿童信息", "Register and update children"),
+        "schooling:write": ("更新就学信息(控辍保学)", "Update schooling (enrolment, dropout)"),
+        "subsidies:write": ("更新补贴发放信息", "Update subsidies"),
+        "reports:write": ("提交强制报告", "File mandatory reports"),
+        "reports:read": ("读取强制报告状态", "Read mandatory reports"),
+        "stats:read": ("读取统计数据", "Read statistics"),
+    },
+    "webhook_event_type": {
+        "report.submitted": ("收到强制报告", "Mandatory report submitted"),
+        "report.overdue": ("强制报告处置超时", "Mandatory report overdue"),
+        "child.risk_raised": ("儿童风险等级提高", "Child risk level raised"),
+        "visit.overdue": ("探访逾期", "Visit overdue"),
+        "agreement.expiring": ("委托照护协议即将到期", "Guardianship agreement expiring"),
+        "child.transferred": ("儿童档案转移", "Child record transferred"),
+    },
+    "webhook_delivery_status": {
+        "pending": ("待发送", "Pending"),
+        "delivering": ("发送中", "Delivering"),
+        "delivered": ("已送达", "Delivered"),
+        "failed": ("发送失败,等待重试", "Failed, will retry"),
+        "dead": ("已放弃", "Dead-lettered"),
+    },
 }
