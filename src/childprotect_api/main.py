@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,11 +16,12 @@ from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
 from childprotect_api.errors import install_error_handlers
 from childprotect_api.middleware import RequestContextMiddleware
-from childprotect_api.routers import areas, auth, health, users
+from childprotect_api.routers import areas, auth, health, reports, users
+from childprotect_api.services.report_deadlines import run_overdue_job
 
 log = logging.getLogger(__name__)
 
-ROUTERS = [health.router, auth.router, areas.router, users.router]
+ROUTERS = [health.router, auth.router, areas.router, users.router, reports.router]
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -43,9 +46,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
             )
+        jobs = [asyncio.create_task(run_overdue_job(app.state.db))] if settings.jobs_enabled else []
         try:
             yield
         finally:
+            for job in jobs:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             if owned:
                 await app.state.db.dispose()
 

@@ -6,6 +6,13 @@ from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildRiskChange
 from childprotect_api.models.outbox import OutboxEvent
+from childprotect_api.models.report import (
+    Report,
+    ReportEvent,
+    ReportNote,
+    ReportPolicy,
+    ReportReferral,
+)
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit_policy import VisitPolicy
 
@@ -18,6 +25,11 @@ __all__ = [
     "LoginThrottle",
     "OutboxEvent",
     "RefreshToken",
+    "Report",
+    "ReportEvent",
+    "ReportNote",
+    "ReportPolicy",
+    "ReportReferral",
     "Role",
     "TokenFamily",
     "User",
