@@ -50,9 +50,7 @@ async def step(
     actor: str = "officer",
     status: int = 200,
 ) -> dict[str, Any]:
-    r = await client.post(
-        f"{REPORTS}/{report_id}/{path}", json=json, headers=world[actor].headers
-    )
+    r = await client.post(f"{REPORTS}/{report_id}/{path}", json=json, headers=world[actor].headers)
     assert r.status_code == status, r.text
     return r.json()
 
@@ -67,11 +65,7 @@ async def accept_and_refer(
 
 
 async def outbox(session: AsyncSession, event_type: str) -> list[OutboxEvent]:
-    stmt = (
-        select(OutboxEvent)
-        .where(OutboxEvent.event_type == event_type)
-        .order_by(OutboxEvent.id)
-    )
+    stmt = select(OutboxEvent).where(OutboxEvent.event_type == event_type).order_by(OutboxEvent.id)
     return list((await session.execute(stmt)).scalars())
 
 

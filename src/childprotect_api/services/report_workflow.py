@@ -6,11 +6,13 @@ an outcome for the reporter. Every step appends to the immutable timeline.
                  accepted ------------> closed   (nothing to refer: e.g. unsubstantiated)
 
 A step out of order answers 409 `invalid_transition` naming the current state. Commands
-honour `If-Match` when sent (412 when stale); the state machine guards them without it."""
+honour `If-Match` when sent (412 when stale); the state machine guards them without it.
+`at` (the time of a step) is for the demo data, which backdates its reports."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,9 +97,9 @@ def _require_status(report: Report, allowed: set[ReportStatus], step: str) -> No
         )
 
 
-def _touch(report: Report) -> None:
+def _touch(report: Report, at: datetime | None = None) -> None:
     report.version += 1
-    report.updated_at = utcnow()
+    report.updated_at = at or utcnow()
 
 
 async def _answer(session: AsyncSession, access: ReportAccess, report: Report) -> ReportRead:
@@ -107,13 +109,18 @@ async def _answer(session: AsyncSession, access: ReportAccess, report: Report) -
 
 
 async def accept(
-    session: AsyncSession, scope: Scope, report_id: uuid.UUID, if_match: str | None
+    session: AsyncSession,
+    scope: Scope,
+    report_id: uuid.UUID,
+    if_match: str | None,
+    *,
+    at: datetime | None = None,
 ) -> ReportRead:
     access, report = await _managed(session, scope, report_id, if_match)
     _require_status(report, {S.submitted}, "accept")
-    now = utcnow()
+    now = at or utcnow()
     report.status, report.accepted_at, report.accepted_by = S.accepted.value, now, scope.user_id
-    _touch(report)
+    _touch(report, now)
     await add_event(session, report, ReportEventKind.accepted, scope, at=now)
     await audit.record(session, scope, "accept", "report", report.id, report.area_code)
     return await _answer(session, access, report)
@@ -134,6 +141,8 @@ async def refer(
     report_id: uuid.UUID,
     data: ReferralCreate,
     if_match: str | None,
+    *,
+    at: datetime | None = None,
 ) -> tuple[ReferralRead, bool]:
     """Add a referral; answer it and whether it is new (False: an idempotent retry)."""
     _, report = await _managed(session, scope, report_id, if_match)
@@ -146,7 +155,7 @@ async def refer(
         raise Unprocessable.field(
             "contact", "say whom the report is referred to", code="referral_target_unnamed"
         )
-    now = utcnow()
+    now = at or utcnow()
     referral = ReportReferral(
         id=data.id or uuid.uuid4(),
         report_id=report.id,
@@ -166,7 +175,7 @@ async def refer(
     await session.flush()
     report.status = S.referred.value
     report.first_referral_at = report.first_referral_at or now
-    _touch(report)
+    _touch(report, now)
     await add_event(
         session,
         report,
@@ -186,6 +195,8 @@ async def update_referral_status(
     report_id: uuid.UUID,
     referral_id: uuid.UUID,
     data: ReferralStatusUpdate,
+    *,
+    at: datetime | None = None,
 ) -> ReferralRead:
     _, report = await _managed(session, scope, report_id)
     referral = (
@@ -205,7 +216,7 @@ async def update_referral_status(
             code="invalid_transition",
             extra={"current_status": referral.status},
         )
-    now = utcnow()
+    now = at or utcnow()
     old = referral.status
     referral.status = data.status
     referral.status_note = data.note
@@ -213,7 +224,7 @@ async def update_referral_status(
     if data.case_number:
         referral.case_number = data.case_number
     referral.version += 1
-    _touch(report)
+    _touch(report, now)
     await add_event(
         session,
         report,
@@ -243,7 +254,12 @@ def _event_read(event: ReportEvent, note: str | None) -> TimelineEventRead:
 
 
 async def add_note(
-    session: AsyncSession, scope: Scope, report_id: uuid.UUID, data: NoteCreate
+    session: AsyncSession,
+    scope: Scope,
+    report_id: uuid.UUID,
+    data: NoteCreate,
+    *,
+    at: datetime | None = None,
 ) -> tuple[TimelineEventRead, bool]:
     """Notes are allowed in every state (a closed report can still be annotated)."""
     _, report = await _managed(session, scope, report_id)
@@ -254,7 +270,7 @@ async def add_note(
         assert event is not None
         return _event_read(event, existing.body), False
     event = await add_event(
-        session, report, ReportEventKind.note, scope, note=data.text, note_id=data.id
+        session, report, ReportEventKind.note, scope, note=data.text, note_id=data.id, at=at
     )
     await audit.record(session, scope, "note", "report", report.id, report.area_code)
     return _event_read(event, data.text), True
@@ -304,15 +320,17 @@ async def close(
     report_id: uuid.UUID,
     data: ReportClose,
     if_match: str | None,
+    *,
+    at: datetime | None = None,
 ) -> ReportRead:
     access, report = await _managed(session, scope, report_id, if_match)
     _require_status(report, {S.accepted, S.referred}, "close")
-    now = utcnow()
+    now = at or utcnow()
     report.status = S.closed.value
     report.outcome = data.outcome.value
     report.outcome_message = data.message
     report.closed_at, report.closed_by = now, scope.user_id
-    _touch(report)
+    _touch(report, now)
     await add_event(
         session, report, ReportEventKind.closed, scope, data={"outcome": report.outcome}, at=now
     )
