@@ -211,3 +211,19 @@ async def test_roles_outside_the_matrix_cannot_file(client, world, actor):
 
 async def test_needs_a_token(client, world):
     assert (await client.post(REPORTS, json=body())).status_code == 401
+
+
+def test_every_report_enum_has_labels():
+    from childprotect_api.models import report as r
+    from childprotect_api.services.enums import ENUM_LABELS
+
+    for name, enum in [
+        ("report_situation", r.ReportSituation),
+        ("reporter_sector", r.ReporterSector),
+        ("report_status", r.ReportStatus),
+        ("report_outcome", r.ReportOutcome),
+        ("referral_target", r.ReferralTarget),
+        ("referral_status", r.ReferralStatus),
+        ("report_event_kind", r.ReportEventKind),
+    ]:
+        assert set(ENUM_LABELS[name]) == {e.value for e in enum}, name
