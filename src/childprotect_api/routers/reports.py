@@ -33,7 +33,8 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 _P: dict[str, object] = {"model": Problem}
 READ_ERRORS: dict[int | str, dict[str, object]] = {401: _P, 403: _P, 404: _P, 422: _P}
-WRITE_ERRORS: dict[int | str, dict[str, object]] = {**READ_ERRORS, 409: _P, 412: _P}
+WRITE_ERRORS: dict[int | str, dict[str, object]] = {**READ_ERRORS, 409: _P}
+GUARDED_ERRORS: dict[int | str, dict[str, object]] = {**WRITE_ERRORS, 412: _P}
 IfMatch = Annotated[
     str | None,
     Header(description="The report's ETag; a stale one answers 412. Optional for commands."),
@@ -199,7 +200,7 @@ async def get_report_timeline(
     "/{report_id}/accept",
     operation_id="acceptReport",
     response_model=ReportRead,
-    responses=WRITE_ERRORS,
+    responses=GUARDED_ERRORS,
 )
 async def accept_report(
     scope: CurrentScope,
@@ -217,7 +218,7 @@ async def accept_report(
     operation_id="createReportReferral",
     response_model=ReferralRead,
     status_code=201,
-    responses={**WRITE_ERRORS, 200: {"model": ReferralRead, "description": "A retry"}},
+    responses={**GUARDED_ERRORS, 200: {"model": ReferralRead, "description": "A retry"}},
 )
 async def create_referral(
     scope: CurrentScope,
@@ -278,7 +279,7 @@ async def create_note(
     "/{report_id}/link-child",
     operation_id="linkReportChild",
     response_model=ReportRead,
-    responses=WRITE_ERRORS,
+    responses=GUARDED_ERRORS,
 )
 async def link_child(
     scope: CurrentScope,
@@ -298,7 +299,7 @@ async def link_child(
     "/{report_id}/close",
     operation_id="closeReport",
     response_model=ReportRead,
-    responses=WRITE_ERRORS,
+    responses=GUARDED_ERRORS,
 )
 async def close_report(
     scope: CurrentScope,
