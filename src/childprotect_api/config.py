@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}
     )
-    # Background jobs (webhook delivery, ...) inside `serve`; tests turn them off.
+    # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
     jobs_enabled: bool = True
     retention_days: int = 365 * 5
 

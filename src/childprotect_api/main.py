@@ -14,10 +14,10 @@ from childprotect_api import __version__
 from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
 from childprotect_api.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
+from childprotect_api.jobs import Jobs
 from childprotect_api.middleware import RequestContextMiddleware
-from childprotect_api.routers import areas, auth, clients, health, users, webhooks
+from childprotect_api.routers import areas, auth, clients, health, reports, users, webhooks
 from childprotect_api.services import clients as client_service
-from childprotect_api.services.webhook_worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ ROUTERS = [
     users.router,
     clients.router,
     webhooks.router,
+    reports.router,
 ]
 
 
@@ -53,12 +54,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
             )
-        worker = BackgroundWorker(app.state.db, settings) if settings.jobs_enabled else None
+        jobs = Jobs(app.state.db, settings) if settings.jobs_enabled else None
         try:
             yield
         finally:
-            if worker is not None:
-                await worker.stop()
+            if jobs is not None:
+                await jobs.stop()
             if owned:
                 await app.state.db.dispose()
 

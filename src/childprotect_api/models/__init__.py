@@ -9,6 +9,13 @@ from childprotect_api.models.child import Child, ChildRiskChange
 from childprotect_api.models.client import IntegrationClient
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.rate_limit import RateLimitCounter
+from childprotect_api.models.report import (
+    Report,
+    ReportEvent,
+    ReportNote,
+    ReportPolicy,
+    ReportReferral,
+)
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit_policy import VisitPolicy
 from childprotect_api.models.webhook import (
@@ -30,6 +37,11 @@ __all__ = [
     "OutboxEvent",
     "RateLimitCounter",
     "RefreshToken",
+    "Report",
+    "ReportEvent",
+    "ReportNote",
+    "ReportPolicy",
+    "ReportReferral",
     "Role",
     "TokenFamily",
     "User",

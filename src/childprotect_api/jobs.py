@@ -1,0 +1,75 @@
+"""Background jobs every API process runs when `jobs_enabled` (periodic domain jobs and the
+webhook worker). Each job is safe to run in several processes at once (row locks / SKIP LOCKED
+or idempotent set-based updates), so there is no leader to elect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from childprotect_api.config import Settings
+from childprotect_api.db import Database
+from childprotect_api.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[[AsyncSession, datetime], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    interval_seconds: float
+    run: JobFn
+
+
+def periodic_jobs() -> list[PeriodicJob]:
+    from childprotect_api.services.report_deadlines import emit_overdue_reports
+
+    return [
+        PeriodicJob("report_deadlines", 60, emit_overdue_reports),
+    ]
+
+
+async def run_job_once(db: Database, job: PeriodicJob, now: datetime | None = None) -> int:
+    async with db.sessionmaker() as session:
+        done = await job.run(session, now or utcnow())
+        await session.commit()
+        return done
+
+
+async def run_periodic(db: Database, job: PeriodicJob) -> None:
+    while True:
+        try:
+            done = await run_job_once(db, job)
+            if done:
+                log.info("job %s: %d done", job.name, done)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # keep the loop alive; the next pass retries
+            # Only the type: database messages can quote row values (personal data).
+            log.error("job %s failed: %s", job.name, type(e).__name__)
+        await asyncio.sleep(job.interval_seconds)
+
+
+class Jobs:
+    """Started and stopped by the app lifespan."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        from childprotect_api.services.webhook_worker import BackgroundWorker
+
+        self._tasks = [asyncio.create_task(run_periodic(db, job)) for job in periodic_jobs()]
+        self._webhooks = BackgroundWorker(db, settings)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._webhooks.stop()
