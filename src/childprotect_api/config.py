@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     retention_days: int = 365 * 5
 
+    # Background jobs in the API process (agreement expiry, ...); tests turn them off.
+    jobs_enabled: bool = True
+
     @property
     def signing_keys(self) -> list[str]:
         return [k.strip() for k in self.jwt_keys.split(",") if k.strip()]

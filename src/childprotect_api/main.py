@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,11 +16,19 @@ from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
 from childprotect_api.errors import install_error_handlers
 from childprotect_api.middleware import RequestContextMiddleware
-from childprotect_api.routers import areas, auth, health, users
+from childprotect_api.routers import agreements, areas, auth, health, users
+from childprotect_api.services import agreement_expiry
 
 log = logging.getLogger(__name__)
 
-ROUTERS = [health.router, auth.router, areas.router, users.router]
+ROUTERS = [
+    health.router,
+    auth.router,
+    areas.router,
+    users.router,
+    agreements.child_router,
+    agreements.router,
+]
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -43,9 +53,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
             )
+        jobs: list[asyncio.Task[None]] = []
+        if settings.jobs_enabled:
+            jobs.append(asyncio.create_task(agreement_expiry.run_forever(app.state.db)))
         try:
             yield
         finally:
+            for job in jobs:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
             if owned:
                 await app.state.db.dispose()
 

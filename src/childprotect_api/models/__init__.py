@@ -1,6 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all
 on SQLModel.metadata (what Alembic compares against)."""
 
+from childprotect_api.models.agreement import Agreement, AgreementStatusChange
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
@@ -11,6 +12,8 @@ from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit_policy import VisitPolicy
 
 __all__ = [
+    "Agreement",
+    "AgreementStatusChange",
     "Area",
     "AreaLevel",
     "Attachment",
