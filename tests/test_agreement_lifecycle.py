@@ -348,3 +348,23 @@ async def test_activation_rechecks_the_parent_is_away(client, world, session, se
     await session.commit()
     r = await sign(client, world["supervisor"].headers, a["id"], "township")
     assert r.status_code == 422 and r.json()["code"] == "no_parent_away"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_app_runs_the_expiry_job_when_enabled(
+    client, world, session, settings, db, enabled
+):
+    from childprotect_api.main import create_app
+
+    a = await make_active(client, world, (await away_child(session, settings)).id)
+    await _backdate(session, a["id"], -2)
+    app = create_app(settings.model_copy(update={"jobs_enabled": enabled}), db)
+    query = text("SELECT status FROM agreements WHERE id = :id")
+    async with app.router.lifespan_context(app):
+        for _ in range(50 if enabled else 6):  # the loop runs at once on start
+            await asyncio.sleep(0.05)
+            status = (await session.execute(query, {"id": a["id"]})).scalar_one()
+            await session.rollback()
+            if status == "expired":
+                break
+    assert status == ("expired" if enabled else "active")
