@@ -30,10 +30,12 @@ class PeriodicJob:
 
 
 def periodic_jobs() -> list[PeriodicJob]:
+    from childprotect_api.services import agreement_expiry
     from childprotect_api.services.report_deadlines import emit_overdue_reports
 
     return [
         PeriodicJob("report_deadlines", 60, emit_overdue_reports),
+        PeriodicJob("agreement_expiry", 3600, agreement_expiry.periodic),
     ]
 
 

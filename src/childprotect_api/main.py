@@ -16,7 +16,16 @@ from childprotect_api.db import Database
 from childprotect_api.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from childprotect_api.jobs import Jobs
 from childprotect_api.middleware import RequestContextMiddleware
-from childprotect_api.routers import areas, auth, clients, health, reports, users, webhooks
+from childprotect_api.routers import (
+    agreements,
+    areas,
+    auth,
+    clients,
+    health,
+    reports,
+    users,
+    webhooks,
+)
 from childprotect_api.services import clients as client_service
 
 log = logging.getLogger(__name__)
@@ -29,6 +38,8 @@ ROUTERS = [
     clients.router,
     webhooks.router,
     reports.router,
+    agreements.child_router,
+    agreements.router,
 ]
 
 

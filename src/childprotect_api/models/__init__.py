@@ -1,6 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all
 on SQLModel.metadata (what Alembic compares against)."""
 
+from childprotect_api.models.agreement import Agreement, AgreementStatusChange
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
@@ -26,6 +27,8 @@ from childprotect_api.models.webhook import (
 )
 
 __all__ = [
+    "Agreement",
+    "AgreementStatusChange",
     "Area",
     "AreaLevel",
     "Attachment",

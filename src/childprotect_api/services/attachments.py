@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from urllib.parse import quote
 
 from fastapi import UploadFile
 from fastapi.responses import Response
@@ -122,12 +123,19 @@ async def get(
     return attachment
 
 
+def content_disposition(filename: str) -> str:
+    """Headers are Latin-1: an ASCII fallback name plus the UTF-8 one (RFC 6266/5987), so
+    Chinese file names (kept by `_safe_name`) download intact instead of failing."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
 def download(attachment: Attachment) -> Response:
     return Response(
         content=attachment.data,
         media_type=attachment.content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{attachment.filename}"',
+            "Content-Disposition": content_disposition(attachment.filename),
             "ETag": f'"{attachment.sha256}"',
         },
     )

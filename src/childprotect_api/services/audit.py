@@ -32,3 +32,29 @@ async def record(
         )
     )
     await session.flush()
+
+
+async def record_many(
+    session: AsyncSession,
+    scope: Scope,
+    action: str,
+    resource_type: str,
+    resources: list[tuple[uuid.UUID, str]],
+) -> None:
+    """One audit row per record of a list answer, (id, area code) each; one flush."""
+    for resource_id, area_code in resources:
+        session.add(
+            AuditEvent(
+                actor_id=scope.actor_id,
+                actor_role=scope.role,
+                client_id=scope.actor_id if scope.is_client else None,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                county_code=area_code[:6],
+                area_code=area_code,
+                request_id=scope.request_id,
+            )
+        )
+    if resources:
+        await session.flush()

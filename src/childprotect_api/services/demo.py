@@ -123,6 +123,6 @@ async def load_demo(url: str) -> list[tuple[str, str, str, str]]:
 
 
 def _steps() -> list[DemoStep]:
-    from childprotect_api.services import demo_clients, demo_reports
+    from childprotect_api.services import demo_agreements, demo_clients, demo_reports
 
-    return [*DEMO_STEPS, demo_clients.load, demo_reports.load]
+    return [*DEMO_STEPS, demo_clients.load, demo_reports.load, demo_agreements.load]

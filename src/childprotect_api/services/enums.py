@@ -142,4 +142,57 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "closed": ("办结", "Closed"),
         "overdue": ("超时", "Overdue"),
     },
+    "agreement_status": {
+        "draft": ("草稿", "Draft"),
+        "active": ("生效", "Active"),
+        "expired": ("已到期", "Expired"),
+        "terminated": ("已终止", "Terminated"),
+    },
+    "agreement_termination_reason": {
+        "parent_returned": ("父母返乡", "Parent came home"),
+        "caregiver_unable": ("被委托人无法继续照护", "Caregiver unable to continue"),
+        "child_moved": ("儿童迁出", "Child moved"),
+        "other": ("其他", "Other"),
+    },
+    "agreement_party": {
+        "guardian": ("监护人(委托方)", "Guardian (entrusting parent)"),
+        "caregiver": ("被委托照护人", "Entrusted caregiver"),
+        "village_committee": ("村(居)民委员会", "Village committee"),
+        "township": ("乡镇人民政府(街道办事处)", "Township government"),
+    },
+    "guardian_relation": {
+        "father": ("父亲", "Father"),
+        "mother": ("母亲", "Mother"),
+        "other_guardian": ("其他监护人", "Other guardian"),
+    },
+    "caregiver_relation": {
+        "paternal_grandparent": ("祖父母", "Paternal grandparent"),
+        "maternal_grandparent": ("外祖父母", "Maternal grandparent"),
+        "uncle_or_aunt": ("叔伯姑舅姨", "Uncle or aunt"),
+        "adult_sibling": ("成年兄姐", "Adult sibling"),
+        "other_relative": ("其他亲属", "Other relative"),
+        "neighbour_or_friend": ("邻居或朋友", "Neighbour or friend"),
+        "other": ("其他", "Other"),
+    },
+    "agreement_checklist_item": {
+        "no_sexual_assault_record": ("无性侵害违法犯罪记录", "No record of sexual assault"),
+        "no_abuse_record": ("无虐待违法犯罪记录", "No record of abuse"),
+        "no_abandonment_record": ("无遗弃违法犯罪记录", "No record of abandonment"),
+        "no_trafficking_record": ("无拐卖违法犯罪记录", "No record of trafficking"),
+        "no_violence_record": ("无暴力伤害违法犯罪记录", "No record of violence"),
+        "no_drug_habit": ("无吸毒恶习", "No drug habit"),
+        "no_alcohol_habit": ("无酗酒恶习", "No alcohol habit"),
+        "no_gambling_habit": ("无赌博恶习", "No gambling habit"),
+        "never_refused_or_neglected_care": (
+            "未曾拒不履行或长期怠于履行监护、照护职责",
+            "Never refused or long neglected care duties",
+        ),
+    },
+    "agreement_gap_kind": {
+        "no_active_agreement": (
+            "留守儿童无生效协议",
+            "Left-behind child without an active agreement",
+        ),
+        "ending_soon": ("协议即将到期", "Agreement ending soon"),
+    },
 }

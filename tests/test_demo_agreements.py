@@ -1,0 +1,43 @@
+"""The demo county's agreements: every state, gaps and ones about to expire; idempotent."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from childprotect_api.security.scope import Scope
+from childprotect_api.services import agreement_lists, demo
+from childprotect_api.services.agreement_expiry import china_today
+from childprotect_api.services.demo import DEMO_COUNTY, load_demo
+
+
+async def test_demo_agreements_cover_every_state_and_load_once(settings, session, monkeypatch):
+    assert settings.database_url
+    # The demo's password hashing (Argon2, 16 times) is not what this test is about.
+    monkeypatch.setattr(demo, "hash_password", lambda password: "not-a-real-hash")
+    await load_demo(settings.database_url)
+    await load_demo(settings.database_url)
+    statuses = dict(
+        (
+            await session.execute(text("SELECT status, count(*) FROM agreements GROUP BY status"))
+        ).all()
+    )
+    assert statuses == {"active": 3, "draft": 2, "expired": 1, "terminated": 1}
+    assert (await session.execute(text("SELECT count(*) FROM children"))).scalar_one() == 9
+    history = (
+        await session.execute(text("SELECT count(*) FROM agreement_status_changes"))
+    ).scalar_one()
+    assert history == 7 + 5 + 2  # created, activated (5), expired/terminated (2)
+
+    officer = Scope("user", uuid.uuid4(), "county_officer", DEMO_COUNTY)
+    today = china_today()
+    gaps = await agreement_lists.children_without_agreement(
+        session, officer, today, area=None, limit=50, after=None
+    )
+    # Two never had one, two have drafts, one expired, one terminated.
+    assert len(gaps) == 6 and sum(g.has_draft for g in gaps) == 2
+    ending = await agreement_lists.ending_soon(
+        session, officer, today, within_days=30, area=None, limit=50, after=None
+    )
+    assert len(ending) == 2
