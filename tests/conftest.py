@@ -95,6 +95,7 @@ def settings(database_url: str) -> Settings:
         env="test",
         DATABASE_URL=database_url,
         login_failure_delay_seconds=0,
+        jobs_enabled=False,
         data_dir=Path(tempfile.gettempdir()) / "childprotect-test-data",
     )
 

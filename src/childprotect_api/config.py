@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     login_failure_delay_seconds: float = 0.25
 
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Background jobs in the API process (the daily close of records at 18); tests turn it off.
+    jobs_enabled: bool = True
     retention_days: int = 365 * 5
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,16 +11,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from childprotect_api import __version__
+from childprotect_api import __version__, jobs
 from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
 from childprotect_api.errors import install_error_handlers
-from childprotect_api.middleware import RequestContextMiddleware
-from childprotect_api.routers import areas, auth, health, users
+from childprotect_api.middleware import RequestContextMiddleware, install_access_log_redaction
+from childprotect_api.routers import areas, audit, auth, children, health, meta, users
 
 log = logging.getLogger(__name__)
 
-ROUTERS = [health.router, auth.router, areas.router, users.router]
+ROUTERS = [
+    health.router,
+    auth.router,
+    areas.router,
+    users.router,
+    meta.router,
+    children.router,
+    audit.router,
+]
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -43,9 +53,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
             )
+        task = jobs.start(app.state.db) if settings.jobs_enabled else None
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if owned:
                 await app.state.db.dispose()
 
@@ -63,6 +78,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         app.state.db = database
     install_error_handlers(app)
+    install_access_log_redaction()
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_upload_bytes + 65536)

@@ -4,7 +4,7 @@ on SQLModel.metadata (what Alembic compares against)."""
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
-from childprotect_api.models.child import Child, ChildRiskChange
+from childprotect_api.models.child import Child, ChildEvent, ChildRiskChange
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit_policy import VisitPolicy
@@ -14,6 +14,7 @@ __all__ = [
     "AreaLevel",
     "AuditEvent",
     "Child",
+    "ChildEvent",
     "ChildRiskChange",
     "LoginThrottle",
     "OutboxEvent",
