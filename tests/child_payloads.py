@@ -32,14 +32,20 @@ def new_child(
         "birth_date": born.isoformat(),
         "ethnicity": "汉族",
         "categories": ["left_behind", "low_income"],
-        "father": {"situation": "working_away", "work_place": "浙江省宁波市", "away_since": "2021-03-01"},
+        "father": {
+            "situation": "working_away",
+            "work_place": "浙江省宁波市",
+            "away_since": "2021-03-01",
+        },
         "mother": {"situation": "working_away", "work_place": "新疆乌鲁木齐"},
         "school": "洪水镇中心小学",
         "grade": "三年级",
         "enrolment_status": "enrolled",
         "boarding": False,
         "health_notes": "过敏性鼻炎",
-        "subsidies": [{"kind": "minimum_living_allowance", "monthly_amount": 380, "from": "2024-01-01"}],
+        "subsidies": [
+            {"kind": "minimum_living_allowance", "monthly_amount": 380, "from": "2024-01-01"}
+        ],
         "pairing_helper_name": "王老师",
         "pairing_helper_phone": "13811112222",
     }
