@@ -259,9 +259,12 @@ async def test_transfer_moves_the_record_and_its_history(client, world, session,
         .all()
     )
     assert set(areas) == {VILLAGE_SAME_TOWNSHIP}
-    session.expire_all()
-    row = (await session.execute(select(Child).where(Child.id == child.id))).scalar_one()
-    assert (row.county_code, row.area_code) == (COUNTY, VILLAGE_SAME_TOWNSHIP)
+    row = (
+        await session.execute(
+            select(Child.county_code, Child.area_code).where(Child.id == child.id)
+        )
+    ).one()
+    assert tuple(row) == (COUNTY, VILLAGE_SAME_TOWNSHIP)
     event_row = (
         await session.execute(
             select(OutboxEvent).where(OutboxEvent.event_type == "child.transferred")
