@@ -123,4 +123,6 @@ async def load_demo(url: str) -> list[tuple[str, str, str, str]]:
 
 
 def _steps() -> list[DemoStep]:
-    return list(DEMO_STEPS)
+    from childprotect_api.services import demo_children  # imports this module's constants
+
+    return [*DEMO_STEPS, demo_children.load]
