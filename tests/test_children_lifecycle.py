@@ -147,6 +147,10 @@ async def test_close_and_reopen(client, world, session, settings):
     assert r.status_code == 409 and r.json()["code"] == "already_closed"
     r = await client.patch(url, json={"school": "x"}, headers=_h(world, "director", 2))
     assert r.status_code == 409 and r.json()["code"] == "child_closed"
+    r = await client.put(
+        f"{url}/risk", json={"level": "red", "reason": "x"}, headers=_h(world, "officer")
+    )
+    assert r.status_code == 409 and r.json()["code"] == "child_closed"
     r = await client.get(CHILDREN, params={"status": "closed"}, headers=_h(world, "director"))
     assert [c["id"] for c in r.json()["items"]] == [str(child.id)]
 

@@ -208,7 +208,7 @@ async def update_child(
     "/{child_id}/risk",
     operation_id="setChildRiskLevel",
     response_model=ChildRead,
-    responses=_errors(404, 412),
+    responses=_errors(404, 409, 412),
 )
 async def set_risk_level(
     scope: CurrentScope,

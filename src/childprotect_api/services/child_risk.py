@@ -8,7 +8,8 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.concurrency import check_version
-from childprotect_api.models.child import RISK_ORDER, Child
+from childprotect_api.errors import Conflict
+from childprotect_api.models.child import RISK_ORDER, Child, ChildStatus
 from childprotect_api.schemas.child import RiskLevelSet
 from childprotect_api.security.scope import Action, Scope
 from childprotect_api.services import audit, outbox
@@ -28,6 +29,8 @@ async def set_child_risk(
     supervisors and officers any level. Setting the current level again changes nothing."""
     child = await load_for_write(session, scope, child_id, Action.risk_set)
     check_version(child.version, expected_version)
+    if child.status != ChildStatus.active:
+        raise Conflict("the record is closed; reopen it first", code="child_closed")
     require_risk_allowed(scope, data.level, child.risk_level)
     old = child.risk_level
     change = await set_risk_level(

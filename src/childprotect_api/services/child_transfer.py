@@ -19,13 +19,14 @@ from sqlmodel import SQLModel
 from childprotect_api.concurrency import check_version
 from childprotect_api.errors import Unprocessable
 from childprotect_api.models.base import utcnow
-from childprotect_api.models.child import Child, ChildEvent, ChildEventKind
+from childprotect_api.models.child import Child, ChildEvent, ChildEventKind, ChildStatus
 from childprotect_api.models.user import User
 from childprotect_api.schemas.child import ChildTransfer
 from childprotect_api.security.scope import Scope
 from childprotect_api.services import audit, outbox
 from childprotect_api.services import child_rules as rules
 from childprotect_api.services.children import RESOURCE, load_for_write
+from childprotect_api.services.visit_schedule import refresh_due
 
 _LINK_COLUMNS = {"child_id", "county_code", "area_code"}
 
@@ -75,6 +76,8 @@ async def transfer_child(
     child.version += 1
     child.updated_by = scope.user_id
     child.updated_at = utcnow()
+    if child.status == ChildStatus.active:
+        await refresh_due(session, child)  # the new county's visit policy may differ
     session.add(
         ChildEvent(
             child_id=child.id,

@@ -111,6 +111,16 @@ async def _existing_with_id(
     raise Conflict("a record with this id exists with different content", code="id_conflict")
 
 
+async def _retry_of(
+    session: AsyncSession, scope: Scope, child_id: uuid.UUID, print_: str
+) -> Child | None:
+    """The stored record when this create is a retry (audited as a read of it)."""
+    existing = await _existing_with_id(session, scope, child_id, print_)
+    if existing is not None:
+        await audit.record(session, scope, "child.read", RESOURCE, existing.id, existing.area_code)
+    return existing
+
+
 def _new_child(
     scope: Scope, data: ChildCreate, protected: id_numbers.ProtectedIdNumber | None, print_: str
 ) -> Child:
@@ -152,11 +162,8 @@ async def create_child(
     scope.require(Action.children_write)
     print_ = rules.fingerprint(data_key, data)
     if data.id is not None:
-        existing = await _existing_with_id(session, scope, data.id, print_)
+        existing = await _retry_of(session, scope, data.id, print_)
         if existing is not None:
-            await audit.record(
-                session, scope, "child.read", RESOURCE, existing.id, existing.area_code
-            )
             return existing, False
     rules.require_risk_allowed(scope, data.risk_level)
     await rules.village_in_scope(session, scope, data.area_code)
@@ -180,7 +187,7 @@ async def create_child(
         # Lost a race with a concurrent insert of the same id or ID number: answer as if the
         # other had come first (it is committed now; the unique index waited for it).
         if data.id is not None:
-            existing = await _existing_with_id(session, scope, data.id, print_)
+            existing = await _retry_of(session, scope, data.id, print_)
             if existing is not None:
                 return existing, False
         if protected is not None:

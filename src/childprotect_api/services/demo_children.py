@@ -132,7 +132,11 @@ def _schooling(age: int, township: str, dropout: bool) -> dict[str, Any]:
             "school": township_name(township) + "中心幼儿园",
         }
     if age < 12:
-        school, grade, boarding = PRIMARY.get(township, "民乐县城关小学"), f"{age - 5}年级", False
+        school, grade, boarding = (
+            PRIMARY.get(township, "民乐县城关小学"),
+            "一二三四五六"[age - 6] + "年级",
+            False,
+        )
     elif age < 15:
         school, grade, boarding = "民乐县第二中学", ["初一", "初二", "初三"][age - 12], True
     else:
@@ -175,7 +179,7 @@ async def load(session: AsyncSession) -> None:
         for u in (
             await session.execute(select(User).where(col(User.username).like("demo_%")))
         ).scalars()
-        if u.role == "village_director"
+        if u.role in ("village_director", "township_supervisor")
     }
     intervals = await intervals_for(session, "620722")
     key = get_settings().data_key
@@ -222,7 +226,8 @@ def _make(
     registered = utcnow() - timedelta(days=rng.randrange(5, 200))
     visited = registered + timedelta(days=rng.randrange(1, 5)) if rng.random() < 0.6 else None
     township = village[:9]
-    director = directors.get(village)
+    # The village's director, or the township's supervisor where a village has none.
+    director = directors.get(village) or directors.get(village[:9])
     away_since = day - timedelta(days=rng.randrange(200, 2000))
     subsidies = [
         {"kind": kind, "monthly_amount": rng.choice([380, 520, 1100, 1200]), "from": "2024-01-01"}
