@@ -67,5 +67,10 @@ async def test_list_for_one_village_is_an_index_scan(client, world, db, session)
         plan = await _explain_list_queries(client, db, world[actor].headers, params)
         text_plan = "\n".join(plan)
         assert "Seq Scan on children" not in text_plan, text_plan
-        assert "Index Scan using ix_children_scope on children" in text_plan, text_plan
+        # A plain index scan in key order, or (when the planner expects very few rows) a
+        # bitmap scan of the same index: either way the scope index, never the whole table.
+        assert (
+            "Index Scan using ix_children_scope on children" in text_plan
+            or "Bitmap Index Scan on ix_children_scope" in text_plan
+        ), text_plan
     print(f"filled {ROWS} children in {fill_seconds:.1f}s")
