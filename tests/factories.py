@@ -31,6 +31,8 @@ async def make_child(
     commit: bool = True,
     **fields: Any,
 ) -> Child:
+    if fields.get("status") == "closed":
+        fields.setdefault("closed_reason", "moved_away")  # the schema requires a reason
     child = Child(
         id=fields.pop("id", None) or uuid.uuid4(),
         county_code=area_code[:6],

@@ -16,7 +16,10 @@ async def test_demo_agreements_cover_every_state_and_load_once(settings, session
     assert settings.database_url
     # The demo's password hashing (Argon2, 16 times) is not what this test is about.
     monkeypatch.setattr(demo, "hash_password", lambda password: "not-a-real-hash")
+    count_children = text("SELECT count(*) FROM children")
     await load_demo(settings.database_url)
+    first = (await session.execute(count_children)).scalar_one()
+    await session.commit()
     await load_demo(settings.database_url)
     statuses = dict(
         (
@@ -24,7 +27,7 @@ async def test_demo_agreements_cover_every_state_and_load_once(settings, session
         ).all()
     )
     assert statuses == {"active": 3, "draft": 2, "expired": 1, "terminated": 1}
-    assert (await session.execute(text("SELECT count(*) FROM children"))).scalar_one() == 9
+    assert (await session.execute(count_children)).scalar_one() == first  # nothing doubled
     history = (
         await session.execute(text("SELECT count(*) FROM agreement_status_changes"))
     ).scalar_one()

@@ -42,6 +42,9 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_pre_ping=True,
+            # Statement parameters hold names and ID numbers: keep them out of logs and of
+            # exception messages.
+            hide_parameters=True,
             # JIT costs more than it saves on the short OLTP queries this API issues.
             connect_args={
                 "server_settings": {"jit": "off", "application_name": "childprotect-api"}

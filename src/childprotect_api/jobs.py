@@ -36,7 +36,17 @@ def periodic_jobs() -> list[PeriodicJob]:
     return [
         PeriodicJob("report_deadlines", 60, emit_overdue_reports),
         PeriodicJob("agreement_expiry", 3600, agreement_expiry.periodic),
+        # Runs at start-up and hourly, so a record is closed within an hour of the 18th
+        # birthday (China's date) even after downtime.
+        PeriodicJob("close_adults", 3600, _close_adults),
     ]
+
+
+async def _close_adults(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.services.child_rules import CHINA_TZ
+    from childprotect_api.services.children import close_adults
+
+    return await close_adults(session, now.astimezone(CHINA_TZ).date())
 
 
 async def run_job_once(db: Database, job: PeriodicJob, now: datetime | None = None) -> int:

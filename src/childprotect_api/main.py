@@ -15,13 +15,16 @@ from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
 from childprotect_api.errors import PROBLEM_MEDIA_TYPE, Problem, install_error_handlers
 from childprotect_api.jobs import Jobs
-from childprotect_api.middleware import RequestContextMiddleware
+from childprotect_api.middleware import RequestContextMiddleware, install_access_log_redaction
 from childprotect_api.routers import (
     agreements,
     areas,
+    audit,
     auth,
+    children,
     clients,
     health,
+    meta,
     reports,
     users,
     webhooks,
@@ -35,6 +38,9 @@ ROUTERS = [
     auth.router,
     areas.router,
     users.router,
+    meta.router,
+    children.router,
+    audit.router,
     clients.router,
     webhooks.router,
     reports.router,
@@ -88,6 +94,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database is not None:
         app.state.db = database
     install_error_handlers(app)
+    install_access_log_redaction()
     for router in ROUTERS:
         app.include_router(router)
     _document_common_errors(app)

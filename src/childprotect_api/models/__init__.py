@@ -6,7 +6,7 @@ from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
-from childprotect_api.models.child import Child, ChildRiskChange
+from childprotect_api.models.child import Child, ChildEvent, ChildRiskChange
 from childprotect_api.models.client import IntegrationClient
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.rate_limit import RateLimitCounter
@@ -34,6 +34,7 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "Child",
+    "ChildEvent",
     "ChildRiskChange",
     "IntegrationClient",
     "LoginThrottle",

@@ -17,6 +17,8 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_scope", "county_code", "area_code", "id"),
+        # A county's log newest first (GET /audit without a narrower filter).
+        Index("ix_audit_log_county_recent", "county_code", "id"),
         Index("ix_audit_log_resource", "resource_id", "id"),
         Index("ix_audit_log_actor", "actor_id", "id"),
     )

@@ -76,6 +76,24 @@ class ClosedReason(StrEnum):
     no_longer_eligible = "no_longer_eligible"
 
 
+class EnrolmentStatus(StrEnum):
+    preschool = "preschool"
+    kindergarten = "kindergarten"
+    enrolled = "enrolled"
+    suspended = "suspended"
+    dropped_out = "dropped_out"
+    out_of_school = "out_of_school"
+
+
+class SubsidyKind(StrEnum):
+    orphan_allowance = "orphan_allowance"
+    de_facto_unsupported_allowance = "de_facto_unsupported_allowance"
+    minimum_living_allowance = "minimum_living_allowance"
+    disability_allowance = "disability_allowance"
+    education_aid = "education_aid"
+    other = "other"
+
+
 class ParentSituation(StrEnum):
     at_home = "at_home"
     working_away = "working_away"
@@ -99,6 +117,12 @@ class Child(SQLModel, table=True):
             postgresql_where=text("id_number_hash IS NOT NULL"),
         ),
         Index("ix_children_categories", "categories", postgresql_using="gin"),
+        # The daily job that closes the records of children who turned 18.
+        Index(
+            "ix_children_active_birth_date",
+            "birth_date",
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(Uuid, primary_key=True))
@@ -164,6 +188,9 @@ class Child(SQLModel, table=True):
     updated_at: datetime | None = Field(default=None, sa_column=updated_at_column())
     created_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     updated_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    # HMAC of the create request's content, so that a retry of the same create (same id)
+    # answers the stored record and a different content under the same id is a conflict.
+    create_fingerprint: str | None = Field(default=None, sa_column=Column(String(64)))
 
 
 class RiskSource(StrEnum):
@@ -192,3 +219,38 @@ class ChildRiskChange(SQLModel, table=True):
     source_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     set_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     set_at: datetime | None = Field(default=None, sa_column=created_at_column())
+
+
+class ChildEventKind(StrEnum):
+    transferred = "transferred"
+    closed = "closed"
+    reopened = "reopened"
+
+
+class ChildEvent(SQLModel, table=True):
+    """The record's history besides risk: transfers between villages, closing, reopening.
+
+    `area_code` follows the child (a later transfer moves it); `from_area_code`/`to_area_code`
+    keep where a transfer came from and went to, so that sync can send tombstones to the
+    village that lost the child."""
+
+    __tablename__ = "child_events"
+    __table_args__ = (
+        Index("ix_child_events_scope", "county_code", "area_code", "id"),
+        Index("ix_child_events_child", "child_id", "id"),
+        Index("ix_child_events_from", "from_area_code", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
+    )
+    child_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("children.id"), nullable=False))
+    county_code: str = Field(sa_column=county_code_column())
+    area_code: str = Field(sa_column=area_code_column())
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    closed_reason: str | None = Field(default=None, sa_column=Column(String(30)))
+    from_area_code: str | None = Field(default=None, sa_column=area_code_column(nullable=True))
+    to_area_code: str | None = Field(default=None, sa_column=area_code_column(nullable=True))
+    by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
+    at: datetime | None = Field(default=None, sa_column=created_at_column())

@@ -1,13 +1,39 @@
-"""Writes to the append-only audit log, in the transaction of the change they record."""
+"""Writes to the append-only audit log, in the transaction of the change they record, and
+the scoped read of it (county officers, auditors, admins)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from childprotect_api.models.audit import AuditEvent
-from childprotect_api.security.scope import Scope
+from childprotect_api.security.scope import Action, Scope, apply_scope
+
+
+def _row(
+    scope: Scope,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | None,
+    area_code: str | None,
+) -> dict[str, Any]:
+    return {
+        "actor_id": scope.actor_id,
+        "actor_role": scope.role,
+        "client_id": scope.actor_id if scope.is_client else None,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "county_code": area_code[:6] if area_code and len(area_code) >= 6 else None,
+        "area_code": area_code,
+        "request_id": scope.request_id,
+    }
 
 
 async def record(
@@ -18,19 +44,7 @@ async def record(
     resource_id: uuid.UUID | None,
     area_code: str | None = None,
 ) -> None:
-    session.add(
-        AuditEvent(
-            actor_id=scope.actor_id,
-            actor_role=scope.role,
-            client_id=scope.actor_id if scope.is_client else None,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            county_code=area_code[:6] if area_code and len(area_code) >= 6 else None,
-            area_code=area_code,
-            request_id=scope.request_id,
-        )
-    )
+    session.add(AuditEvent(**_row(scope, action, resource_type, resource_id, area_code)))
     await session.flush()
 
 
@@ -39,22 +53,40 @@ async def record_many(
     scope: Scope,
     action: str,
     resource_type: str,
-    resources: list[tuple[uuid.UUID, str]],
+    resources: Sequence[tuple[uuid.UUID, str]],
 ) -> None:
-    """One audit row per record of a list answer, (id, area code) each; one flush."""
-    for resource_id, area_code in resources:
-        session.add(
-            AuditEvent(
-                actor_id=scope.actor_id,
-                actor_role=scope.role,
-                client_id=scope.actor_id if scope.is_client else None,
-                action=action,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                county_code=area_code[:6],
-                area_code=area_code,
-                request_id=scope.request_id,
-            )
-        )
-    if resources:
-        await session.flush()
+    """One row per (resource id, area code), in one statement (e.g. the children of a list
+    page)."""
+    if not resources:
+        return
+    await session.execute(
+        insert(AuditEvent),
+        [_row(scope, action, resource_type, rid, area) for rid, area in resources],
+    )
+
+
+async def list_events(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    resource_id: uuid.UUID | None,
+    actor_id: uuid.UUID | None,
+    since: datetime | None,
+    limit: int,
+    before_id: int | None,
+) -> list[AuditEvent]:
+    """Newest first, in the caller's scope (by the area of the record each row is about)."""
+    scope.require(Action.audit_read)
+    stmt = apply_scope(
+        select(AuditEvent), scope, col(AuditEvent.area_code), col(AuditEvent.county_code)
+    )
+    if resource_id is not None:
+        stmt = stmt.where(col(AuditEvent.resource_id) == resource_id)
+    if actor_id is not None:
+        stmt = stmt.where(col(AuditEvent.actor_id) == actor_id)
+    if since is not None:
+        stmt = stmt.where(col(AuditEvent.at) >= since)
+    if before_id is not None:
+        stmt = stmt.where(col(AuditEvent.id) < before_id)
+    stmt = stmt.order_by(col(AuditEvent.id).desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())

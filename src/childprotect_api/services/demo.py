@@ -123,6 +123,18 @@ async def load_demo(url: str) -> list[tuple[str, str, str, str]]:
 
 
 def _steps() -> list[DemoStep]:
-    from childprotect_api.services import demo_agreements, demo_clients, demo_reports
+    from childprotect_api.services import (
+        demo_agreements,
+        demo_children,
+        demo_clients,
+        demo_reports,
+    )
 
-    return [*DEMO_STEPS, demo_clients.load, demo_reports.load, demo_agreements.load]
+    # Children first: reports and agreements attach to them.
+    return [
+        *DEMO_STEPS,
+        demo_children.load,
+        demo_clients.load,
+        demo_reports.load,
+        demo_agreements.load,
+    ]

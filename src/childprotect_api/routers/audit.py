@@ -1,0 +1,53 @@
+"""The audit log, read by county officers, auditors and admins in their scope."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from childprotect_api.db import SessionDep
+from childprotect_api.errors import Problem, Unprocessable
+from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.schemas.audit import AuditEventRead
+from childprotect_api.schemas.common import Page
+from childprotect_api.security.scope import CurrentScope
+from childprotect_api.services import audit as audit_service
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get(
+    "",
+    operation_id="listAuditEvents",
+    response_model=Page[AuditEventRead],
+    responses={code: {"model": Problem} for code in (401, 403, 422)},
+)
+async def list_audit_events(
+    scope: CurrentScope,
+    session: SessionDep,
+    child_id: Annotated[uuid.UUID | None, Query(description="Rows about this child.")] = None,
+    user_id: Annotated[uuid.UUID | None, Query(description="Rows by this user.")] = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[AuditEventRead]:
+    """Who read or changed which record, newest first, for records in your scope."""
+    after = decode_cursor(cursor, 1)
+    if after is not None and not isinstance(after[0], int):
+        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    rows = await audit_service.list_events(
+        session,
+        scope,
+        resource_id=child_id,
+        actor_id=user_id,
+        since=since,
+        limit=limit,
+        before_id=after[0] if after else None,
+    )
+    next_cursor = encode_cursor([rows[-1].id]) if len(rows) == limit else None
+    return Page(items=[AuditEventRead.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -1,0 +1,332 @@
+"""The children registry over HTTP: thin; the rules are in services/children*.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from childprotect_api.concurrency import IfMatch, parse_if_match, set_etag
+from childprotect_api.db import SessionDep
+from childprotect_api.errors import Problem, Unprocessable
+from childprotect_api.models.child import Category, Child, ChildStatus, RiskLevel
+from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.schemas.area import AREA_CODE_PATTERN
+from childprotect_api.schemas.child import (
+    ChildClose,
+    ChildCreate,
+    ChildEventRead,
+    ChildRead,
+    ChildReopen,
+    ChildSummary,
+    ChildTransfer,
+    ChildUpdate,
+    RiskChangeRead,
+    RiskLevelSet,
+)
+from childprotect_api.schemas.common import Page
+from childprotect_api.security.scope import CurrentScope
+from childprotect_api.services import (
+    child_history,
+    child_list,
+    child_risk,
+    child_rules,
+    child_transfer,
+)
+from childprotect_api.services import children as service
+from childprotect_api.services.id_numbers import age_on
+
+router = APIRouter(prefix="/api/v1/children", tags=["children"])
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
+    return {code: {"model": Problem} for code in (401, 403, 422, *codes)}
+
+
+M = TypeVar("M", bound=ChildSummary)
+
+
+def _shape(model: type[M], child: Child, today: date, id_number: str | None = None) -> M:
+    data = {
+        name: getattr(child, name)
+        for name in model.model_fields
+        if name not in ("age", "id_number")
+    }
+    data["age"] = age_on(child.birth_date, today)
+    data["id_number"] = id_number or child.id_number_masked
+    return model.model_validate(data)
+
+
+def _read(response: Response, child: Child, id_number: str | None = None) -> ChildRead:
+    set_etag(response, child.version)
+    return _shape(ChildRead, child, child_rules.today(), id_number)
+
+
+def _data_key(request: Request) -> str:
+    key: str = request.app.state.settings.data_key
+    return key
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _id_cursor(cursor: str | None) -> int | None:
+    after = decode_cursor(cursor, 1)
+    if after is None:
+        return None
+    if not isinstance(after[0], int):
+        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
+    return after[0]
+
+
+def _child_cursor(cursor: str | None) -> tuple[str, str, uuid.UUID] | None:
+    after = decode_cursor(cursor, 3)
+    if after is None:
+        return None
+    try:
+        return str(after[0]), str(after[1]), uuid.UUID(str(after[2]))
+    except ValueError as e:
+        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor") from e
+
+
+@router.get("", operation_id="listChildren", response_model=Page[ChildSummary], responses=_errors())
+async def list_children(
+    scope: CurrentScope,
+    session: SessionDep,
+    area: Annotated[
+        str | None, Query(pattern=AREA_CODE_PATTERN, description="Any area inside your scope.")
+    ] = None,
+    category: Annotated[
+        list[Category] | None, Query(description="Children with all of these categories.")
+    ] = None,
+    risk_level: Annotated[list[RiskLevel] | None, Query(description="Any of these.")] = None,
+    status: ChildStatus | None = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Name contains.")
+    ] = None,
+    school: Annotated[str | None, Query(max_length=100)] = None,
+    assigned_to: uuid.UUID | None = None,
+    age_min: Annotated[int | None, Query(ge=0, le=17)] = None,
+    age_max: Annotated[int | None, Query(ge=0, le=17)] = None,
+    updated_since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ChildSummary]:
+    """Children in your scope, ordered by village; each child served is audited."""
+    filters = child_list.ChildFilters(
+        area=area,
+        categories=[c.value for c in category or []],
+        risk_levels=[r.value for r in risk_level or []],
+        status=status.value if status else None,
+        q=q,
+        school=school,
+        assigned_to=assigned_to,
+        age_min=age_min,
+        age_max=age_max,
+        updated_since=_aware(updated_since),
+    )
+    rows = await child_list.list_children(session, scope, filters, limit, _child_cursor(cursor))
+    last = rows[-1] if len(rows) == limit else None
+    next_cursor = encode_cursor([last.county_code, last.area_code, str(last.id)]) if last else None
+    today = child_rules.today()
+    return Page(items=[_shape(ChildSummary, c, today) for c in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "",
+    operation_id="createChild",
+    response_model=ChildRead,
+    status_code=201,
+    responses={
+        200: {"model": ChildRead, "description": "A retry of the same create (same id)."},
+        **_errors(404, 409),
+    },
+)
+async def create_child(
+    scope: CurrentScope,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    body: ChildCreate,
+) -> ChildRead:
+    """Register a child. Send a client-generated `id` so a retry never makes a second one.
+    The same ID number as an existing record answers 409 `duplicate_child` (with
+    `existing_child_id` when that record is in your scope)."""
+    child, created = await service.create_child(session, scope, _data_key(request), body)
+    if not created:
+        response.status_code = 200
+    return _read(response, child)
+
+
+@router.get(
+    "/{child_id}", operation_id="getChild", response_model=ChildRead, responses=_errors(404)
+)
+async def get_child(
+    scope: CurrentScope,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    child_id: uuid.UUID,
+    reveal_id_number: Annotated[
+        bool, Query(description="County officers: the ID number whole (audited).")
+    ] = False,
+) -> ChildRead:
+    """One child, with its version as the ETag."""
+    child, clear = await service.read_child(
+        session, scope, _data_key(request), child_id, reveal=reveal_id_number
+    )
+    return _read(response, child, clear)
+
+
+@router.patch(
+    "/{child_id}",
+    operation_id="updateChild",
+    response_model=ChildRead,
+    responses=_errors(404, 409, 412, 428),
+)
+async def update_child(
+    scope: CurrentScope,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    child_id: uuid.UUID,
+    body: ChildUpdate,
+    if_match: IfMatch = None,
+) -> ChildRead:
+    """Change fields of the record. Requires `If-Match` with the version you edited."""
+    expected = parse_if_match(if_match, required=True)
+    child = await service.update_child(session, scope, _data_key(request), child_id, body, expected)
+    return _read(response, child)
+
+
+@router.put(
+    "/{child_id}/risk",
+    operation_id="setChildRiskLevel",
+    response_model=ChildRead,
+    responses=_errors(404, 409, 412),
+)
+async def set_risk_level(
+    scope: CurrentScope,
+    session: SessionDep,
+    response: Response,
+    child_id: uuid.UUID,
+    body: RiskLevelSet,
+    if_match: IfMatch = None,
+) -> ChildRead:
+    """Set the risk level with a reason (village directors: up to orange). The next visit
+    due date moves with it; the change is kept in the risk history."""
+    expected = parse_if_match(if_match, required=False)
+    child = await child_risk.set_child_risk(session, scope, child_id, body, expected)
+    return _read(response, child)
+
+
+@router.get(
+    "/{child_id}/risk-history",
+    operation_id="listChildRiskHistory",
+    response_model=Page[RiskChangeRead],
+    responses=_errors(404),
+)
+async def risk_history(
+    scope: CurrentScope,
+    session: SessionDep,
+    child_id: uuid.UUID,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[RiskChangeRead]:
+    """Every change of the child's risk level, newest first."""
+    rows = await child_history.list_risk_changes(
+        session, scope, child_id, limit, _id_cursor(cursor)
+    )
+    return _page(RiskChangeRead, rows, limit)
+
+
+@router.get(
+    "/{child_id}/history",
+    operation_id="listChildHistory",
+    response_model=Page[ChildEventRead],
+    responses=_errors(404),
+)
+async def history(
+    scope: CurrentScope,
+    session: SessionDep,
+    child_id: uuid.UUID,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ChildEventRead]:
+    """Transfers, closing and reopening of the record, newest first."""
+    rows = await child_history.list_events(session, scope, child_id, limit, _id_cursor(cursor))
+    return _page(ChildEventRead, rows, limit)
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def _page(model: type[R], rows: Sequence[Any], limit: int) -> Page[R]:
+    next_cursor = encode_cursor([rows[-1].id]) if len(rows) == limit else None
+    return Page(items=[model.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "/{child_id}/close",
+    operation_id="closeChild",
+    response_model=ChildRead,
+    responses=_errors(404, 409, 412),
+)
+async def close_child(
+    scope: CurrentScope,
+    session: SessionDep,
+    response: Response,
+    child_id: uuid.UUID,
+    body: ChildClose,
+    if_match: IfMatch = None,
+) -> ChildRead:
+    """Close the record with a reason (turned 18, moved away, deceased, no longer eligible)."""
+    expected = parse_if_match(if_match, required=False)
+    child = await service.close_child(session, scope, child_id, body, expected)
+    return _read(response, child)
+
+
+@router.post(
+    "/{child_id}/reopen",
+    operation_id="reopenChild",
+    response_model=ChildRead,
+    responses=_errors(404, 409, 412),
+)
+async def reopen_child(
+    scope: CurrentScope,
+    session: SessionDep,
+    response: Response,
+    child_id: uuid.UUID,
+    body: ChildReopen,
+    if_match: IfMatch = None,
+) -> ChildRead:
+    """Reopen a closed record (not for a child of 18 or over)."""
+    expected = parse_if_match(if_match, required=False)
+    child = await service.reopen_child(session, scope, child_id, body, expected)
+    return _read(response, child)
+
+
+@router.post(
+    "/{child_id}/transfer",
+    operation_id="transferChild",
+    response_model=ChildRead,
+    responses=_errors(404, 412),
+)
+async def transfer_child(
+    scope: CurrentScope,
+    session: SessionDep,
+    response: Response,
+    child_id: uuid.UUID,
+    body: ChildTransfer,
+    if_match: IfMatch = None,
+) -> ChildRead:
+    """Move the child to another village. You need scope over both villages (or be the
+    county officer of both); the old village loses access to the record."""
+    expected = parse_if_match(if_match, required=False)
+    child = await child_transfer.transfer_child(session, scope, child_id, body, expected)
+    return _read(response, child)
