@@ -168,8 +168,6 @@ async def test_idempotent_retry(client, world, session):
         ({"police_notified_at": "2026-01-01T00:00:00Z"}, "police_notified", None),
         ({"area_code": None}, "area_code", "area_required"),
         ({"area_code": "62"}, "area_code", "validation_error"),
-        ({"area_code": VILLAGE_OTHER_TOWNSHIP}, "area_code", "area_out_of_reach"),
-        ({"area_code": COUNTY}, "area_code", "area_out_of_reach"),
         ({"area_code": "620722100999"}, "area_code", "unknown_area"),
         ({"id_number": "62072220150314001X"}, "id_number", "invalid_id_number"),
         ({"description": ""}, "description", "validation_error"),
@@ -183,6 +181,14 @@ async def test_bad_input(client, world, session, change, field, code):
     assert field in [e["field"] for e in problem["errors"]]
     if code:
         assert problem["code"] == code
+    assert await count(session, Report) == 0
+
+
+async def test_area_out_of_the_filers_reach_is_404(client, world, session):
+    for area in (VILLAGE_OTHER_TOWNSHIP, COUNTY):
+        r = await client.post(REPORTS, json=body(area_code=area), headers=world["reporter"].headers)
+        assert r.status_code == 404, r.text
+        assert r.json()["code"] == "area_not_found"
     assert await count(session, Report) == 0
 
 

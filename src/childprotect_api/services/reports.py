@@ -78,10 +78,10 @@ def _check_body(data: ReportCreate, now: datetime) -> None:
 
 
 async def _check_area(session: AsyncSession, scope: Scope, area_code: str) -> None:
-    """A filer reports only inside their own area. Areas are not secret, so an area out of
-    reach is a plain validation error (422, `area_out_of_reach`), not a 404."""
+    """A filer reports only inside their own area; an area outside it answers 404, as every
+    reference to something outside the caller's scope does."""
     if not scope.covers(area_code):
-        raise Unprocessable.field("area_code", "is outside your own area", code="area_out_of_reach")
+        raise NotFound("no such area in your scope", code="area_not_found")
     if await session.get(Area, area_code) is None:
         raise Unprocessable.field("area_code", "no such area", code="unknown_area")
 

@@ -1,0 +1,260 @@
+"""The automatic scope matrix: every operation of the app, called on objects of one village by
+users of another village, another township and another county, and by every role the permission
+matrix (DESIGN.md) does not allow. Each must answer 403 or 404 (lists: no trace of the objects).
+
+The operations come from the app's own OpenAPI document, so a new endpoint is covered without
+anyone writing a test for it; it only needs a valid request body below (the test says so)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from childprotect_api.models.user import Role
+from tests import agreement_helpers, report_support
+from tests.child_payloads import new_child
+from tests.client_helpers import seed_client
+from tests.conftest import COUNTY, TOWNSHIP, VILLAGE, World, make_actor
+from tests.factories import make_child
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
+SUPERVISORS = {Role.township_supervisor, Role.county_officer}
+ALL_ROLES = set(Role)
+
+# Who may call an operation, by tag, then by operationId where a tag's row differs.
+ALLOWED_BY_TAG: dict[str, set[Role]] = {
+    "children": STAFF,
+    "agreements": STAFF,
+    "visits": STAFF,
+    "worklist": STAFF,
+    "visit-policy": STAFF | {Role.auditor, Role.admin},
+    "reports": {Role.county_officer},
+    "users": {Role.county_officer, Role.admin},
+    "areas": {Role.admin},
+    "clients": {Role.admin},
+    "webhooks": {Role.admin},
+    "audit": {Role.county_officer, Role.auditor, Role.admin},
+    "stats": STAFF | {Role.auditor, Role.admin},
+    "sync": STAFF,
+    "jobs": STAFF,
+}
+ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
+    "createReport": STAFF | {Role.reporter},
+    "listMyReports": STAFF | {Role.reporter},
+    "getMyReport": STAFF | {Role.reporter},
+    "getArea": ALL_ROLES,
+    "reviewVisit": SUPERVISORS,
+    "updateVisitPolicy": {Role.county_officer},
+    "terminateAgreement": SUPERVISORS,
+}
+# Not about objects of an area: the caller's own session, health, labels.
+NOT_SCOPED = {
+    "getHealth",
+    "getReadiness",
+    "createToken",
+    "logout",
+    "getMe",
+    "listEnums",
+    "listAreas",  # the caller's own part of the tree
+}
+# Users of other areas, by role, and the in-scope user of each role.
+OUTSIDERS: dict[Role, list[str]] = {
+    Role.village_director: [
+        "director_other_village",
+        "director_other_township",
+        "director_other_county",
+    ],
+    Role.township_supervisor: ["supervisor_other_township", "supervisor_other_county"],
+    Role.county_officer: ["officer_other_county"],
+}
+INSIDER: dict[Role, str] = {
+    Role.village_director: "director",
+    Role.township_supervisor: "supervisor",
+    Role.county_officer: "officer",
+    Role.reporter: "reporter",
+    Role.auditor: "auditor",
+    Role.admin: "admin",
+}
+
+
+def _bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """A valid request for each operation that takes a body ({"json": ...} or {"files": ...})."""
+    now = datetime.now(UTC)
+    return {
+        "createChild": {"json": new_child(VILLAGE)},
+        "updateChild": {"json": {"school": "洪水镇中学"}},
+        "setChildRiskLevel": {"json": {"level": "yellow", "reason": "复查"}},
+        "closeChild": {"json": {"reason": "moved_away"}},
+        "reopenChild": {"json": {"reason": "误关闭"}},
+        "transferChild": {"json": {"to_area_code": "620722100002", "reason": "随父母迁居"}},
+        "createAgreement": {"json": agreement_helpers.body()},
+        "updateAgreement": {"json": {"times_per_week_child": 3}},
+        "signAgreement": {
+            "json": {"party": "village_committee", "signed_on": now.date().isoformat()}
+        },
+        "terminateAgreement": {"json": {"reason": "parent_returned"}},
+        "uploadAgreementAttachment": {"files": {"file": ("scan.png", PNG, "image/png")}},
+        "createReport": {"json": report_support.body(area_code=VILLAGE)},
+        "createReportReferral": {"json": {"target": "police"}},
+        "updateReportReferralStatus": {"json": {"status": "acknowledged"}},
+        "createReportNote": {"json": {"text": "已电话联系"}},
+        "linkReportChild": {"json": {"child_id": ids["child_id"]}},
+        "closeReport": {"json": {"outcome": "other", "message": "已处理"}},
+        "createUser": {
+            "json": {
+                "username": f"u{uuid.uuid4().hex[:8]}",
+                "display_name": "新儿童主任",
+                "role": "village_director",
+                "area_code": VILLAGE,
+                "password": "Strong-Pass-2026",
+            }
+        },
+        "updateUser": {"json": {"display_name": "改名"}},
+        "changeUserPassword": {"json": {"new_password": "Another-Pass-2026"}},
+        "createArea": {"json": {"code": "620722100009", "name": "新村", "parent_code": TOWNSHIP}},
+        "importAreas": {"files": {"file": ("a.csv", b"620722100009,x,620722100\n", "text/csv")}},
+        "createClient": {
+            "json": {"name": "系统", "area_code": COUNTY, "scopes": ["children:read"]}
+        },
+        "createWebhook": {
+            "json": {
+                "url": "https://example.invalid/hook",
+                "event_types": ["report.submitted"],
+                "client_id": ids["client_id"],
+            }
+        },
+    }
+
+
+async def _arrange(client: httpx.AsyncClient, world: World, session, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Objects of `director`'s village (and its county), made by the people who would."""
+    child = await agreement_helpers.away_child(session, settings, VILLAGE)
+    director = world["director"].headers
+    agreement = await agreement_helpers.create(client, director, child.id)
+    r = await client.post(
+        f"/api/v1/agreements/{agreement['id']}/attachments",
+        files={"file": ("scan.png", PNG, "image/png")},
+        headers=director,
+    )
+    assert r.status_code in (200, 201), r.text
+    attachment_id = r.json()["id"]
+    report = await report_support.file(client, world, "director", area_code=VILLAGE)
+    await report_support.step(client, world, report["id"], "accept")
+    referral = await report_support.step(
+        client, world, report["id"], "referrals", {"target": "police"}, status=201
+    )
+    api_client = await seed_client(session, settings, scopes={"reports:read"}, area=COUNTY)
+    r = await client.post(
+        "/api/v1/webhooks",
+        json={
+            "url": "https://example.invalid/hook",
+            "event_types": ["report.submitted"],
+            "client_id": api_client.id,
+        },
+        headers=world["admin"].headers,
+    )
+    assert r.status_code == 201, r.text
+    other = await make_child(session, settings, VILLAGE, name="赵小军")
+    colleague = await make_actor(
+        session, settings, "colleague", Role.village_director, VILLAGE, username="colleague"
+    )
+    await session.commit()
+    return {
+        "child_id": str(child.id),
+        "other_child_id": str(other.id),
+        "agreement_id": agreement["id"],
+        "attachment_id": attachment_id,
+        "report_id": report["id"],
+        "referral_id": referral.get("id") or referral["referrals"][0]["id"],
+        "user_id": str(colleague.id),
+        "code": VILLAGE,
+        "client_id": api_client.id,
+        "webhook_id": r.json()["id"],
+        "delivery_id": str(uuid.uuid4()),
+    }
+
+
+def _operations(app) -> list[tuple[str, str, dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    doc = app.openapi()
+    return [
+        (method.upper(), path, op)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if op["operationId"] not in NOT_SCOPED
+    ]
+
+
+def _allowed(op: dict[str, Any]) -> set[Role]:
+    if op["operationId"] in ALLOWED_BY_OPERATION:
+        return ALLOWED_BY_OPERATION[op["operationId"]]
+    tag = op["tags"][0]
+    assert tag in ALLOWED_BY_TAG, f"{op['operationId']}: add its tag {tag!r} to ALLOWED_BY_TAG"
+    return ALLOWED_BY_TAG[tag]
+
+
+def _url(path: str, ids: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        assert name in ids, f"{path}: add the path parameter {name!r} to the arranged objects"
+        return ids[name]
+
+    return re.sub(r"\{(\w+)\}", sub, path)
+
+
+async def test_every_operation_hides_other_areas_and_refuses_other_roles(
+    app, client, world, session, settings
+):
+    ids = await _arrange(client, world, session, settings)
+    bodies = _bodies(ids)
+    secrets_ = [ids["child_id"], ids["other_child_id"], ids["agreement_id"], ids["report_id"]]
+    failures: list[str] = []
+    checked = 0
+    for method, path, op in _operations(app):
+        op_id = op["operationId"]
+        if "requestBody" in op and op_id not in bodies:
+            failures.append(f"{op_id}: add a valid request to _bodies() so it is checked")
+            continue
+        request = bodies.get(op_id, {})
+        url = _url(path, ids)
+        allowed = _allowed(op)
+        callers = [name for role in allowed for name in OUTSIDERS.get(role, [])]
+        callers += [INSIDER[role] for role in ALL_ROLES - allowed]
+        is_list = method == "GET" and "{" not in path
+        for name in callers:
+            headers = {**world[name].headers, "If-Match": '"1"'}
+            r = await client.request(method, url, headers=headers, **request)
+            checked += 1
+            if r.status_code in (403, 404):
+                continue
+            if is_list and r.status_code == 200 and not any(s in r.text for s in secrets_):
+                continue
+            failures.append(f"{op_id} {method} {url} as {name}: {r.status_code} {r.text[:160]}")
+    assert checked > 100
+    assert not failures, "\n".join(failures)
+
+
+async def test_the_arranged_objects_are_real(client, world, session, settings):
+    """The matrix is only meaningful if the objects exist: their own people can read them."""
+    ids = await _arrange(client, world, session, settings)
+    reads = [
+        ("officer", f"/api/v1/children/{ids['child_id']}"),
+        ("director", f"/api/v1/agreements/{ids['agreement_id']}"),
+        ("officer", f"/api/v1/reports/{ids['report_id']}"),
+        ("director", f"/api/v1/reports/mine/{ids['report_id']}"),
+        ("officer", f"/api/v1/users/{ids['user_id']}"),
+        ("admin", f"/api/v1/clients/{ids['client_id']}"),
+        ("admin", f"/api/v1/webhooks/{ids['webhook_id']}"),
+        (
+            "director",
+            f"/api/v1/agreements/{ids['agreement_id']}/attachments/{ids['attachment_id']}",
+        ),
+    ]
+    for name, url in reads:
+        r = await client.get(url, headers=world[name].headers)
+        assert r.status_code == 200, (name, url, r.text)
