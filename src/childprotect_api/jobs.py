@@ -39,7 +39,15 @@ def periodic_jobs() -> list[PeriodicJob]:
         # Runs at start-up and hourly, so a record is closed within an hour of the 18th
         # birthday (China's date) even after downtime.
         PeriodicJob("close_adults", 3600, _close_adults),
+        PeriodicJob("retention", 6 * 3600, _retention),
     ]
+
+
+async def _retention(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.services.retention import anonymise_expired
+
+    return await anonymise_expired(session, now, get_settings().retention_days)
 
 
 async def _close_adults(session: AsyncSession, now: datetime) -> int:
