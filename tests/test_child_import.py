@@ -455,14 +455,14 @@ def big_file(n: int, *, bad_every: int = 0) -> bytes:
 
 async def wait_for(client, headers, job_id: str) -> tuple[dict[str, Any], list[int]]:
     seen: list[int] = []
-    for _ in range(1200):
+    for _ in range(600):
         r = await client.get(f"/api/v1/jobs/{job_id}", headers=headers)
         assert r.status_code == 200, r.text
         job = r.json()
         seen.append(job["processed"])
         if job["status"] in ("done", "failed"):
             return job, seen
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     raise AssertionError("the job did not finish")
 
 
@@ -477,6 +477,7 @@ async def test_a_large_file_runs_as_a_job(client, world, session, settings):
     done, seen = await wait_for(client, officer, job["id"])
     assert done["status"] == "done", done
     assert seen == sorted(seen)  # progress only moves forward
+    assert any(0 < p < 600 for p in seen)  # and shows on the way (every 100 rows)
     assert (done["processed"], done["created"], done["invalid"], done["duplicates"]) == (
         600,
         588,
@@ -518,3 +519,59 @@ async def test_job_access_and_dry_run_job(client, world, session, settings):
     assert (await client.get(url, headers=writer.headers)).status_code == 404
     r = await client.get("/api/v1/jobs/not-a-uuid", headers=director)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "job_id"
+
+
+async def test_a_client_follows_its_own_job(client, world, session, settings):
+    settings.import_sync_max_rows = 5
+    writer = await seed_client(session, settings, scopes=["children:write"], area=COUNTY)
+    r = await upload(client, writer.headers, big_file(8))
+    assert r.status_code == 202
+    done, _ = await wait_for(client, writer.headers, r.json()["id"])
+    assert done["status"] == "done" and done["created"] == 8
+    assert done["actor_type"] == "client" and done["actor_id"] == writer.id
+    other = await seed_client(session, settings, scopes=["children:write"], area=COUNTY)
+    assert (
+        await client.get(f"/api/v1/jobs/{done['id']}", headers=other.headers)
+    ).status_code == 404
+
+
+async def test_a_job_that_breaks_is_marked_failed(client, world, session, settings, monkeypatch):
+    from childprotect_api.services.child_import import ImportRun
+
+    settings.import_sync_max_rows = 5
+    original = ImportRun.add
+
+    async def add(self, session, parsed):  # type: ignore[no-untyped-def]
+        if parsed.row == 5:
+            raise RuntimeError("boom: 王小明 620722...")  # messages never reach the job
+        return await original(self, session, parsed)
+
+    monkeypatch.setattr(ImportRun, "add", add)
+    r = await upload(client, world["officer"].headers, big_file(8))
+    done, _ = await wait_for(client, world["officer"].headers, r.json()["id"])
+    assert done["status"] == "failed" and done["finished_at"]
+    assert done["error"] == "internal error (RuntimeError)"
+    assert done["report"] is None
+
+
+async def test_stopping_the_app_marks_running_jobs_interrupted(
+    client, app, world, settings, monkeypatch
+):
+    from childprotect_api.services import jobs
+    from childprotect_api.services.child_import import ImportRun
+
+    settings.import_sync_max_rows = 5
+    started = asyncio.Event()
+
+    async def add(self, session, parsed):  # type: ignore[no-untyped-def]
+        started.set()
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(ImportRun, "add", add)
+    r = await upload(client, world["officer"].headers, big_file(8))
+    await asyncio.wait_for(started.wait(), 10)
+    await jobs.stop_all(app.state)
+    job = (
+        await client.get(f"/api/v1/jobs/{r.json()['id']}", headers=world["officer"].headers)
+    ).json()
+    assert job["status"] == "failed" and job["error"] == "interrupted: the server stopped"

@@ -216,6 +216,7 @@ async def run_job(
                 if len(run.rows) % PROGRESS_EVERY == 0 and len(run.rows) < len(rows):
                     await jobs.update_job(session, job_id, **run.progress())
                     await session.commit()
+                    session.expunge_all()  # keep memory flat over a long file
             report = run.report()
             await jobs.update_job(
                 session,
