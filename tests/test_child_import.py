@@ -67,6 +67,16 @@ def xlsx_bytes(rows: list[list[Any]], header: list[str] = HEADER) -> bytes:
     return buf.getvalue()
 
 
+def _zip(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
 async def upload(client, headers, content: bytes, *, name="摸排.csv", dry_run=False, **kw):
     params = {"dry_run": "true"} if dry_run else {}
     return await client.post(
@@ -400,6 +410,8 @@ async def test_who_may_import(client, world, session, settings):
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, 415, "unsupported_file_type"),
         (b"\x00\x01\x02binary", 415, "unsupported_file_type"),
         (b"PK\x03\x04 not really a zip", 422, "bad_workbook"),
+        (_zip({"hello.txt": b"not a workbook"}), 422, "bad_workbook"),
+        (_zip({"[Content_Types].xml": b"<Types"}), 422, "bad_workbook"),
         (b"\xff\xfe\xfa\xfb\xfc" * 3, 422, "bad_encoding"),
     ],
 )
@@ -409,6 +421,15 @@ async def test_bad_files(client, world, content, status, code):
     assert r.json()["code"] == code
     if status == 422:
         assert r.json()["errors"][0]["field"] == "file"
+
+
+async def test_a_workbook_that_unpacks_too_far_is_refused(client, world, monkeypatch):
+    from childprotect_api.services import child_import_file
+
+    monkeypatch.setattr(child_import_file, "MAX_XLSX_UNPACKED", 1000)
+    content = xlsx_bytes([["甲", "男", "", "2014-06-01", VILLAGE]])
+    r = await upload(client, world["director"].headers, content, name="a.xlsx")
+    assert r.status_code == 413 and r.json()["code"] == "file_too_large"
 
 
 async def test_missing_file_and_bad_query(client, world):

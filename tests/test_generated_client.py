@@ -46,10 +46,10 @@ content_type_overrides:
 
 
 def _generator() -> str:
-    exe = shutil.which("openapi-python-client") or str(
-        Path(sys.executable).parent / "openapi-python-client"
-    )
-    if not Path(exe).exists():
+    """The one installed beside this interpreter (the project's test extras), else PATH's."""
+    beside = Path(sys.executable).parent / "openapi-python-client"
+    exe = str(beside) if beside.exists() else shutil.which("openapi-python-client")
+    if exe is None:
         pytest.fail("openapi-python-client is not installed (pip install -e '.[test]')")
     return exe
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from childprotect_api.errors import Unprocessable, UnsupportedMediaType
+from childprotect_api.errors import AppError, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from childprotect_api.models.child import Category, EnrolmentStatus, ParentSituation, RiskLevel
 from childprotect_api.schemas.child import ChildCreate
 from childprotect_api.schemas.child_import import RowError
@@ -41,6 +41,8 @@ from childprotect_api.services.enums import ENUM_LABELS
 
 MAX_ROWS = 20_000
 MAX_COLUMNS = 64
+# A workbook is a zip: refuse one that unpacks to more than this (a zip bomb).
+MAX_XLSX_UNPACKED = 200 * 1024 * 1024
 REQUIRED = ("name", "area_code")
 
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -201,26 +203,42 @@ def _read_csv(text: str) -> Table:
 
 
 def _read_xlsx(raw: bytes) -> Table:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as e:
+        raise _bad_workbook() from e
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise PayloadTooLarge("the workbook unpacks to too much data", code="file_too_large")
+    try:
+        header, rows = _sheet_rows(raw)
+    except AppError:
+        raise
+    except Exception as e:  # any parser failure on an uploaded file is the file's fault
+        raise _bad_workbook() from e
+    if not header or not any(h is not None for h in header):
+        raise Unprocessable.field("file", "is empty", code="empty_file")
+    return Table(["" if h is None else str(h) for h in header], rows)
+
+
+def _bad_workbook() -> Unprocessable:
+    return Unprocessable.field("file", "is not a readable XLSX workbook", code="bad_workbook")
+
+
+def _sheet_rows(raw: bytes) -> tuple[Any, list[tuple[int, list[Any]]]]:
+    """The first sheet's header and non-blank rows (openpyxl, read-only; defusedxml parses)."""
     from openpyxl import load_workbook  # imported when needed: it is slow to import
 
+    book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     try:
-        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise Unprocessable.field(
-            "file", "is not a readable XLSX workbook", code="bad_workbook"
-        ) from e
-    try:
-        sheet = book.worksheets[0]
-        it = sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        it = book.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS)
         header = next(it, None)
         rows: list[tuple[int, list[Any]]] = []
         for number, cells in enumerate(it, start=2):
             _keep(rows, number, list(cells))
+        return header, rows
     finally:
         book.close()
-    if not header or not any(h is not None for h in header):
-        raise Unprocessable.field("file", "is empty", code="empty_file")
-    return Table(["" if h is None else str(h) for h in header], rows)
 
 
 def map_columns(header: list[str]) -> tuple[dict[int, str], list[str]]:
