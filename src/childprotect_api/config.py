@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     login_failure_delay_seconds: float = 0.25
 
     max_upload_bytes: int = 10 * 1024 * 1024
+    # Imports of more rows than this run as a background job (202 and a job id).
+    import_sync_max_rows: int = 500
     # Requests per minute per user/client on expensive endpoints, by bucket.
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}

@@ -21,6 +21,8 @@ from childprotect_api.routers import (
     areas,
     audit,
     auth,
+    child_import,
+    child_schooling,
     children,
     clients,
     health,
@@ -29,7 +31,9 @@ from childprotect_api.routers import (
     users,
     webhooks,
 )
+from childprotect_api.routers import jobs as job_routes
 from childprotect_api.services import clients as client_service
+from childprotect_api.services import jobs as job_service
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,9 @@ ROUTERS = [
     reports.router,
     agreements.child_router,
     agreements.router,
+    child_schooling.router,
+    child_import.router,
+    job_routes.router,
 ]
 
 
@@ -77,6 +84,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         finally:
             if jobs is not None:
                 await jobs.stop()
+            await job_service.stop_all(app.state)
             if owned:
                 await app.state.db.dispose()
 
@@ -137,10 +145,45 @@ def _problem_media_type_in_openapi(app: FastAPI) -> None:
                         content = response.get("content", {})
                         if status[:1] in "45" and "application/json" in content:
                             content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+                        if status == "422":
+                            _validation_is_a_problem(content)
+            _drop_unused_validation_schemas(doc)
+            _uploads_are_binary(doc)
             app.openapi_schema = doc
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PROBLEM_REF = "#/components/schemas/Problem"
+_FASTAPI_422_REF = "#/components/schemas/HTTPValidationError"
+
+
+def _validation_is_a_problem(content: dict[str, Any]) -> None:
+    """FastAPI documents its default 422 (HTTPValidationError) on routes that declare none;
+    the handler answers a Problem, and generated clients parse what the document says."""
+    for media in content.values():
+        if media.get("schema", {}).get("$ref") == _FASTAPI_422_REF:
+            media["schema"] = {"$ref": _PROBLEM_REF}
+
+
+def _drop_unused_validation_schemas(doc: dict[str, Any]) -> None:
+    import json
+
+    schemas = doc.get("components", {}).get("schemas", {})
+    if _FASTAPI_422_REF not in json.dumps(doc.get("paths", {})):
+        schemas.pop("HTTPValidationError", None)
+        if '"#/components/schemas/ValidationError"' not in json.dumps(doc):
+            schemas.pop("ValidationError", None)
+
+
+def _uploads_are_binary(doc: dict[str, Any]) -> None:
+    """File fields of multipart bodies: OpenAPI 3.1 says `contentMediaType`; generators
+    (openapi-python-client among them) still look for `format: binary` to send a file."""
+    for schema in doc.get("components", {}).get("schemas", {}).values():
+        for prop in schema.get("properties", {}).values():
+            if prop.get("type") == "string" and "contentMediaType" in prop:
+                prop.setdefault("format", "binary")
 
 
 def app_factory() -> FastAPI:

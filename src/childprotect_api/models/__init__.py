@@ -8,6 +8,7 @@ from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildEvent, ChildRiskChange
 from childprotect_api.models.client import IntegrationClient
+from childprotect_api.models.job import Job
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.rate_limit import RateLimitCounter
 from childprotect_api.models.report import (
@@ -37,6 +38,7 @@ __all__ = [
     "ChildEvent",
     "ChildRiskChange",
     "IntegrationClient",
+    "Job",
     "LoginThrottle",
     "OutboxEvent",
     "RateLimitCounter",

@@ -83,6 +83,7 @@ class EnrolmentStatus(StrEnum):
     suspended = "suspended"
     dropped_out = "dropped_out"
     out_of_school = "out_of_school"
+    graduated = "graduated"
 
 
 class SubsidyKind(StrEnum):
@@ -156,6 +157,9 @@ class Child(SQLModel, table=True):
     grade: str | None = Field(default=None, sa_column=Column(String(20)))
     enrolment_status: str | None = Field(default=None, sa_column=Column(String(20)))
     boarding: bool | None = Field(default=None, sa_column=Column(Boolean))
+    # 控辍保学: set by PUT /children/{id}/schooling (the education system or staff).
+    dropout_risk: bool | None = Field(default=None, sa_column=Column(Boolean))
+    dropout_reported_on: date | None = Field(default=None, sa_column=Column(Date))
     health_notes: str | None = Field(default=None, sa_column=Column(Text))
     disability_notes: str | None = Field(default=None, sa_column=Column(Text))
     # [{"kind": str, "monthly_amount": number, "from": date, "to": date|null}]

@@ -163,6 +163,8 @@ class ChildRead(ChildSummary):
     grade: str | None
     enrolment_status: EnrolmentStatus | None
     boarding: bool | None
+    dropout_risk: bool | None = Field(description="Set with PUT /children/{id}/schooling.")
+    dropout_reported_on: date | None
     health_notes: str | None
     disability_notes: str | None
     subsidies: list[Subsidy]

@@ -41,6 +41,9 @@ class Action(StrEnum):
     stats_read = "stats_read"
     audit_read = "audit_read"
     areas_read = "areas_read"
+    schooling_write = "schooling_write"
+    subsidies_write = "subsidies_write"
+    jobs_read = "jobs_read"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -64,6 +67,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.stats_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
     Action.audit_read: frozenset({Role.county_officer, Role.auditor, Role.admin}),
     Action.areas_read: frozenset(Role),
+    # Schooling (控辍保学) and subsidies: staff who update the child, or the education and
+    # civil-affairs systems through their OAuth2 scopes.
+    Action.schooling_write: frozenset(_STAFF),
+    Action.subsidies_write: frozenset(_STAFF),
+    # Following a job one started (an import); which jobs is decided in services/jobs.py.
+    Action.jobs_read: frozenset(_STAFF),
 }
 
 # OAuth2 scopes an integration client needs for an action.
@@ -74,6 +83,10 @@ CLIENT_SCOPES: dict[Action, str] = {
     Action.report_read_own: "reports:read",
     Action.stats_read: "stats:read",
     Action.areas_read: "children:read",
+    Action.schooling_write: "schooling:write",
+    Action.subsidies_write: "subsidies:write",
+    # The only jobs a client can start are imports, which need children:write.
+    Action.jobs_read: "children:write",
 }
 
 INTEGRATION_ROLE = "integration"

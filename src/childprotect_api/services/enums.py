@@ -243,6 +243,7 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "suspended": ("休学", "Schooling suspended"),
         "dropped_out": ("辍学", "Dropped out"),
         "out_of_school": ("离校未升学", "Left school, not enrolled"),
+        "graduated": ("已毕业", "Graduated"),
     },
     "subsidy_kind": {
         "orphan_allowance": ("孤儿基本生活费", "Orphan basic living allowance"),
@@ -265,5 +266,19 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "transferred": ("转移", "Transferred to another village"),
         "closed": ("销档", "Closed"),
         "reopened": ("恢复", "Reopened"),
+    },
+    "job_kind": {
+        "children_import": ("儿童信息批量导入", "Bulk import of children"),
+    },
+    "job_status": {
+        "queued": ("排队中", "Queued"),
+        "running": ("进行中", "Running"),
+        "done": ("已完成", "Done"),
+        "failed": ("失败", "Failed"),
+    },
+    "import_row_outcome": {
+        "created": ("已登记", "Created"),
+        "duplicate": ("重复", "Duplicate of an existing record"),
+        "invalid": ("无效", "Invalid"),
     },
 }
