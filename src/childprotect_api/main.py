@@ -14,11 +14,19 @@ from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.db import Database
 from childprotect_api.errors import install_error_handlers
 from childprotect_api.middleware import RequestContextMiddleware
-from childprotect_api.routers import areas, auth, health, users
+from childprotect_api.routers import areas, auth, health, users, visit_policy, visits, worklist
 
 log = logging.getLogger(__name__)
 
-ROUTERS = [health.router, auth.router, areas.router, users.router]
+ROUTERS = [
+    health.router,
+    auth.router,
+    areas.router,
+    users.router,
+    visit_policy.router,
+    visits.router,
+    worklist.router,
+]
 
 
 def _operation_id(route: APIRoute) -> str:

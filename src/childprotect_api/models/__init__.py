@@ -8,6 +8,7 @@ from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamil
 from childprotect_api.models.child import Child, ChildRiskChange
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.user import Role, User
+from childprotect_api.models.visit import Visit
 from childprotect_api.models.visit_policy import VisitPolicy
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "Role",
     "TokenFamily",
     "User",
+    "Visit",
     "VisitPolicy",
 ]

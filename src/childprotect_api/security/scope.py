@@ -41,6 +41,8 @@ class Action(StrEnum):
     stats_read = "stats_read"
     audit_read = "audit_read"
     areas_read = "areas_read"
+    visit_policy_read = "visit_policy_read"
+    visit_policy_manage = "visit_policy_manage"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -64,6 +66,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.stats_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
     Action.audit_read: frozenset({Role.county_officer, Role.auditor, Role.admin}),
     Action.areas_read: frozenset(Role),
+    # Visit intervals: read by everyone working in (or above) the county, set by its officers.
+    Action.visit_policy_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
+    Action.visit_policy_manage: frozenset({Role.county_officer}),
 }
 
 # OAuth2 scopes an integration client needs for an action.
@@ -104,6 +109,11 @@ class Scope:
         if area_code is None:
             return self.area_code == ""
         return area_code.startswith(self.area_code)
+
+    def overlaps(self, area_code: str) -> bool:
+        """Whether the area lies inside this scope or this scope inside the area (a village
+        director and the settings of its county, say). For values, not for queries."""
+        return area_code.startswith(self.area_code) or self.area_code.startswith(area_code)
 
     def can(self, action: Action) -> bool:
         if self.is_client:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from urllib.parse import quote
 
 from fastapi import UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from childprotect_api.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
@@ -99,6 +101,8 @@ async def list_for(session: AsyncSession, owner_type: str, owner_id: uuid.UUID) 
         select(Attachment)
         .where(col(Attachment.owner_type) == owner_type, col(Attachment.owner_id) == owner_id)
         .order_by(col(Attachment.created_at), col(Attachment.id))
+        # A listing never needs the bytes.
+        .options(defer(Attachment.data, raiseload=True))  # type: ignore[arg-type]
     )
     return list((await session.execute(stmt)).scalars())
 
@@ -122,12 +126,19 @@ async def get(
     return attachment
 
 
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the UTF-8 name (headers are Latin-1 only, and names
+    are often Chinese, e.g. 探访登记表.jpg)."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
 def download(attachment: Attachment) -> Response:
     return Response(
         content=attachment.data,
         media_type=attachment.content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{attachment.filename}"',
+            "Content-Disposition": content_disposition(attachment.filename),
             "ETag": f'"{attachment.sha256}"',
         },
     )
