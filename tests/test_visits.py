@@ -55,7 +55,9 @@ async def test_put_creates_then_retry_answers_stored_and_other_content_conflicts
 
     # The phone retries (same content, another UTC offset for the same instant): 200, stored.
     china = timezone(timedelta(hours=8))
-    retry = dict(body, visited_at=datetime.fromisoformat(body["visited_at"]).astimezone(china).isoformat())
+    retry = dict(
+        body, visited_at=datetime.fromisoformat(body["visited_at"]).astimezone(china).isoformat()
+    )
     r = await client.put(f"{VISITS}/{visit_id}", json=retry, headers=world["director"].headers)
     assert r.status_code == 200, r.text
     assert r.json() == visit
@@ -167,7 +169,10 @@ async def test_risk_level_raised_and_lowered_moves_due_date(client, session, set
         ({"accuracy_m": -1}, "accuracy_m"),
         ({"visited_at": "2026-01-01T10:00:00"}, "visited_at"),
         ({"suggested_risk_level": "purple"}, "suggested_risk_level"),
-        ({"follow_up_actions": [{"action": "", "due_on": "2030-01-01"}]}, "follow_up_actions.0.action"),
+        (
+            {"follow_up_actions": [{"action": "", "due_on": "2030-01-01"}]},
+            "follow_up_actions.0.action",
+        ),
         ({"follow_up_actions": [{"action": "x", "due_on": "soon"}]}, "follow_up_actions.0.due_on"),
         ({"surprise": 1}, "surprise"),
     ],
@@ -282,7 +287,10 @@ async def test_get_and_list_with_filters_and_keyset(client, session, settings, w
     a = await registered_child(session, settings)
     b = await registered_child(session, settings, name="李小红", gender="female")
     now = utcnow()
-    va = [await put_visit(client, world["director"], a.id, visited_at=now - timedelta(days=d)) for d in (1, 2, 3)]
+    va = [
+        await put_visit(client, world["director"], a.id, visited_at=now - timedelta(days=d))
+        for d in (1, 2, 3)
+    ]
     vb = await put_visit(client, world["supervisor"], b.id, visited_at=now - timedelta(days=4))
     h = world["officer"].headers
 
@@ -291,7 +299,9 @@ async def test_get_and_list_with_filters_and_keyset(client, session, settings, w
 
     seen, cursor = [], None
     while True:
-        r = await client.get(VISITS, params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=h)
+        r = await client.get(
+            VISITS, params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=h
+        )
         assert r.status_code == 200
         seen += [v["id"] for v in r.json()["items"]]
         cursor = r.json()["next_cursor"]
@@ -305,13 +315,21 @@ async def test_get_and_list_with_filters_and_keyset(client, session, settings, w
     assert len(r.json()["items"]) == 3
     r = await client.get(
         VISITS,
-        params={"from": (now - timedelta(days=2, hours=1)).isoformat(), "to": (now - timedelta(hours=12)).isoformat()},
+        params={
+            "from": (now - timedelta(days=2, hours=1)).isoformat(),
+            "to": (now - timedelta(hours=12)).isoformat(),
+        },
         headers=h,
     )
     assert [v["id"] for v in r.json()["items"]] == [va[0]["id"], va[1]["id"]]
     r = await client.get(VISITS, params={"status": "accepted"}, headers=h)
     assert r.json()["items"] == []
-    for params in ({"status": "lost"}, {"cursor": "not-a-cursor"}, {"from": "yesterday"}, {"limit": 0}):
+    for params in (
+        {"status": "lost"},
+        {"cursor": "not-a-cursor"},
+        {"from": "yesterday"},
+        {"limit": 0},
+    ):
         r = await client.get(VISITS, params=params, headers=h)
         assert r.status_code == 422, params
 
@@ -322,9 +340,9 @@ async def test_reads_and_writes_are_audited(client, session, settings, world):
     await client.get(f"{VISITS}/{visit['id']}", headers=world["supervisor"].headers)
     rows = (
         await session.execute(
-            select(AuditEvent.action, AuditEvent.actor_id).where(
-                AuditEvent.resource_id == uuid.UUID(visit["id"])
-            ).order_by(AuditEvent.id)
+            select(AuditEvent.action, AuditEvent.actor_id)
+            .where(AuditEvent.resource_id == uuid.UUID(visit["id"]))
+            .order_by(AuditEvent.id)
         )
     ).all()
     assert [(a, u) for a, u in rows] == [
@@ -350,7 +368,13 @@ async def test_correction_makes_a_new_version_and_keeps_the_old(client, session,
     first = await put_visit(client, world["director"], child.id, visited_at=now - timedelta(days=1))
     h = world["director"].headers
     new_id = str(uuid.uuid4())
-    fix = visit_body(child.id, now - timedelta(days=3), notes="日期记错了", id=new_id, correction_reason="日期记错")
+    fix = visit_body(
+        child.id,
+        now - timedelta(days=3),
+        notes="日期记错了",
+        id=new_id,
+        correction_reason="日期记错",
+    )
     path = f"{VISITS}/{first['id']}/corrections"
 
     r = await client.post(path, json=fix, headers=h)
@@ -401,9 +425,15 @@ async def test_correction_rules(client, session, settings, world):
     for outsider in OUTSIDERS:
         r = await client.post(path, json=fix, headers=world[outsider].headers | h)
         assert r.status_code == 404
-    r = await client.post(path, json=dict(fix, child_id=str(other.id)), headers=world["director"].headers | h)
+    r = await client.post(
+        path, json=dict(fix, child_id=str(other.id)), headers=world["director"].headers | h
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "child_id"
-    r = await client.post(path, json={k: v for k, v in fix.items() if k != "correction_reason"}, headers=world["director"].headers | h)
+    r = await client.post(
+        path,
+        json={k: v for k, v in fix.items() if k != "correction_reason"},
+        headers=world["director"].headers | h,
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "correction_reason"
     r = await client.post(
         f"{VISITS}/{uuid.uuid4()}/corrections", json=fix, headers=world["director"].headers | h
@@ -422,19 +452,27 @@ async def test_review_accept_and_invalid_transitions(client, session, settings, 
 
     r = await client.post(path, json={"decision": "accept"}, headers=h)
     assert r.status_code == 428
-    r = await client.post(path, json={"decision": "accept", "risk_level": "orange"}, headers=h | if_match(visit))
+    r = await client.post(
+        path, json={"decision": "accept", "risk_level": "orange"}, headers=h | if_match(visit)
+    )
     assert r.status_code == 200, r.text
     reviewed = r.json()
-    assert reviewed["status"] == "accepted" and reviewed["reviewed_by"] == str(world["supervisor"].id)
+    assert reviewed["status"] == "accepted" and reviewed["reviewed_by"] == str(
+        world["supervisor"].id
+    )
     assert r.headers["ETag"] == '"2"'
     # The accepted suggestion raised the child's level and brought the due date closer.
     row = await _child_row(session, child.id)
     assert row.risk_level == "orange"
     assert row.next_visit_due == row.last_visit_at + timedelta(days=7)
 
-    r = await client.post(path, json={"decision": "return", "comment": "补照片"}, headers=h | if_match(reviewed))
+    r = await client.post(
+        path, json={"decision": "return", "comment": "补照片"}, headers=h | if_match(reviewed)
+    )
     assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
-    r = await client.post(path, json={"decision": "return", "comment": "x"}, headers=h | if_match(visit))
+    r = await client.post(
+        path, json={"decision": "return", "comment": "x"}, headers=h | if_match(visit)
+    )
     assert r.status_code == 412
 
 
@@ -444,10 +482,13 @@ async def test_review_return_shows_in_visitors_worklist_until_corrected(
     child = await registered_child(session, settings)
     visit = await put_visit(client, world["director"], child.id)
     path = f"{VISITS}/{visit['id']}/review"
-    r = await client.post(path, json={"decision": "return"}, headers=world["officer"].headers | if_match(visit))
+    r = await client.post(
+        path, json={"decision": "return"}, headers=world["officer"].headers | if_match(visit)
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "comment"
     r = await client.post(
-        path, json={"decision": "return", "risk_level": "red", "comment": "x"},
+        path,
+        json={"decision": "return", "risk_level": "red", "comment": "x"},
         headers=world["officer"].headers | if_match(visit),
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "risk_level"
@@ -468,7 +509,9 @@ async def test_review_return_shows_in_visitors_worklist_until_corrected(
 
     fix = visit_body(child.id, id=str(uuid.uuid4()), correction_reason="补充监护人情况")
     r = await client.post(
-        f"{VISITS}/{visit['id']}/corrections", json=fix, headers=world["director"].headers | if_match(returned)
+        f"{VISITS}/{visit['id']}/corrections",
+        json=fix,
+        headers=world["director"].headers | if_match(returned),
     )
     assert r.status_code == 201 and r.json()["status"] == "submitted"
     r = await client.get("/api/v1/worklist", headers=world["director"].headers)
@@ -488,10 +531,14 @@ async def test_review_scope_and_roles(client, session, settings, world):
         assert r.status_code == 404, name
     own = await put_visit(client, world["supervisor"], child.id)
     r = await client.post(
-        f"{VISITS}/{own['id']}/review", json=body, headers=world["supervisor"].headers | if_match(own)
+        f"{VISITS}/{own['id']}/review",
+        json=body,
+        headers=world["supervisor"].headers | if_match(own),
     )
     assert r.status_code == 403 and r.json()["code"] == "own_visit"
-    r = await client.post(path, json={"decision": "maybe"}, headers=world["supervisor"].headers | if_match(visit))
+    r = await client.post(
+        path, json={"decision": "maybe"}, headers=world["supervisor"].headers | if_match(visit)
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "decision"
 
 
@@ -511,7 +558,9 @@ async def test_attachments_upload_list_download(client, session, settings, world
     r = await client.post(base, files={"file": ("again.png", PNG, "image/png")}, headers=h)
     assert r.status_code == 200 and r.json()["id"] == png["id"]
     # The type comes from the content, not the name or the declared type.
-    r = await client.post(base, files={"file": ("scan.bin", PDF, "application/octet-stream")}, headers=h)
+    r = await client.post(
+        base, files={"file": ("scan.bin", PDF, "application/octet-stream")}, headers=h
+    )
     assert r.status_code == 201 and r.json()["content_type"] == "application/pdf"
     pdf = r.json()
 
@@ -534,10 +583,14 @@ async def test_attachment_refusals(client, session, settings, world):
     base = f"{VISITS}/{visit['id']}/attachments"
     h = world["director"].headers
 
-    r = await client.post(base, files={"file": ("photo.jpg", b"just a text file", "image/jpeg")}, headers=h)
+    r = await client.post(
+        base, files={"file": ("photo.jpg", b"just a text file", "image/jpeg")}, headers=h
+    )
     assert r.status_code == 415 and r.json()["code"] == "unsupported_file_type"
     settings.max_upload_bytes = 100
-    r = await client.post(base, files={"file": ("big.jpg", JPEG + b"\x00" * 200, "image/jpeg")}, headers=h)
+    r = await client.post(
+        base, files={"file": ("big.jpg", JPEG + b"\x00" * 200, "image/jpeg")}, headers=h
+    )
     assert r.status_code == 413 and r.json()["code"] == "file_too_large"
     r = await client.post(base, files={"file": ("empty.png", b"", "image/png")}, headers=h)
     assert r.status_code == 422
@@ -547,16 +600,22 @@ async def test_attachment_refusals(client, session, settings, world):
     assert r.json()["items"] == []
 
 
-async def test_attachments_belong_to_every_version_and_stay_in_scope(client, session, settings, world):
+async def test_attachments_belong_to_every_version_and_stay_in_scope(
+    client, session, settings, world
+):
     child = await registered_child(session, settings)
     visit = await put_visit(client, world["director"], child.id)
     h = world["director"].headers
     r = await client.post(
-        f"{VISITS}/{visit['id']}/attachments", files={"file": ("a.jpg", JPEG, "image/jpeg")}, headers=h
+        f"{VISITS}/{visit['id']}/attachments",
+        files={"file": ("a.jpg", JPEG, "image/jpeg")},
+        headers=h,
     )
     att = r.json()
     fix = visit_body(child.id, id=str(uuid.uuid4()), correction_reason="补充")
-    r = await client.post(f"{VISITS}/{visit['id']}/corrections", json=fix, headers=h | if_match(visit))
+    r = await client.post(
+        f"{VISITS}/{visit['id']}/corrections", json=fix, headers=h | if_match(visit)
+    )
     new = r.json()
     r = await client.get(f"{VISITS}/{new['id']}/attachments", headers=h)
     assert [a["id"] for a in r.json()["items"]] == [att["id"]]
@@ -565,6 +624,8 @@ async def test_attachments_belong_to_every_version_and_stay_in_scope(client, ses
         r = await client.get(f"{VISITS}/{visit['id']}/attachments/{att['id']}", headers=oh)
         assert r.status_code == 404
         r = await client.post(
-            f"{VISITS}/{visit['id']}/attachments", files={"file": ("b.png", PNG, "image/png")}, headers=oh
+            f"{VISITS}/{visit['id']}/attachments",
+            files={"file": ("b.png", PNG, "image/png")},
+            headers=oh,
         )
         assert r.status_code == 404

@@ -44,9 +44,7 @@ def checklist(**override: Any) -> dict[str, Any]:
     return items
 
 
-def visit_body(
-    child_id: uuid.UUID, visited_at: datetime | str | None = None, **over: Any
-) -> dict:
+def visit_body(child_id: uuid.UUID, visited_at: datetime | str | None = None, **over: Any) -> dict:
     body: dict[str, Any] = {
         "child_id": str(child_id),
         "visited_at": (visited_at or utcnow() - timedelta(hours=1)).isoformat()
@@ -77,3 +75,28 @@ async def put_visit(client, actor, child_id: uuid.UUID, **over: Any) -> dict:  #
 
 def if_match(visit: dict) -> dict[str, str]:
     return {"If-Match": f'"{visit["version"]}"'}
+
+
+class StatementLog:
+    """The SQL statements an engine runs while the block is active (for query-count tests)."""
+
+    def __init__(self, db) -> None:  # type: ignore[no-untyped-def]
+        self.engine = db.engine.sync_engine
+        self.statements: list[str] = []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        self.statements.append(" ".join(statement.split()))
+
+    def __enter__(self) -> StatementLog:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def starting(self, prefix: str) -> list[str]:
+        return [s for s in self.statements if s.upper().startswith(prefix.upper())]

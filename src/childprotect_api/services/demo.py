@@ -123,4 +123,6 @@ async def load_demo(url: str) -> list[tuple[str, str, str, str]]:
 
 
 def _steps() -> list[DemoStep]:
-    return list(DEMO_STEPS)
+    from childprotect_api.services import demo_visits
+
+    return [*DEMO_STEPS, demo_visits.load]
