@@ -151,44 +151,43 @@ async def test_risk_level_raised_and_lowered_moves_due_date(client, session, set
     await session.commit()
 
 
-@pytest.mark.parametrize(
-    ("override", "field"),
-    [
-        ({"checklist": checklist(hygiene={"rating": "good"})}, "checklist.hygiene"),
-        ({"checklist": checklist(health={"rating": "excellent"})}, "checklist.health.rating"),
-        (
-            {"checklist": {k: v for k, v in checklist().items() if k != "health"}},
-            "checklist.health",
-        ),
-        ({"checklist": checklist(health={"rating": "good", "mood": 1})}, "checklist.health.mood"),
-        ({"kind": "video"}, "kind"),
-        ({"latitude": 91}, "latitude"),
-        ({"longitude": 181}, "longitude"),
-        ({"longitude": None}, "longitude"),
-        ({"latitude": None, "longitude": None}, "accuracy_m"),
-        ({"accuracy_m": -1}, "accuracy_m"),
-        ({"visited_at": "2026-01-01T10:00:00"}, "visited_at"),
-        ({"suggested_risk_level": "purple"}, "suggested_risk_level"),
-        (
-            {"follow_up_actions": [{"action": "", "due_on": "2030-01-01"}]},
-            "follow_up_actions.0.action",
-        ),
-        ({"follow_up_actions": [{"action": "x", "due_on": "soon"}]}, "follow_up_actions.0.due_on"),
-        ({"surprise": 1}, "surprise"),
-    ],
-)
-async def test_bad_visit_input_is_422_naming_the_field(
-    client, session, settings, world, override, field
-):
+BAD_INPUTS = [
+    ({"checklist": checklist(hygiene={"rating": "good"})}, "checklist.hygiene"),
+    ({"checklist": checklist(health={"rating": "excellent"})}, "checklist.health.rating"),
+    (
+        {"checklist": {k: v for k, v in checklist().items() if k != "health"}},
+        "checklist.health",
+    ),
+    ({"checklist": checklist(health={"rating": "good", "mood": 1})}, "checklist.health.mood"),
+    ({"kind": "video"}, "kind"),
+    ({"latitude": 91}, "latitude"),
+    ({"longitude": 181}, "longitude"),
+    ({"longitude": None}, "longitude"),
+    ({"latitude": None, "longitude": None}, "accuracy_m"),
+    ({"accuracy_m": -1}, "accuracy_m"),
+    ({"visited_at": "2026-01-01T10:00:00"}, "visited_at"),
+    ({"suggested_risk_level": "purple"}, "suggested_risk_level"),
+    (
+        {"follow_up_actions": [{"action": "", "due_on": "2030-01-01"}]},
+        "follow_up_actions.0.action",
+    ),
+    ({"follow_up_actions": [{"action": "x", "due_on": "soon"}]}, "follow_up_actions.0.due_on"),
+    ({"surprise": 1}, "surprise"),
+]
+
+
+async def test_bad_visit_input_is_422_naming_the_field(client, session, settings, world):
     child = await registered_child(session, settings)
-    r = await client.put(
-        f"{VISITS}/{uuid.uuid4()}",
-        json=visit_body(child.id, **override),
-        headers=world["director"].headers,
-    )
-    assert r.status_code == 422, r.text
-    assert r.headers["content-type"] == "application/problem+json"
-    assert field in [e["field"] for e in r.json()["errors"]], r.json()
+    for override, field in BAD_INPUTS:
+        r = await client.put(
+            f"{VISITS}/{uuid.uuid4()}",
+            json=visit_body(child.id, **override),
+            headers=world["director"].headers,
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert field in [e["field"] for e in r.json()["errors"]], r.json()
+    assert await session.scalar(select(func.count()).select_from(Visit)) == 0
 
 
 async def test_visited_at_bounds(client, session, settings, world):
@@ -221,34 +220,39 @@ async def test_closed_child_is_409_and_nothing_written(client, session, settings
     assert await session.scalar(select(func.count()).select_from(Visit)) == 0
 
 
-@pytest.mark.parametrize("outsider", OUTSIDERS + OUTSIDER_SUPERVISORS + OUTSIDER_OFFICERS)
-async def test_visit_for_child_out_of_scope_is_404(client, session, settings, world, outsider):
+ALL_OUTSIDERS = OUTSIDERS + OUTSIDER_SUPERVISORS + OUTSIDER_OFFICERS
+
+
+async def test_visit_for_child_out_of_scope_is_404(client, session, settings, world):
     child = await registered_child(session, settings)
-    r = await client.put(
-        f"{VISITS}/{uuid.uuid4()}", json=visit_body(child.id), headers=world[outsider].headers
-    )
-    assert r.status_code == 404
-    r = await client.put(
-        f"{VISITS}/{uuid.uuid4()}", json=visit_body(uuid.uuid4()), headers=world[outsider].headers
-    )
-    assert r.status_code == 404
+    for outsider in ALL_OUTSIDERS:
+        h = world[outsider].headers
+        r = await client.put(f"{VISITS}/{uuid.uuid4()}", json=visit_body(child.id), headers=h)
+        assert r.status_code == 404, outsider
+        r = await client.put(f"{VISITS}/{uuid.uuid4()}", json=visit_body(uuid.uuid4()), headers=h)
+        assert r.status_code == 404, outsider
+    assert await session.scalar(select(func.count()).select_from(Visit)) == 0
 
 
-@pytest.mark.parametrize("actor", ["director", "supervisor", "officer"])
-async def test_staff_in_scope_log_visits(client, session, settings, world, actor):
+async def test_staff_in_scope_log_visits(client, session, settings, world):
     child = await registered_child(session, settings)
-    visit = await put_visit(client, world[actor], child.id)
-    assert visit["visitor_id"] == str(world[actor].id)
+    for actor in ("director", "supervisor", "officer"):
+        visit = await put_visit(client, world[actor], child.id)
+        assert visit["visitor_id"] == str(world[actor].id)
 
 
-@pytest.mark.parametrize("role", NOT_STAFF)
-async def test_roles_outside_the_matrix_get_403(client, session, settings, world, role):
+async def test_roles_outside_the_matrix_get_403(client, session, settings, world):
     child = await registered_child(session, settings)
     visit = await put_visit(client, world["director"], child.id)
-    h = world[role].headers
+    for role in NOT_STAFF:
+        await _all_visit_endpoints_refuse(client, world[role].headers, child.id, visit)
+
+
+async def _all_visit_endpoints_refuse(client, h, child_id, visit) -> None:
     vid = visit["id"]
+    fix = visit_body(child_id, id=str(uuid.uuid4()), correction_reason="x")
     responses = [
-        await client.put(f"{VISITS}/{uuid.uuid4()}", json=visit_body(child.id), headers=h),
+        await client.put(f"{VISITS}/{uuid.uuid4()}", json=visit_body(child_id), headers=h),
         await client.get(VISITS, headers=h),
         await client.get(f"{VISITS}/{vid}", headers=h),
         await client.get(f"{VISITS}/{vid}/versions", headers=h),
@@ -259,6 +263,8 @@ async def test_roles_outside_the_matrix_get_403(client, session, settings, world
             f"{VISITS}/{vid}/attachments", files={"file": ("a.png", PNG, "image/png")}, headers=h
         ),
         await client.get(f"{VISITS}/{vid}/attachments", headers=h),
+        await client.post(f"{VISITS}/{vid}/corrections", json=fix, headers=h | if_match(visit)),
+        await client.get(f"{VISITS}/{vid}/attachments/{uuid.uuid4()}", headers=h),
     ]
     assert [r.status_code for r in responses] == [403] * len(responses)
 
@@ -271,16 +277,16 @@ async def test_unauthenticated_is_401(client, world):
 # --- reading -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("outsider", OUTSIDERS + OUTSIDER_SUPERVISORS + OUTSIDER_OFFICERS)
-async def test_visits_out_of_scope_are_404_and_unlisted(client, session, settings, world, outsider):
+async def test_visits_out_of_scope_are_404_and_unlisted(client, session, settings, world):
     child = await registered_child(session, settings)
     visit = await put_visit(client, world["director"], child.id)
-    h = world[outsider].headers
-    for path in ("", "/versions", "/attachments"):
-        r = await client.get(f"{VISITS}/{visit['id']}{path}", headers=h)
-        assert r.status_code == 404, path
-    r = await client.get(VISITS, headers=h)
-    assert r.status_code == 200 and r.json()["items"] == []
+    for outsider in ALL_OUTSIDERS:
+        h = world[outsider].headers
+        for path in ("", "/versions", "/attachments"):
+            r = await client.get(f"{VISITS}/{visit['id']}{path}", headers=h)
+            assert r.status_code == 404, (outsider, path)
+        r = await client.get(VISITS, headers=h)
+        assert r.status_code == 200 and r.json()["items"] == []
 
 
 async def test_get_and_list_with_filters_and_keyset(client, session, settings, world):
@@ -619,7 +625,7 @@ async def test_attachments_belong_to_every_version_and_stay_in_scope(
     new = r.json()
     r = await client.get(f"{VISITS}/{new['id']}/attachments", headers=h)
     assert [a["id"] for a in r.json()["items"]] == [att["id"]]
-    for outsider in OUTSIDERS + OUTSIDER_SUPERVISORS + OUTSIDER_OFFICERS:
+    for outsider in ALL_OUTSIDERS:
         oh = world[outsider].headers
         r = await client.get(f"{VISITS}/{visit['id']}/attachments/{att['id']}", headers=oh)
         assert r.status_code == 404
