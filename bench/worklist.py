@@ -175,13 +175,12 @@ async def run(args: argparse.Namespace) -> int:
     proc = start_server(url, port, env_extra)
     try:
         await wait_ready(base, proc)
-        datagen.log(f"API ready on {base}; {args.requests} requests per kind of caller")
+        datagen.log(f"API ready on {base}")
         results = []
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            requests = args.requests or (100 if scale.name == "tiny" else 300)
             for role, role_callers in callers.items():
-                results.append(
-                    await measure(client, role, role_callers, args.requests, args.warmup)
-                )
+                results.append(await measure(client, role, role_callers, requests, args.warmup))
     finally:
         proc.terminate()
         try:
@@ -199,7 +198,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", choices=sorted(datagen.SCALES), default="tiny")
     p.add_argument("--database-url", default=None, help="the database to (re)build and use")
     p.add_argument("--reuse", action="store_true", help="keep a dataset of this scale if present")
-    p.add_argument("--requests", type=int, default=300, help="timed requests per kind of caller")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="timed requests per kind of caller (300; 100 at the tiny scale)",
+    )
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--callers", type=int, default=20, help="areas per kind of caller")
     p.add_argument("--seed", type=int, default=7)

@@ -11,8 +11,15 @@ from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.visit import Visit
+from childprotect_api.services import visit_attachments
 from childprotect_api.services.visit_schedule import set_risk_level
-from tests.conftest import OUTSIDER_OFFICERS, OUTSIDER_SUPERVISORS, OUTSIDERS, VILLAGE
+from tests.conftest import (
+    OUTSIDER_OFFICERS,
+    OUTSIDER_SUPERVISORS,
+    OUTSIDERS,
+    VILLAGE,
+    VILLAGE_OTHER_COUNTY,
+)
 from tests.visit_factories import (
     JPEG,
     PDF,
@@ -70,6 +77,23 @@ async def test_put_creates_then_retry_answers_stored_and_other_content_conflicts
     assert r.status_code == 409 and r.json()["code"] == "visit_id_conflict"
     count = await session.scalar(select(func.count()).select_from(Visit))
     assert count == 1
+
+
+async def test_id_taken_outside_the_scope_is_409_without_details(client, session, settings, world):
+    mine = await registered_child(session, settings)
+    theirs = await registered_child(session, settings, VILLAGE_OTHER_COUNTY)
+    visit_id = uuid.uuid4()
+    r = await client.put(
+        f"{VISITS}/{visit_id}",
+        json=visit_body(theirs.id),
+        headers=world["director_other_county"].headers,
+    )
+    assert r.status_code == 201
+    r = await client.put(
+        f"{VISITS}/{visit_id}", json=visit_body(mine.id), headers=world["director"].headers
+    )
+    assert r.status_code == 409 and r.json()["code"] == "visit_id_conflict"
+    assert str(theirs.id) not in r.text
 
 
 async def test_concurrent_retries_make_one_visit(client, session, settings, world):
@@ -583,7 +607,7 @@ async def test_attachments_upload_list_download(client, session, settings, world
     assert r.status_code == 404
 
 
-async def test_attachment_refusals(client, session, settings, world):
+async def test_attachment_refusals(client, session, settings, world, monkeypatch):
     child = await registered_child(session, settings)
     visit = await put_visit(client, world["director"], child.id)
     base = f"{VISITS}/{visit['id']}/attachments"
@@ -604,6 +628,16 @@ async def test_attachment_refusals(client, session, settings, world):
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "file"
     r = await client.get(base, headers=h)
     assert r.json()["items"] == []
+
+    monkeypatch.setattr(visit_attachments, "MAX_ATTACHMENTS", 2)
+    for n in range(2):
+        r = await client.post(
+            base, files={"file": (f"{n}.png", PNG + bytes([n]), "image/png")}, headers=h
+        )
+        assert r.status_code == 201
+    r = await client.post(base, files={"file": ("3.png", PNG + b"3", "image/png")}, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "too_many_attachments"
+    assert len((await client.get(base, headers=h)).json()["items"]) == 2
 
 
 async def test_attachments_belong_to_every_version_and_stay_in_scope(

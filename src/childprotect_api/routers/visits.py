@@ -16,6 +16,7 @@ from childprotect_api.schemas.attachment import AttachmentRead
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.visit import VisitCorrection, VisitCreate, VisitRead, VisitReview
 from childprotect_api.security.scope import CurrentScope
+from childprotect_api.services import visit_attachments
 from childprotect_api.services import visits as visit_service
 
 router = APIRouter(prefix="/api/v1/visits", tags=["visits"])
@@ -195,7 +196,7 @@ async def upload_attachment(
     """Attach a photo or scan to a visit (to the visit as a whole: every version shows it).
     Stored in PostgreSQL with its SHA-256, in the request's transaction."""
     settings: Settings = request.app.state.settings
-    attachment, created = await visit_service.add_attachment(
+    attachment, created = await visit_attachments.add_attachment(
         session, scope, visit_id, file, settings.max_upload_bytes
     )
     response.status_code = 201 if created else 200
@@ -212,7 +213,7 @@ async def list_attachments(
     scope: CurrentScope, session: SessionDep, visit_id: uuid.UUID
 ) -> Page[AttachmentRead]:
     """The files of a visit (at most 20, so always one page)."""
-    rows = await visit_service.list_attachments(session, scope, visit_id)
+    rows = await visit_attachments.list_attachments(session, scope, visit_id)
     return Page(items=[AttachmentRead.model_validate(a) for a in rows], next_cursor=None)
 
 
@@ -231,4 +232,4 @@ async def list_attachments(
 async def download_attachment(
     scope: CurrentScope, session: SessionDep, visit_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> Response:
-    return await visit_service.download_attachment(session, scope, visit_id, attachment_id)
+    return await visit_attachments.download_attachment(session, scope, visit_id, attachment_id)

@@ -10,9 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import UploadFile
-from fastapi.responses import Response
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -25,7 +23,6 @@ from childprotect_api.errors import (
     PreconditionRequired,
     Unprocessable,
 )
-from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child, ChildStatus
 from childprotect_api.models.visit import Visit, VisitStatus
@@ -37,12 +34,10 @@ from childprotect_api.schemas.visit import (
     VisitReview,
 )
 from childprotect_api.security.scope import Action, Scope, in_scope
-from childprotect_api.services import attachments, audit, outbox, visit_schedule
+from childprotect_api.services import audit, outbox, visit_schedule
 
 # How far in the future a phone's clock may put a visit.
 CLOCK_SKEW = timedelta(minutes=5)
-MAX_ATTACHMENTS = 20
-OWNER_TYPE = "visit"
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -99,7 +94,7 @@ async def _find(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def _load(
+async def load_visit(
     session: AsyncSession, scope: Scope, visit_id: uuid.UUID, *, lock: bool = False
 ) -> Visit:
     visit = await _find(session, scope, visit_id, lock=lock)
@@ -202,7 +197,7 @@ async def create_visit(
 
 async def get_visit(session: AsyncSession, scope: Scope, visit_id: uuid.UUID) -> Visit:
     scope.require(Action.visit_log)
-    visit = await _load(session, scope, visit_id)
+    visit = await load_visit(session, scope, visit_id)
     await audit.record(session, scope, "read", "visit", visit.id, visit.area_code)
     return visit
 
@@ -243,7 +238,7 @@ async def list_visits(
 async def list_versions(session: AsyncSession, scope: Scope, visit_id: uuid.UUID) -> list[Visit]:
     """Every version of the visit that `visit_id` belongs to, oldest first."""
     scope.require(Action.visit_log)
-    visit = await _load(session, scope, visit_id)
+    visit = await load_visit(session, scope, visit_id)
     stmt = (
         _scoped(scope)
         .where(col(Visit.original_id) == visit.original_id)
@@ -271,7 +266,7 @@ async def correct_visit(
     existing = await _find(session, scope, data.id)
     if existing is not None:
         return await _replay(session, scope, existing, digest), False
-    target = await _load(session, scope, visit_id)
+    target = await load_visit(session, scope, visit_id)
     if target.visitor_id != scope.user_id:
         raise Forbidden("only the visitor may correct a visit", code="not_visitor")
     if data.child_id != target.child_id:
@@ -280,7 +275,7 @@ async def correct_visit(
         )
     check_if_match(if_match, target.version)
     child = await _lock_child(session, scope, target.child_id)
-    target = await _load(session, scope, visit_id, lock=True)
+    target = await load_visit(session, scope, visit_id, lock=True)
     if not target.is_current:
         raise Conflict("this version was already corrected", code="visit_superseded")
     check_if_match(if_match, target.version)
@@ -331,13 +326,13 @@ async def review_visit(
     """Accept a submitted visit (optionally setting the child's risk level) or return it to
     its visitor with a comment. Only the current version of a submitted visit is reviewed."""
     scope.require(Action.visit_review)
-    visit = await _load(session, scope, visit_id)
+    visit = await load_visit(session, scope, visit_id)
     if visit.visitor_id == scope.user_id:
         raise Forbidden("a visit is reviewed by someone else", code="own_visit")
     check_if_match(if_match, visit.version)
     # Locks in the same order as corrections (child, then visit).
     child = await _lock_child(session, scope, visit.child_id) if data.risk_level else None
-    visit = await _load(session, scope, visit_id, lock=True)
+    visit = await load_visit(session, scope, visit_id, lock=True)
     check_if_match(if_match, visit.version)
     if not visit.is_current:
         raise Conflict(
@@ -378,55 +373,3 @@ async def review_visit(
         payload={"status": visit.status, "visitor_id": str(visit.visitor_id)},
     )
     return visit
-
-
-# --- attachments (owned by the visit as a whole: every version shows them) ---------------
-
-
-async def add_attachment(
-    session: AsyncSession, scope: Scope, visit_id: uuid.UUID, upload: UploadFile, max_bytes: int
-) -> tuple[Attachment, bool]:
-    scope.require(Action.visit_log)
-    visit = await _load(session, scope, visit_id)
-    attachment, created = await attachments.store(
-        session,
-        owner_type=OWNER_TYPE,
-        owner_id=visit.original_id,
-        area_code=visit.area_code,
-        upload=upload,
-        max_bytes=max_bytes,
-        created_by=scope.user_id,
-    )
-    if created:
-        count = (
-            await session.execute(
-                select(func.count()).where(
-                    col(Attachment.owner_type) == OWNER_TYPE,
-                    col(Attachment.owner_id) == visit.original_id,
-                )
-            )
-        ).scalar_one()
-        if count > MAX_ATTACHMENTS:
-            raise Conflict(
-                f"a visit holds at most {MAX_ATTACHMENTS} files", code="too_many_attachments"
-            )
-        await audit.record(session, scope, "attach", "visit", visit.id, visit.area_code)
-    return attachment, created
-
-
-async def list_attachments(
-    session: AsyncSession, scope: Scope, visit_id: uuid.UUID
-) -> list[Attachment]:
-    scope.require(Action.visit_log)
-    visit = await _load(session, scope, visit_id)
-    return await attachments.list_for(session, OWNER_TYPE, visit.original_id)
-
-
-async def download_attachment(
-    session: AsyncSession, scope: Scope, visit_id: uuid.UUID, attachment_id: uuid.UUID
-) -> Response:
-    scope.require(Action.visit_log)
-    visit = await _load(session, scope, visit_id)
-    attachment = await attachments.get(session, scope, OWNER_TYPE, visit.original_id, attachment_id)
-    await audit.record(session, scope, "download", "attachment", attachment.id, visit.area_code)
-    return attachments.download(attachment)
