@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem, Unprocessable
@@ -36,7 +36,7 @@ async def get_worklist(
     within_days: Annotated[int, Query(ge=0, le=365)] = 7,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Worklist:
+) -> Response:
     """The children in the caller's scope that are overdue or due within `within_days`, most
     overdue first, with the open follow-up actions of their latest visit; the counts of
     overdue and due-soon children; and the caller's own visits that were returned to fix."""
@@ -45,4 +45,5 @@ async def get_worklist(
     )
     if last is not None:
         page.next_cursor = encode_cursor([last[0].isoformat(), str(last[1])])
-    return page
+    # The first screen of the app: serialised once by pydantic-core, not validated again.
+    return Response(page.model_dump_json(), media_type="application/json")

@@ -6,14 +6,16 @@ area codes themselves. Objects outside the scope are answered as not found (404)
 
 from __future__ import annotations
 
+import operator
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import ColumnElement, Select, and_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true
 from sqlmodel import col
 
 from childprotect_api.config import Settings
@@ -134,29 +136,85 @@ class Scope:
         raise Forbidden(f"the role {self.role} may not do this", code="role_forbidden")
 
 
-def _prefix(column: Any, prefix: str) -> ColumnElement[bool]:
+# A scope condition as data: (column "area" or "county", operator, parameter name, value).
+_Term = tuple[str, str, str, str]
+
+
+def _prefix_terms(column: str, prefix: str) -> tuple[str, list[_Term]]:
     """Codes are digits compared byte-wise (COLLATE "C"), so a prefix is a range. Unlike
     `LIKE :p || '%'`, a range keeps its index in a prepared statement's generic plan (so hot
     queries are not re-planned on every call); a full 12-digit code is an equality."""
     if len(prefix) >= 12:
-        return column == prefix
+        return "eq", [(column, "==", "scope_area", prefix)]
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column >= prefix, column < upper)
+    return "range", [(column, ">=", "scope_low", prefix), (column, "<", "scope_high", upper)]
+
+
+def _scope_terms(prefix: str, with_county: bool) -> tuple[str, list[_Term]]:
+    """The one definition of "inside the scope", with a county column leading with the
+    county (the distribution key), which the scope indexes also lead with."""
+    if not prefix:
+        return "all", []
+    if not with_county:
+        kind, terms = _prefix_terms("area", prefix)
+        return f"area_{kind}", terms
+    if len(prefix) < 6:
+        kind, terms = _prefix_terms("county", prefix)
+        return f"counties_{kind}", terms
+    if len(prefix) == 6:
+        return "county", [("county", "==", "scope_county", prefix)]
+    kind, terms = _prefix_terms("area", prefix)
+    return f"county_area_{kind}", [("county", "==", "scope_county", prefix[:6]), *terms]
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    ">=": operator.ge,
+    "<": operator.lt,
+}
+
+
+def _clause(terms: list[_Term], area_col: Any, county_col: Any, named: bool) -> Any:
+    if not terms:
+        return true()
+    columns = {"area": area_col, "county": county_col}
+    return and_(
+        *(
+            _OPERATORS[op](columns[column], bindparam(name) if named else value)
+            for column, op, name, value in terms
+        )
+    )
 
 
 def in_scope(scope: Scope, area_col: Any, county_col: Any = None) -> ColumnElement[bool]:
-    """The area-prefix filter for a query. With a county column it leads with the county
-    (the distribution key), which the scope indexes also lead with."""
-    prefix = scope.area_code
-    if not prefix:
-        return true()
-    if county_col is None:
-        return _prefix(area_col, prefix)
-    if len(prefix) < 6:
-        return _prefix(county_col, prefix)
-    if len(prefix) == 6:
-        return county_col == prefix
-    return and_(county_col == prefix[:6], _prefix(area_col, prefix))
+    """The area-prefix filter for a query."""
+    _, terms = _scope_terms(scope.area_code, county_col is not None)
+    clause: ColumnElement[bool] = _clause(terms, area_col, county_col, named=False)
+    return clause
+
+
+@dataclass(frozen=True)
+class ScopeFilter:
+    """in_scope for a hot statement built once per `shape` and then only executed: `clause`
+    has named parameters (scope_county, scope_area, scope_low, scope_high) whose values for
+    this scope are `params`. One scope per statement."""
+
+    shape: str
+    params: dict[str, str]
+    terms: list[_Term]
+    area_col: Any
+    county_col: Any
+
+    @property
+    def clause(self) -> ColumnElement[bool]:
+        clause: ColumnElement[bool] = _clause(self.terms, self.area_col, self.county_col, True)
+        return clause
+
+
+def scope_filter(scope: Scope, area_col: Any, county_col: Any = None) -> ScopeFilter:
+    shape, terms = _scope_terms(scope.area_code, county_col is not None)
+    params = {name: value for _, _, name, value in terms}
+    return ScopeFilter(shape, params, terms, area_col, county_col)
 
 
 T = TypeVar("T", bound=Select[Any])

@@ -1,11 +1,13 @@
 """The worklist: the active children in the caller's scope that are overdue or due soon, most
 overdue first, with what the last visit left open; plus the caller's visits sent back.
 
-Built to stay fast at province scale: the page, each of its children's latest visit and the
+Built to stay fast at province scale. The page, each of its children's latest visit and the
 counts are one statement over `ix_children_worklist` (county callers: walked in due order,
-stopping at the page size) or `ix_children_worklist_area` (village and township callers: their
-villages' range); the returned visits are one probe of a small partial index. With the token
-check and the audit event that is four statements per request, however long the page."""
+stopping at the page size) or `ix_children_worklist_area` (village and township callers:
+their villages' range); the returned visits are one probe of a small partial index. With the
+token check and the audit event that is four statements per request, whatever the page size.
+The two statements are built once per shape of scope and then only executed with parameters
+(building them cost more than running them), and their prepared forms keep generic plans."""
 
 from __future__ import annotations
 
@@ -13,9 +15,18 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal_column, select, true, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
@@ -28,75 +39,78 @@ from childprotect_api.schemas.worklist import (
     WorklistCounts,
     WorklistItem,
 )
-from childprotect_api.security.scope import Action, Scope, in_scope
+from childprotect_api.security.scope import Action, Scope, ScopeFilter, scope_filter
 from childprotect_api.services import audit
 
 RETURNED_LIMIT = 50
 _DAY = 86400
 
+# Plain Core columns: these statements are executed on every opening of the app, and the
+# ORM layer would add its own work to each execution.
+_C = Child.__table__.c  # type: ignore[attr-defined]
+_V = Visit.__table__.c  # type: ignore[attr-defined]
+
 # Literals, not parameters: the planner must see them to use the partial indexes.
-_ACTIVE = col(Child.status) == literal_column("'active'")
-_RETURNED = col(Visit.status) == literal_column("'returned'")
+_ACTIVE = _C.status == literal_column("'active'")
+_RETURNED = _V.status == literal_column("'returned'")
+
+# (statement, shape of scope, with a cursor) -> the statement, built on first use.
+_STATEMENTS: dict[tuple[str, str, bool], Select[Any]] = {}
 
 
-def _due_filter(scope: Scope, horizon: datetime) -> list[ColumnElement[bool]]:
+def _due_filter(scope_clause: ColumnElement[bool]) -> list[ColumnElement[bool]]:
     return [
-        in_scope(scope, col(Child.area_code), col(Child.county_code)),
+        scope_clause,
         _ACTIVE,
-        col(Child.next_visit_due) <= horizon,
+        _C.next_visit_due <= bindparam("horizon"),
     ]
 
 
-async def _page_and_counts(
-    session: AsyncSession,
-    scope: Scope,
-    now: datetime,
-    horizon: datetime,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
-) -> tuple[list[Any], WorklistCounts]:
-    """One statement: the counts over the whole range (an index-only scan), and the page
-    (cut to `limit` first, then each child's latest visit joined laterally, so a township's
-    hundreds of due children cost one probe per row served, not per row matched)."""
-    due = col(Child.next_visit_due)
+def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
+    """Counts over the whole range (an index-only scan), and the page, cut to its size first
+    and only then joined to each child's latest visit (so a township's hundreds of due
+    children cost one probe per row served, not per row matched)."""
+    due = _C.next_visit_due
+    now: Any = bindparam("now")
     counts = (
         select(
             func.count().filter(due < now).label("overdue"),
             func.count().filter(due >= now).label("due_soon"),
         )
-        .where(*_due_filter(scope, horizon))
+        .where(*_due_filter(flt.clause))
         .cte("counts")
     )
     page_stmt = (
         select(
-            col(Child.id),
-            col(Child.county_code),
-            col(Child.name),
-            col(Child.area_code),
-            col(Child.risk_level),
-            col(Child.categories),
-            col(Child.next_visit_due),
-            col(Child.last_visit_at),
+            _C.id,
+            _C.county_code,
+            _C.name,
+            _C.area_code,
+            _C.risk_level,
+            _C.categories,
+            _C.next_visit_due,
+            _C.last_visit_at,
         )
-        .where(*_due_filter(scope, horizon))
-        .order_by(due, col(Child.id))
-        .limit(limit)
+        .where(*_due_filter(flt.clause))
+        .order_by(due, _C.id)
+        .limit(bindparam("page_limit", type_=Integer))
     )
-    if after is not None:
-        page_stmt = page_stmt.where(tuple_(due, col(Child.id)) > tuple_(*after))
+    if with_cursor:
+        after = tuple_(bindparam("after_due"), bindparam("after_id"))
+        page_stmt = page_stmt.where(tuple_(due, _C.id) > after)
     page = page_stmt.subquery("page")
     latest = (
-        select(col(Visit.id), col(Visit.follow_up_actions))
+        select(_V.id, _V.follow_up_actions)
         .where(
-            col(Visit.county_code) == page.c.county_code,
-            col(Visit.child_id) == page.c.id,
-            col(Visit.is_current),
+            _V.county_code == page.c.county_code,
+            _V.child_id == page.c.id,
+            _V.is_current,
         )
-        .order_by(col(Visit.visited_at).desc(), col(Visit.id).desc())
+        .order_by(_V.visited_at.desc(), _V.id.desc())
         .limit(1)
         .lateral("latest")
     )
-    stmt = (
+    return (
         select(
             counts.c.overdue,
             counts.c.due_soon,
@@ -107,49 +121,42 @@ async def _page_and_counts(
         .select_from(counts.outerjoin(page.outerjoin(latest, true()), true()))
         .order_by(page.c.next_visit_due, page.c.id)
     )
-    rows = list((await session.execute(stmt)).all())
-    totals = WorklistCounts(overdue=rows[0].overdue, due_soon=rows[0].due_soon)
-    return [r for r in rows if r.id is not None], totals
 
 
-async def _returned(session: AsyncSession, scope: Scope) -> list[ReturnedVisit]:
-    stmt = (
+def _returned_statement(flt: ScopeFilter) -> Select[Any]:
+    stmt: Any = (
         select(
-            col(Visit.id),
-            col(Visit.child_id),
-            col(Child.name),
-            col(Visit.visited_at),
-            col(Visit.review_comment),
-            col(Visit.reviewed_by),
-            col(Visit.reviewed_at),
-            col(Visit.version),
+            _V.id,
+            _V.child_id,
+            _C.name,
+            _V.visited_at,
+            _V.review_comment,
+            _V.reviewed_by,
+            _V.reviewed_at,
+            _V.version,
         )
-        .join(Child, col(Child.id) == col(Visit.child_id))
+        .join(Child.__table__, _C.id == _V.child_id)  # type: ignore[attr-defined]
         .where(
-            col(Visit.visitor_id) == scope.user_id,
+            _V.visitor_id == bindparam("visitor_id"),
             _RETURNED,
-            col(Visit.is_current),
+            _V.is_current,
             # Scoped by the child (where it lives now), so the planner probes the small
             # partial index by visitor rather than intersecting it with the scope index.
-            in_scope(scope, col(Child.area_code), col(Child.county_code)),
+            flt.clause,
         )
-        .order_by(col(Visit.reviewed_at).desc())
+        .order_by(_V.reviewed_at.desc())
         .limit(RETURNED_LIMIT)
     )
-    rows = (await session.execute(stmt)).all()
-    return [
-        ReturnedVisit(
-            id=r.id,
-            child_id=r.child_id,
-            child_name=r.name,
-            visited_at=r.visited_at,
-            review_comment=r.review_comment,
-            reviewed_by=r.reviewed_by,
-            reviewed_at=r.reviewed_at,
-            version=r.version,
-        )
-        for r in rows
-    ]
+    return stmt
+
+
+def _statement(kind: str, flt: ScopeFilter, with_cursor: bool = False) -> Select[Any]:
+    key = (kind, flt.shape, with_cursor)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _page_statement(flt, with_cursor) if kind == "page" else _returned_statement(flt)
+        _STATEMENTS[key] = stmt
+    return stmt
 
 
 def _item(row: Any, now: datetime) -> WorklistItem:
@@ -173,6 +180,19 @@ def _item(row: Any, now: datetime) -> WorklistItem:
     )
 
 
+def _returned_visit(row: Any) -> ReturnedVisit:
+    return ReturnedVisit(
+        id=row.id,
+        child_id=row.child_id,
+        child_name=row.name,
+        visited_at=row.visited_at,
+        review_comment=row.review_comment,
+        reviewed_by=row.reviewed_by,
+        reviewed_at=row.reviewed_at,
+        version=row.version,
+    )
+
+
 async def worklist(
     session: AsyncSession,
     scope: Scope,
@@ -185,16 +205,29 @@ async def worklist(
     """Answers the page and the sort key of its last row when more may follow."""
     scope.require(Action.visit_log)
     now = now or utcnow()
-    horizon = now + timedelta(days=within_days)
-    rows, counts = await _page_and_counts(session, scope, now, horizon, limit, after)
-    returned = await _returned(session, scope)
+    flt = scope_filter(scope, _C.area_code, _C.county_code)
+    params: dict[str, Any] = {
+        **flt.params,
+        "now": now,
+        "horizon": now + timedelta(days=within_days),
+        "page_limit": limit,
+    }
+    if after is not None:
+        params["after_due"], params["after_id"] = after
+    rows = (await session.execute(_statement("page", flt, after is not None), params)).all()
+    items = [r for r in rows if r.id is not None]
+    returned = (
+        await session.execute(
+            _statement("returned", flt), {**flt.params, "visitor_id": scope.user_id}
+        )
+    ).all()
     # One audit event per screen: it shows the names of the children listed.
     await audit.record(session, scope, "list", "worklist", None, scope.area_code or None)
-    last = (rows[-1].next_visit_due, rows[-1].id) if len(rows) == limit else None
+    last = (items[-1].next_visit_due, items[-1].id) if len(items) == limit else None
     page = Worklist(
-        items=[_item(r, now) for r in rows],
-        counts=counts,
-        returned_visits=returned,
+        items=[_item(r, now) for r in items],
+        counts=WorklistCounts(overdue=rows[0].overdue, due_soon=rows[0].due_soon),
+        returned_visits=[_returned_visit(r) for r in returned],
         as_of=now,
         within_days=within_days,
     )
