@@ -9,10 +9,10 @@ generate_series; the area tree through COPY), for benchmarks of any feature.
 
 What it makes, at `full` scale: 1 province (62), 14 cities, 90 counties, 1,200 townships,
 17,000 villages; 1,000,000 children spread over the villages (risk levels about 70% blue, 20%
-yellow, 8% orange, 2% red; 3% closed; 0.5% never visited) and 10 visits per visited child
-(10,000,000 visits), the latest one at `last_visit_at`, each earlier one about one interval
-before the next. `next_visit_due` follows the default policy, and the last visit is spread over
-1.25 intervals, so about 20% of the children are overdue.
+yellow, 8% orange, 2% red; 3% closed; 0.5% never visited) and 10 visits per visited child,
+15 for orange and red ones (about 10,450,000 visits), the latest one at `last_visit_at`, each
+earlier one about one interval before the next. `next_visit_due` follows the default policy,
+and the last visit is spread over 1.25 intervals, so about 20% of the children are overdue.
 
 Loading drops the secondary indexes (and the visits' keys) first and rebuilds them after, with
 foreign-key triggers off for the load (session_replication_role = replica), then VACUUM
@@ -224,7 +224,9 @@ async def _load_children(conn: asyncpg.Connection, scale: Scale, bulk_user: uuid
             SELECT g, md5('child/' || g)::uuid AS id, v.code AS area_code, risk_level,
                    CASE WHEN r2 < 0.03 THEN 'closed' ELSE 'active' END AS status,
                    now() - make_interval(days => 400 + (r3 * 1000)::int) AS created_at,
-                   r4 AS lateness, r5 < 0.005 AS never_visited, {_INTERVAL} AS days
+                   r4 AS lateness, r5 < 0.005 AS never_visited, {_INTERVAL} AS days,
+                   CASE WHEN risk_level IN ('orange', 'red') THEN {scale.visits_per_child * 3 // 2}
+                        ELSE {scale.visits_per_child} END AS n_visits
             FROM (SELECT g, random() r2, random() r3, random() r4, random() r5,
                          CASE WHEN r1 < 0.70 THEN 'blue' WHEN r1 < 0.90 THEN 'yellow'
                               WHEN r1 < 0.98 THEN 'orange' ELSE 'red' END AS risk_level
@@ -269,8 +271,9 @@ async def _load_children(conn: asyncpg.Connection, scale: Scale, bulk_user: uuid
 
 
 async def _load_visits(conn: asyncpg.Connection, scale: Scale, bulk_user: uuid.UUID) -> None:
-    """`visits_per_child` visits per visited child, oldest first (the order they would have
-    been inserted in); visit j (0 = latest) lies j intervals (give or take 20%) before the
+    """`visits_per_child` visits per visited child (half as many again for orange and red
+    children, who are visited more often), oldest first (the order they would have been
+    inserted in); visit j (0 = latest) lies j intervals (give or take 20%) before the
     last visit. 20% of the latest visits leave an open follow-up action. The latest visit is
     awaiting review, the older ones accepted (returned visits are corrected in practice, so
     only the benchmark callers get a few: see make_callers)."""
@@ -294,14 +297,14 @@ async def _load_visits(conn: asyncpg.Connection, scale: Scale, bulk_user: uuid.U
                CASE WHEN j > 0 THEN $1::uuid END,
                CASE WHEN j > 0 THEN at + interval '2 days' END,
                md5(vid::text) || md5(c.g::text), 1, at, at
-        FROM generate_series({scale.visits_per_child - 1}, 0, -1) j
+        FROM generate_series({scale.visits_per_child * 3 // 2 - 1}, 0, -1) j
         CROSS JOIN LATERAL (
             SELECT c.*, md5('visit/' || c.g || '/' || j)::uuid AS vid,
                    greatest(c.created_at, c.last_visit_at - make_interval(
                        secs => j * c.days * 86400 * (0.8 + (c.g * 13 + j * 7) % 40 / 100.0)
                    )) AS at
             FROM bench_child c
-            WHERE NOT c.never_visited
+            WHERE NOT c.never_visited AND j < c.n_visits
         ) c
         """,
         bulk_user,
@@ -340,7 +343,7 @@ async def generate(url: str, scale: Scale) -> Dataset:
         restore = await _strip(conn, "children") + await _strip(conn, "visits")
         log(f"loading {scale.children:,} children")
         await _load_children(conn, scale, bulk_user)
-        log(f"loading about {scale.children * scale.visits_per_child:,} visits")
+        log(f"loading about {scale.children * scale.visits_per_child * 21 // 20:,} visits")
         await _load_visits(conn, scale, bulk_user)
         log("rebuilding indexes and keys")
         for ddl in restore:
