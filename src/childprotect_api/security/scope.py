@@ -16,7 +16,6 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true
-from sqlmodel import col
 
 from childprotect_api.config import Settings
 from childprotect_api.db import SessionDep
@@ -224,6 +223,15 @@ def apply_scope(stmt: T, scope: Scope, area_col: Any, county_col: Any = None) ->
     return stmt.where(in_scope(scope, area_col, county_col))
 
 
+# Runs on every request: built once, as plain Core (no ORM work per execution).
+_users = User.__table__  # type: ignore[attr-defined]
+_families = TokenFamily.__table__  # type: ignore[attr-defined]
+_SESSION_CHECK = (
+    select(_users.c.is_active, _users.c.role, _users.c.area_code, _families.c.revoked_at)
+    .join(_families, _families.c.user_id == _users.c.id)
+    .where(_users.c.id == bindparam("user_id"), _families.c.id == bindparam("session_id"))
+)
+
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -249,14 +257,7 @@ async def get_scope(
         # deactivation and logout take effect at once. Role and area come from the row.
         row = (
             await session.execute(
-                select(
-                    col(User.is_active),
-                    col(User.role),
-                    col(User.area_code),
-                    col(TokenFamily.revoked_at),
-                )
-                .join(TokenFamily, col(TokenFamily.user_id) == col(User.id))
-                .where(col(User.id) == claims.subject, col(TokenFamily.id) == claims.session_id)
+                _SESSION_CHECK, {"user_id": claims.subject, "session_id": claims.session_id}
             )
         ).first()
         if row is None or not row.is_active or row.revoked_at is not None:
