@@ -115,13 +115,15 @@ async def measure(
     return Result(role, len(callers), samples, items / requests, overdue / requests)
 
 
-def report(results: list[Result], dataset: datagen.Dataset) -> bool:
+def report(results: list[Result], dataset: datagen.Dataset, load: tuple[float, float]) -> bool:
     print()
     print(
         f"worklist latency, scale={dataset.scale.name}: {dataset.children:,} children, "
         f"{dataset.visits:,} visits, {len(dataset.villages):,} villages, "
         f"{len(dataset.townships):,} townships, {len(dataset.counties):,} counties"
     )
+    # The machine's other work shows in the figures: say how busy it was.
+    print(f"load average (1 min) before {load[0]:.2f}, after {load[1]:.2f}; {os.cpu_count()} CPUs")
     print(
         f"{'caller':<10} {'callers':>7} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} "
         f"{'p99 ms':>8} {'max ms':>8} {'items':>6} {'overdue':>8}  target p95"
@@ -170,6 +172,7 @@ async def run(args: argparse.Namespace) -> int:
         role: await datagen.make_callers(url, settings, role, codes)
         for role, codes in areas.items()
     }
+    load_before = os.getloadavg()[0]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start_server(url, port, env_extra)
@@ -187,7 +190,7 @@ async def run(args: argparse.Namespace) -> int:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    ok = report(results, dataset)
+    ok = report(results, dataset, (load_before, os.getloadavg()[0]))
     if args.drop:
         await datagen.drop_database(url)
     return 0 if ok or not args.strict else 1

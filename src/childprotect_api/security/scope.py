@@ -1,8 +1,9 @@
 """The only place area scope and the permission matrix are decided.
 
 A `Scope` is made from the bearer token by `get_scope` (and nothing else); queries take it
-through `in_scope()`/`apply_scope()`, which add the area-prefix filter. Routers never compare
-area codes themselves. Objects outside the scope are answered as not found (404)."""
+through `in_scope()`/`apply_scope()`, which add the area-prefix filter (or `scope_filter()`, the
+same filter with named parameters for hot statements built once). Routers never compare area
+codes themselves. Objects outside the scope are answered as not found (404)."""
 
 from __future__ import annotations
 

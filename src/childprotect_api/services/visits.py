@@ -231,7 +231,10 @@ async def list_visits(
         stmt = stmt.where(tuple_(col(Visit.visited_at), col(Visit.id)) < tuple_(*after))
     stmt = stmt.order_by(col(Visit.visited_at).desc(), col(Visit.id).desc()).limit(limit)
     rows = list((await session.execute(stmt)).scalars())
-    await audit.record(session, scope, "list", "visit", child_id, scope.area_code or None)
+    if child_id is not None:
+        await audit.record(session, scope, "list_visits", "child", child_id, scope.area_code)
+    else:
+        await audit.record(session, scope, "list", "visit", None, scope.area_code or None)
     return rows
 
 
