@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
+from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.visit import Visit
 from childprotect_api.services import visit_attachments
 from childprotect_api.services.visit_schedule import set_risk_level
@@ -495,6 +496,10 @@ async def test_review_accept_and_invalid_transitions(client, session, settings, 
     row = await _child_row(session, child.id)
     assert row.risk_level == "orange"
     assert row.next_visit_due == row.last_visit_at + timedelta(days=7)
+    events = (await session.execute(select(OutboxEvent.event_type, OutboxEvent.payload))).all()
+    assert ("child.risk_level_changed", {"from": "blue", "to": "orange", "source": "visit"}) in [
+        tuple(e) for e in events
+    ]
 
     r = await client.post(
         path, json={"decision": "return", "comment": "补照片"}, headers=h | if_match(reviewed)

@@ -357,7 +357,7 @@ async def review_visit(
     if child is not None and data.risk_level is not None:
         if child.status != ChildStatus.active:
             raise Conflict("the child's record is closed", code="child_closed")
-        await visit_schedule.set_risk_level(
+        change = await visit_schedule.set_risk_level(
             session,
             child,
             data.risk_level.value,
@@ -366,6 +366,16 @@ async def review_visit(
             source="visit_review",
             source_id=visit.id,
         )
+        if change is not None:
+            # For whoever alerts on levels (red: the county's officers).
+            await outbox.emit(
+                session,
+                "child.risk_level_changed",
+                resource_type="child",
+                resource_id=child.id,
+                area_code=child.area_code,
+                payload={"from": change.old_level, "to": change.new_level, "source": "visit"},
+            )
     await audit.record(session, scope, "review", "visit", visit.id, visit.area_code)
     await outbox.emit(
         session,
