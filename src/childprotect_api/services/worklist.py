@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    and_,
     bindparam,
     func,
     literal_column,
@@ -47,7 +48,8 @@ _DAY = 86400
 
 # Plain Core columns: these statements are executed on every opening of the app, and the
 # ORM layer would add its own work to each execution.
-_C = Child.__table__.c  # type: ignore[attr-defined]
+_children = Child.__table__  # type: ignore[attr-defined]
+_C = _children.c
 _V = Visit.__table__.c  # type: ignore[attr-defined]
 
 # Literals, not parameters: the planner must see them to use the partial indexes.
@@ -67,9 +69,9 @@ def _due_filter(scope_clause: ColumnElement[bool]) -> list[ColumnElement[bool]]:
 
 
 def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
-    """Counts over the whole range (an index-only scan), and the page, cut to its size first
-    and only then joined to each child's latest visit (so a township's hundreds of due
-    children cost one probe per row served, not per row matched)."""
+    """Counts over the whole range, and the page: its keys cut to the page size first from the
+    index alone (index-only scans: a township's hundreds of due children are never read from
+    the table), then only the page's rows read, each joined to the child's latest visit."""
     due = _C.next_visit_due
     now: Any = bindparam("now")
     counts = (
@@ -80,25 +82,17 @@ def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
         .where(*_due_filter(flt.clause))
         .cte("counts")
     )
-    page_stmt = (
-        select(
-            _C.id,
-            _C.county_code,
-            _C.name,
-            _C.area_code,
-            _C.risk_level,
-            _C.categories,
-            _C.next_visit_due,
-            _C.last_visit_at,
-        )
+    keys = (
+        select(_C.id, _C.county_code, _C.next_visit_due)
         .where(*_due_filter(flt.clause))
         .order_by(due, _C.id)
         .limit(bindparam("page_limit", type_=Integer))
     )
     if with_cursor:
         after = tuple_(bindparam("after_due"), bindparam("after_id"))
-        page_stmt = page_stmt.where(tuple_(due, _C.id) > after)
-    page = page_stmt.subquery("page")
+        keys = keys.where(tuple_(due, _C.id) > after)
+    page = keys.subquery("page")
+    child = _children.alias("child")
     latest = (
         select(_V.id, _V.follow_up_actions)
         .where(
@@ -110,16 +104,26 @@ def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
         .limit(1)
         .lateral("latest")
     )
+    rows = page.join(
+        child, and_(child.c.id == page.c.id, child.c.county_code == page.c.county_code)
+    ).outerjoin(latest, true())
     # _item unpacks these columns by position.
     return (
         select(
             counts.c.overdue,
             counts.c.due_soon,
-            page,
+            child.c.id,
+            child.c.county_code,
+            child.c.name,
+            child.c.area_code,
+            child.c.risk_level,
+            child.c.categories,
+            child.c.next_visit_due,
+            child.c.last_visit_at,
             latest.c.id.label("latest_visit_id"),
             latest.c.follow_up_actions,
         )
-        .select_from(counts.outerjoin(page.outerjoin(latest, true()), true()))
+        .select_from(counts.outerjoin(rows, true()))
         .order_by(page.c.next_visit_due, page.c.id)
     )
 
@@ -136,7 +140,7 @@ def _returned_statement(flt: ScopeFilter) -> Select[Any]:
             _V.reviewed_at,
             _V.version,
         )
-        .join(Child.__table__, _C.id == _V.child_id)  # type: ignore[attr-defined]
+        .join(_children, _C.id == _V.child_id)
         .where(
             _V.visitor_id == bindparam("visitor_id"),
             _RETURNED,
