@@ -453,7 +453,7 @@ async def test_correction_rules(client, session, settings, world):
 
     r = await client.post(path, json=fix, headers=world["supervisor"].headers | h)
     assert r.status_code == 403 and r.json()["code"] == "not_visitor"
-    for outsider in OUTSIDERS:
+    for outsider in ALL_OUTSIDERS:
         r = await client.post(path, json=fix, headers=world[outsider].headers | h)
         assert r.status_code == 404
     r = await client.post(
