@@ -29,7 +29,10 @@ from childprotect_api.routers import (
     meta,
     reports,
     users,
+    visit_policy,
+    visits,
     webhooks,
+    worklist,
 )
 from childprotect_api.routers import jobs as job_routes
 from childprotect_api.services import clients as client_service
@@ -53,6 +56,9 @@ ROUTERS = [
     child_schooling.router,
     child_import.router,
     job_routes.router,
+    visit_policy.router,
+    visits.router,
+    worklist.router,
 ]
 
 
@@ -95,6 +101,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         "minor-protection network.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # One schema per model (not Foo-Input / Foo-Output): generated clients need one name.
+        separate_input_output_schemas=False,
     )
     app.state.settings = settings
     app.state.client_grant = client_service.client_grant

@@ -19,6 +19,7 @@ from childprotect_api.models.report import (
     ReportReferral,
 )
 from childprotect_api.models.user import Role, User
+from childprotect_api.models.visit import Visit
 from childprotect_api.models.visit_policy import VisitPolicy
 from childprotect_api.models.webhook import (
     WebhookAttempt,
@@ -51,6 +52,7 @@ __all__ = [
     "Role",
     "TokenFamily",
     "User",
+    "Visit",
     "VisitPolicy",
     "WebhookAttempt",
     "WebhookCursor",

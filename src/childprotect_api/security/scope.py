@@ -1,20 +1,22 @@
 """The only place area scope and the permission matrix are decided.
 
 A `Scope` is made from the bearer token by `get_scope` (and nothing else); queries take it
-through `in_scope()`/`apply_scope()`, which add the area-prefix filter. Routers never compare
-area codes themselves. Objects outside the scope are answered as not found (404)."""
+through `in_scope()`/`apply_scope()`, which add the area-prefix filter (or `scope_filter()`, the
+same filter with named parameters for hot statements built once). Routers never compare area
+codes themselves. Objects outside the scope are answered as not found (404)."""
 
 from __future__ import annotations
 
+import operator
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import ColumnElement, Select, and_, select, true
-from sqlmodel import col
+from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true
 
 from childprotect_api.config import Settings
 from childprotect_api.db import SessionDep
@@ -44,6 +46,8 @@ class Action(StrEnum):
     schooling_write = "schooling_write"
     subsidies_write = "subsidies_write"
     jobs_read = "jobs_read"
+    visit_policy_read = "visit_policy_read"
+    visit_policy_manage = "visit_policy_manage"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -73,6 +77,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.subsidies_write: frozenset(_STAFF),
     # Following a job one started (an import); which jobs is decided in services/jobs.py.
     Action.jobs_read: frozenset(_STAFF),
+    # Visit intervals: read by everyone working in (or above) the county, set by its officers.
+    Action.visit_policy_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
+    Action.visit_policy_manage: frozenset({Role.county_officer}),
 }
 
 # OAuth2 scopes an integration client needs for an action.
@@ -118,6 +125,11 @@ class Scope:
             return self.area_code == ""
         return area_code.startswith(self.area_code)
 
+    def overlaps(self, area_code: str) -> bool:
+        """Whether the area lies inside this scope or this scope inside the area (a village
+        director and the settings of its county, say). For values, not for queries."""
+        return area_code.startswith(self.area_code) or self.area_code.startswith(area_code)
+
     def can(self, action: Action) -> bool:
         if self.is_client:
             needed = CLIENT_SCOPES.get(action)
@@ -137,19 +149,85 @@ class Scope:
         raise Forbidden(f"the role {self.role} may not do this", code="role_forbidden")
 
 
-def in_scope(scope: Scope, area_col: Any, county_col: Any = None) -> ColumnElement[bool]:
-    """The area-prefix filter for a query. With a county column it leads with the county
-    (the distribution key), which the scope indexes also lead with."""
-    prefix = scope.area_code
+# A scope condition as data: (column "area" or "county", operator, parameter name, value).
+_Term = tuple[str, str, str, str]
+
+
+def _prefix_terms(column: str, prefix: str) -> tuple[str, list[_Term]]:
+    """Codes are digits compared byte-wise (COLLATE "C"), so a prefix is a range. Unlike
+    `LIKE :p || '%'`, a range keeps its index in a prepared statement's generic plan (so hot
+    queries are not re-planned on every call); a full 12-digit code is an equality."""
+    if len(prefix) >= 12:
+        return "eq", [(column, "==", "scope_area", prefix)]
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return "range", [(column, ">=", "scope_low", prefix), (column, "<", "scope_high", upper)]
+
+
+def _scope_terms(prefix: str, with_county: bool) -> tuple[str, list[_Term]]:
+    """The one definition of "inside the scope", with a county column leading with the
+    county (the distribution key), which the scope indexes also lead with."""
     if not prefix:
-        return true()
-    if county_col is None:
-        return area_col.startswith(prefix, autoescape=True)
+        return "all", []
+    if not with_county:
+        kind, terms = _prefix_terms("area", prefix)
+        return f"area_{kind}", terms
     if len(prefix) < 6:
-        return county_col.startswith(prefix, autoescape=True)
+        kind, terms = _prefix_terms("county", prefix)
+        return f"counties_{kind}", terms
     if len(prefix) == 6:
-        return county_col == prefix
-    return and_(county_col == prefix[:6], area_col.startswith(prefix, autoescape=True))
+        return "county", [("county", "==", "scope_county", prefix)]
+    kind, terms = _prefix_terms("area", prefix)
+    return f"county_area_{kind}", [("county", "==", "scope_county", prefix[:6]), *terms]
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    ">=": operator.ge,
+    "<": operator.lt,
+}
+
+
+def _clause(terms: list[_Term], area_col: Any, county_col: Any, named: bool) -> Any:
+    if not terms:
+        return true()
+    columns = {"area": area_col, "county": county_col}
+    return and_(
+        *(
+            _OPERATORS[op](columns[column], bindparam(name) if named else value)
+            for column, op, name, value in terms
+        )
+    )
+
+
+def in_scope(scope: Scope, area_col: Any, county_col: Any = None) -> ColumnElement[bool]:
+    """The area-prefix filter for a query."""
+    _, terms = _scope_terms(scope.area_code, county_col is not None)
+    clause: ColumnElement[bool] = _clause(terms, area_col, county_col, named=False)
+    return clause
+
+
+@dataclass(frozen=True)
+class ScopeFilter:
+    """in_scope for a hot statement built once per `shape` and then only executed: `clause`
+    has named parameters (scope_county, scope_area, scope_low, scope_high) whose values for
+    this scope are `params`. One scope per statement."""
+
+    shape: str
+    params: dict[str, str]
+    terms: list[_Term]
+    area_col: Any
+    county_col: Any
+
+    @property
+    def clause(self) -> ColumnElement[bool]:
+        clause: ColumnElement[bool] = _clause(self.terms, self.area_col, self.county_col, True)
+        return clause
+
+
+def scope_filter(scope: Scope, area_col: Any, county_col: Any = None) -> ScopeFilter:
+    shape, terms = _scope_terms(scope.area_code, county_col is not None)
+    params = {name: value for _, _, name, value in terms}
+    return ScopeFilter(shape, params, terms, area_col, county_col)
 
 
 T = TypeVar("T", bound=Select[Any])
@@ -158,6 +236,15 @@ T = TypeVar("T", bound=Select[Any])
 def apply_scope(stmt: T, scope: Scope, area_col: Any, county_col: Any = None) -> T:
     return stmt.where(in_scope(scope, area_col, county_col))
 
+
+# Runs on every request: built once, as plain Core (no ORM work per execution).
+_users = User.__table__  # type: ignore[attr-defined]
+_families = TokenFamily.__table__  # type: ignore[attr-defined]
+_SESSION_CHECK = (
+    select(_users.c.is_active, _users.c.role, _users.c.area_code, _families.c.revoked_at)
+    .join(_families, _families.c.user_id == _users.c.id)
+    .where(_users.c.id == bindparam("user_id"), _families.c.id == bindparam("session_id"))
+)
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -184,14 +271,7 @@ async def get_scope(
         # deactivation and logout take effect at once. Role and area come from the row.
         row = (
             await session.execute(
-                select(
-                    col(User.is_active),
-                    col(User.role),
-                    col(User.area_code),
-                    col(TokenFamily.revoked_at),
-                )
-                .join(TokenFamily, col(TokenFamily.user_id) == col(User.id))
-                .where(col(User.id) == claims.subject, col(TokenFamily.id) == claims.session_id)
+                _SESSION_CHECK, {"user_id": claims.subject, "session_id": claims.session_id}
             )
         ).first()
         if row is None or not row.is_active or row.revoked_at is not None:

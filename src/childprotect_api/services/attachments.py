@@ -12,6 +12,7 @@ from fastapi import UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from childprotect_api.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
@@ -100,6 +101,8 @@ async def list_for(session: AsyncSession, owner_type: str, owner_id: uuid.UUID) 
         select(Attachment)
         .where(col(Attachment.owner_type) == owner_type, col(Attachment.owner_id) == owner_id)
         .order_by(col(Attachment.created_at), col(Attachment.id))
+        # A listing never needs the bytes.
+        .options(defer(Attachment.data, raiseload=True))  # type: ignore[arg-type]
     )
     return list((await session.execute(stmt)).scalars())
 

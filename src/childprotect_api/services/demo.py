@@ -128,6 +128,7 @@ def _steps() -> list[DemoStep]:
         demo_children,
         demo_clients,
         demo_reports,
+        demo_visits,
     )
 
     # Children first: reports and agreements attach to them.
@@ -137,4 +138,5 @@ def _steps() -> list[DemoStep]:
         demo_clients.load,
         demo_reports.load,
         demo_agreements.load,
+        demo_visits.load,
     ]

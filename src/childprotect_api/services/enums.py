@@ -281,4 +281,35 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "duplicate": ("重复", "Duplicate of an existing record"),
         "invalid": ("无效", "Invalid"),
     },
+    "visit_kind": {
+        "home": ("入户探访", "Home visit"),
+        "phone": ("电话随访", "Phone call"),
+        "school": ("到校探访", "School visit"),
+        "other": ("其他", "Other"),
+    },
+    "visit_status": {
+        "submitted": ("已提交", "Submitted"),
+        "accepted": ("已审核通过", "Accepted"),
+        "returned": ("已退回", "Returned"),
+    },
+    "visit_review_decision": {
+        "accept": ("通过", "Accept"),
+        "return": ("退回修改", "Return"),
+    },
+    "checklist_item": {
+        "living_conditions": ("生活条件", "Living conditions"),
+        "health": ("身体健康", "Health"),
+        "schooling": ("就学情况", "Schooling"),
+        "guardian_present": ("监护人在场", "Guardian present"),
+        "caregiver_capacity": ("照料人监护能力", "Caregiver's capacity"),
+        "safety_hazards": ("安全隐患", "Safety hazards"),
+        "emotional_state": ("心理情绪", "Emotional state"),
+    },
+    "checklist_rating": {
+        "good": ("良好", "Good: no concern"),
+        "fair": ("一般", "Fair: minor concern"),
+        "poor": ("较差", "Poor: needs follow-up"),
+        "critical": ("危急", "Critical: act today"),
+        "not_applicable": ("不适用", "Not applicable"),
+    },
 }

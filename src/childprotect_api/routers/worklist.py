@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from childprotect_api.db import SessionDep
+from childprotect_api.errors import Problem, Unprocessable
+from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.schemas.worklist import Worklist
+from childprotect_api.security.scope import CurrentScope
+from childprotect_api.services import worklist as worklist_service
+
+router = APIRouter(prefix="/api/v1/worklist", tags=["worklist"])
+
+_P: dict[str, object] = {"model": Problem}
+ERRORS: dict[int | str, dict[str, object]] = {401: _P, 403: _P, 422: _P}
+
+
+def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    values = decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
+    except ValueError as e:
+        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor") from e
+
+
+@router.get("", operation_id="getWorklist", response_model=Worklist, responses=ERRORS)
+async def get_worklist(
+    scope: CurrentScope,
+    session: SessionDep,
+    within_days: Annotated[int, Query(ge=0, le=365)] = 7,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    """The children in the caller's scope that are overdue or due within `within_days`, most
+    overdue first, with the open follow-up actions of their latest visit; the counts of
+    overdue and due-soon children; and the caller's own visits that were returned to fix."""
+    page, last = await worklist_service.worklist(
+        session, scope, within_days=within_days, limit=limit, after=_after(cursor)
+    )
+    if last is not None:
+        page.next_cursor = encode_cursor([last[0].isoformat(), str(last[1])])
+    # The first screen of the app: serialised once by pydantic-core, not validated again.
+    return Response(page.model_dump_json(), media_type="application/json")

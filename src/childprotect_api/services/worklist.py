@@ -1,0 +1,242 @@
+"""The worklist: the active children in the caller's scope that are overdue or due soon, most
+overdue first, with what the last visit left open; plus the caller's visits sent back.
+
+Built to stay fast at province scale. The page, each of its children's latest visit and the
+counts are one statement over `ix_children_worklist` (county callers: walked in due order,
+stopping at the page size) or `ix_children_worklist_area` (village and township callers:
+their villages' range); the returned visits are one probe of a small partial index. With the
+token check and the audit event that is four statements per request, whatever the page size.
+The two statements are built once per shape of scope and then only executed with parameters
+(building them cost more than running them), and their prepared forms keep generic plans."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from childprotect_api.models.base import utcnow
+from childprotect_api.models.child import Child
+from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.visit import FollowUpAction
+from childprotect_api.schemas.worklist import (
+    ReturnedVisit,
+    Worklist,
+    WorklistChild,
+    WorklistCounts,
+    WorklistItem,
+)
+from childprotect_api.security.scope import Action, Scope, ScopeFilter, scope_filter
+from childprotect_api.services import audit
+
+RETURNED_LIMIT = 50
+_DAY = 86400
+
+# Plain Core columns: these statements are executed on every opening of the app, and the
+# ORM layer would add its own work to each execution.
+_children = Child.__table__  # type: ignore[attr-defined]
+_C = _children.c
+_V = Visit.__table__.c  # type: ignore[attr-defined]
+
+# Literals, not parameters: the planner must see them to use the partial indexes.
+_ACTIVE = _C.status == literal_column("'active'")
+_RETURNED = _V.status == literal_column("'returned'")
+
+# (statement, shape of scope, with a cursor) -> the statement, built on first use.
+_STATEMENTS: dict[tuple[str, str, bool], Select[Any]] = {}
+
+
+def _due_filter(scope_clause: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    return [
+        scope_clause,
+        _ACTIVE,
+        _C.next_visit_due <= bindparam("horizon"),
+    ]
+
+
+def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
+    """Counts over the whole range, and the page: its keys cut to the page size first from the
+    index alone (index-only scans: a township's hundreds of due children are never read from
+    the table), then only the page's rows read, each joined to the child's latest visit."""
+    due = _C.next_visit_due
+    now: Any = bindparam("now")
+    counts = (
+        select(
+            func.count().filter(due < now).label("overdue"),
+            func.count().filter(due >= now).label("due_soon"),
+        )
+        .where(*_due_filter(flt.clause))
+        .cte("counts")
+    )
+    keys = (
+        select(_C.id, _C.county_code, _C.next_visit_due)
+        .where(*_due_filter(flt.clause))
+        .order_by(due, _C.id)
+        .limit(bindparam("page_limit", type_=Integer))
+    )
+    if with_cursor:
+        after = tuple_(bindparam("after_due"), bindparam("after_id"))
+        keys = keys.where(tuple_(due, _C.id) > after)
+    page = keys.subquery("page")
+    child = _children.alias("child")
+    latest = (
+        select(_V.id, _V.follow_up_actions)
+        .where(
+            _V.county_code == page.c.county_code,
+            _V.child_id == page.c.id,
+            _V.is_current,
+        )
+        .order_by(_V.visited_at.desc(), _V.id.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    rows = page.join(
+        child, and_(child.c.id == page.c.id, child.c.county_code == page.c.county_code)
+    ).outerjoin(latest, true())
+    # _item unpacks these columns by position.
+    return (
+        select(
+            counts.c.overdue,
+            counts.c.due_soon,
+            child.c.id,
+            child.c.county_code,
+            child.c.name,
+            child.c.area_code,
+            child.c.risk_level,
+            child.c.categories,
+            child.c.next_visit_due,
+            child.c.last_visit_at,
+            latest.c.id.label("latest_visit_id"),
+            latest.c.follow_up_actions,
+        )
+        .select_from(counts.outerjoin(rows, true()))
+        .order_by(page.c.next_visit_due, page.c.id)
+    )
+
+
+def _returned_statement(flt: ScopeFilter) -> Select[Any]:
+    stmt: Any = (
+        select(
+            _V.id,
+            _V.child_id,
+            _C.name,
+            _V.visited_at,
+            _V.review_comment,
+            _V.reviewed_by,
+            _V.reviewed_at,
+            _V.version,
+        )
+        .join(_children, _C.id == _V.child_id)
+        .where(
+            _V.visitor_id == bindparam("visitor_id"),
+            _RETURNED,
+            _V.is_current,
+            # Scoped by the child (where it lives now), so the planner probes the small
+            # partial index by visitor rather than intersecting it with the scope index.
+            flt.clause,
+        )
+        .order_by(_V.reviewed_at.desc())
+        .limit(RETURNED_LIMIT)
+    )
+    return stmt
+
+
+def _statement(kind: str, flt: ScopeFilter, with_cursor: bool = False) -> Select[Any]:
+    key = (kind, flt.shape, with_cursor)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _page_statement(flt, with_cursor) if kind == "page" else _returned_statement(flt)
+        _STATEMENTS[key] = stmt
+    return stmt
+
+
+def _item(row: Any, now: datetime) -> WorklistItem:
+    # Unpacked by position (the page statement's column order): much cheaper than named
+    # access on a Row, and this runs for every child on the screen.
+    _, _, child_id, _, name, area_code, level, categories, due, last, latest_id, actions = row
+    late = (now - due).total_seconds()
+    return WorklistItem(
+        child=WorklistChild(
+            id=child_id,
+            name=name,
+            area_code=area_code,
+            risk_level=level,
+            categories=categories,
+        ),
+        next_visit_due=due,
+        last_visit_at=last,
+        overdue=late > 0,
+        days_overdue=int(late // _DAY) if late > 0 else 0,
+        open_follow_ups=[
+            FollowUpAction.model_validate(a) for a in actions or () if not a.get("done")
+        ],
+        latest_visit_id=latest_id,
+    )
+
+
+def _returned_visit(row: Any) -> ReturnedVisit:
+    return ReturnedVisit(
+        id=row.id,
+        child_id=row.child_id,
+        child_name=row.name,
+        visited_at=row.visited_at,
+        review_comment=row.review_comment,
+        reviewed_by=row.reviewed_by,
+        reviewed_at=row.reviewed_at,
+        version=row.version,
+    )
+
+
+async def worklist(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    within_days: int,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    now: datetime | None = None,
+) -> tuple[Worklist, tuple[datetime, uuid.UUID] | None]:
+    """Answers the page and the sort key of its last row when more may follow."""
+    scope.require(Action.visit_log)
+    now = now or utcnow()
+    flt = scope_filter(scope, _C.area_code, _C.county_code)
+    params: dict[str, Any] = {
+        **flt.params,
+        "now": now,
+        "horizon": now + timedelta(days=within_days),
+        "page_limit": limit,
+    }
+    if after is not None:
+        params["after_due"], params["after_id"] = after
+    rows = (await session.execute(_statement("page", flt, after is not None), params)).all()
+    items = [r for r in rows if r.id is not None]
+    returned = (
+        await session.execute(
+            _statement("returned", flt), {**flt.params, "visitor_id": scope.user_id}
+        )
+    ).all()
+    # One audit event per screen: it shows the names of the children listed.
+    await audit.record(session, scope, "list", "worklist", None, scope.area_code or None)
+    last = (items[-1].next_visit_due, items[-1].id) if len(items) == limit else None
+    page = Worklist(
+        items=[_item(r, now) for r in items],
+        counts=WorklistCounts(overdue=rows[0].overdue, due_soon=rows[0].due_soon),
+        returned_visits=[_returned_visit(r) for r in returned],
+        as_of=now,
+        within_days=within_days,
+    )
+    return page, last
