@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Table, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.models.agreement import Agreement, AgreementStatusChange
 from childprotect_api.services import outbox
+from childprotect_api.services.child_rules import CHINA_TZ
 
 log = logging.getLogger(__name__)
 
 # Dates in agreements are Chinese calendar dates (UTC+8 all year, no daylight saving).
-CHINA_TZ = timezone(timedelta(hours=8))
 EXPIRING_WINDOW_DAYS = 30
 # One runner at a time across API processes (pg_try_advisory_xact_lock key).
 _JOB_LOCK_KEY = 0x43504147  # "CPAG"

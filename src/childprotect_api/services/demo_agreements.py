@@ -28,7 +28,8 @@ from childprotect_api.models.child import Child
 from childprotect_api.models.user import User
 from childprotect_api.security.scope import Scope
 from childprotect_api.services import id_numbers
-from childprotect_api.services.agreement_expiry import CHINA_TZ, china_today
+from childprotect_api.services.agreement_expiry import china_today
+from childprotect_api.services.child_rules import CHINA_TZ
 from childprotect_api.services.demo import DEMO_COUNTY, DEMO_VILLAGE
 from childprotect_api.services.visit_schedule import refresh_due
 
