@@ -7,7 +7,9 @@ import pytest
 
 from childprotect_api.models.base import utcnow
 from childprotect_api.security.scope import Scope
+from childprotect_api.services.agreement_expiry import china_today
 from childprotect_api.services.worklist import worklist
+from tests.agreement_helpers import away_child, make_active
 from tests.conftest import (
     VILLAGE,
     VILLAGE_OTHER_COUNTY,
@@ -224,5 +226,44 @@ async def test_query_count_does_not_grow_with_the_page(client, db, session, sett
     assert len(body["items"]) == 7
     many = await statements()
     assert len(many) == len(one)
-    # The token check, the page (latest visits joined in), counts, returned visits, audit.
-    assert len([s for s in many if s.upper().startswith(("SELECT", "INSERT"))]) <= 5
+    # The token check, the page (latest visits joined in), counts, returned visits, audit;
+    # and the agreement follow-ups: two pages, two counts, up to two audit inserts.
+    assert len([s for s in many if s.upper().startswith(("SELECT", "INSERT"))]) <= 11
+
+
+async def test_agreement_follow_ups(client, session, settings, world):
+    """Left-behind children without an active agreement and agreements ending within 30 days,
+    in the caller's scope only."""
+    today = china_today()
+    without = await away_child(session, settings, name="无协议")
+    ending = await away_child(session, settings, name="将到期")
+    active = await make_active(
+        client,
+        world,
+        ending.id,
+        starts_on=(today - timedelta(days=355)).isoformat(),
+        ends_on=(today + timedelta(days=10)).isoformat(),
+    )
+    far = await away_child(session, settings, name="远期")
+    await make_active(client, world, far.id)
+    elsewhere = await away_child(session, settings, VILLAGE_SAME_TOWNSHIP, name="别村")
+
+    body = (await client.get(WORKLIST, headers=world["director"].headers)).json()
+    follow = body["agreement_follow_ups"]
+    assert [g["child_id"] for g in follow["no_active_agreement"]] == [str(without.id)]
+    assert follow["no_active_agreement_count"] == 1
+    assert [a["id"] for a in follow["ending_soon"]] == [active["id"]]
+    assert follow["ending_soon"][0]["ends_on"] == (today + timedelta(days=10)).isoformat()
+    assert follow["ending_soon_count"] == 1
+    assert follow["within_days"] == 30 and follow["as_of"] == today.isoformat()
+
+    # The other village's director sees only their own child; the township sees both.
+    other = (await client.get(WORKLIST, headers=world["director_other_village"].headers)).json()
+    gaps = other["agreement_follow_ups"]["no_active_agreement"]
+    assert [g["child_id"] for g in gaps] == [str(elsewhere.id)]
+    assert other["agreement_follow_ups"]["ending_soon"] == []
+    township = (await client.get(WORKLIST, headers=world["supervisor"].headers)).json()
+    assert township["agreement_follow_ups"]["no_active_agreement_count"] == 2
+    county = (await client.get(WORKLIST, headers=world["officer_other_county"].headers)).json()
+    assert county["agreement_follow_ups"]["no_active_agreement"] == []
+    assert county["agreement_follow_ups"]["ending_soon_count"] == 0

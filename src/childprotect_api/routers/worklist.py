@@ -39,7 +39,10 @@ async def get_worklist(
 ) -> Response:
     """The children in the caller's scope that are overdue or due within `within_days`, most
     overdue first, with the open follow-up actions of their latest visit; the counts of
-    overdue and due-soon children; and the caller's own visits that were returned to fix."""
+    overdue and due-soon children; the caller's own visits that were returned to fix; and,
+    for callers who may read agreements, the first page of each agreement follow-up list
+    (left-behind children with no active agreement, agreements ending within 30 days) with
+    their counts."""
     page, last = await worklist_service.worklist(
         session, scope, within_days=within_days, limit=limit, after=_after(cursor)
     )

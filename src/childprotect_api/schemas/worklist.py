@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
 from childprotect_api.models.child import RiskLevel
+from childprotect_api.schemas.agreement import AgreementRead, ChildGap
 from childprotect_api.schemas.visit import FollowUpAction
 
 
@@ -49,6 +50,29 @@ class ReturnedVisit(BaseModel):
     version: int
 
 
+class AgreementFollowUps(BaseModel):
+    """The first page of each 一人一协议 follow-up list, as `GET /api/v1/agreements/gaps`
+    answers it without parameters (page through the rest there)."""
+
+    as_of: date = Field(description="China's date the lists were computed for.")
+    within_days: int = Field(description="The window of `ending_soon`, in days.")
+    no_active_agreement: list[ChildGap] = Field(
+        description="Left-behind children in scope with no active agreement, by village then "
+        "id; at most `limit` of them."
+    )
+    no_active_agreement_count: int = Field(
+        description="How many such children there are in scope in all."
+    )
+    ending_soon: list[AgreementRead] = Field(
+        description="Active agreements in scope ending within `within_days`, soonest first; "
+        "at most `limit` of them."
+    )
+    ending_soon_count: int = Field(
+        description="How many such agreements there are in scope in all."
+    )
+    limit: int = Field(description="The most items each list holds here.")
+
+
 class Worklist(BaseModel):
     """The first screen of the app: who to visit next, most overdue first."""
 
@@ -60,3 +84,8 @@ class Worklist(BaseModel):
     returned_visits: list[ReturnedVisit]
     as_of: datetime
     within_days: int
+    agreement_follow_ups: AgreementFollowUps | None = Field(
+        default=None,
+        description="The agreement follow-up lists, on the first page only (null when a "
+        "`cursor` is given) and only for callers who may read agreements (null otherwise).",
+    )

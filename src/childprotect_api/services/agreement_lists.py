@@ -47,6 +47,42 @@ async def _audit_reads(
     await audit.record_many(session, scope, "list", resource_type, rows)
 
 
+def _agreement_filter(
+    scope: Scope,
+    today: date,
+    status: AgreementStatus | None,
+    expiring_within_days: int | None,
+    area: str | None,
+) -> list[ColumnElement[bool]]:
+    """The WHERE of `list_agreements` (and of its count)."""
+    conds = [
+        in_scope(scope, col(Agreement.area_code), col(Agreement.county_code)),
+        *_area_filter(area, col(Agreement.area_code), col(Agreement.county_code)),
+    ]
+    if status is not None:
+        conds.append(status_filter(status, today))
+    if expiring_within_days is not None:
+        conds += [
+            status_filter(AgreementStatus.active, today),
+            col(Agreement.ends_on) <= today + timedelta(days=expiring_within_days),
+        ]
+    return conds
+
+
+def _gap_filter(scope: Scope, today: date, area: str | None) -> list[ColumnElement[bool]]:
+    """The WHERE of `children_without_agreement` (and of its count)."""
+    has_active = exists().where(
+        col(Agreement.child_id) == col(Child.id), status_filter(AgreementStatus.active, today)
+    )
+    return [
+        in_scope(scope, col(Child.area_code), col(Child.county_code)),
+        *_area_filter(area, col(Child.area_code), col(Child.county_code)),
+        col(Child.status) == ChildStatus.active.value,
+        col(Child.categories).contains([Category.left_behind.value]),
+        ~has_active,
+    ]
+
+
 async def list_for_child(
     session: AsyncSession,
     scope: Scope,
@@ -81,16 +117,8 @@ async def list_agreements(
     """Agreements in scope ordered by end date (soonest first)."""
     scope.require(Action.children_read)
     stmt = select(Agreement).where(
-        in_scope(scope, col(Agreement.area_code), col(Agreement.county_code)),
-        *_area_filter(area, col(Agreement.area_code), col(Agreement.county_code)),
+        *_agreement_filter(scope, today, status, expiring_within_days, area)
     )
-    if status is not None:
-        stmt = stmt.where(status_filter(status, today))
-    if expiring_within_days is not None:
-        stmt = stmt.where(
-            status_filter(AgreementStatus.active, today),
-            col(Agreement.ends_on) <= today + timedelta(days=expiring_within_days),
-        )
     if after:
         stmt = stmt.where(tuple_(col(Agreement.ends_on), col(Agreement.id)) > tuple_(*after))
     stmt = stmt.order_by(col(Agreement.ends_on), col(Agreement.id)).limit(limit)
@@ -112,7 +140,6 @@ async def children_without_agreement(
     village then id."""
     scope.require(Action.children_read)
     mine = col(Agreement.child_id) == col(Child.id)
-    has_active = exists().where(mine, status_filter(AgreementStatus.active, today))
     has_draft = exists().where(mine, col(Agreement.status) == AgreementStatus.draft.value)
     ended_on = func.coalesce(
         cast(func.timezone("Asia/Shanghai", col(Agreement.terminated_at)), Date),
@@ -130,13 +157,7 @@ async def children_without_agreement(
         col(Child.risk_level),
         has_draft.label("has_draft"),
         last_ended.label("last_ended_on"),
-    ).where(
-        in_scope(scope, col(Child.area_code), col(Child.county_code)),
-        *_area_filter(area, col(Child.area_code), col(Child.county_code)),
-        col(Child.status) == ChildStatus.active.value,
-        col(Child.categories).contains([Category.left_behind.value]),
-        ~has_active,
-    )
+    ).where(*_gap_filter(scope, today, area))
     if after:
         stmt = stmt.where(tuple_(col(Child.area_code), col(Child.id)) > tuple_(*after))
     stmt = stmt.order_by(col(Child.area_code), col(Child.id)).limit(limit)
@@ -176,3 +197,25 @@ async def ending_soon(
         limit=limit,
         after=after,
     )
+
+
+async def count_children_without_agreement(
+    session: AsyncSession, scope: Scope, today: date, *, area: str | None
+) -> int:
+    """How many children `children_without_agreement` lists in all (one scoped COUNT)."""
+    scope.require(Action.children_read)
+    stmt = select(func.count()).select_from(Child).where(*_gap_filter(scope, today, area))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def count_ending_soon(
+    session: AsyncSession, scope: Scope, today: date, *, within_days: int, area: str | None
+) -> int:
+    """How many agreements `ending_soon` lists in all (one scoped COUNT)."""
+    scope.require(Action.children_read)
+    stmt = (
+        select(func.count())
+        .select_from(Agreement)
+        .where(*_agreement_filter(scope, today, None, within_days, area))
+    )
+    return int((await session.execute(stmt)).scalar_one())

@@ -6,6 +6,8 @@ counts are one statement over `ix_children_worklist` (county callers: walked in 
 stopping at the page size) or `ix_children_worklist_area` (village and township callers:
 their villages' range); the returned visits are one probe of a small partial index. With the
 token check and the audit event that is four statements per request, whatever the page size.
+The agreement follow-up lists add their own: two short pages, two scoped counts, and the
+audit rows of what they show (services/agreement_lists.py).
 The two statements are built once per shape of scope and then only executed with parameters
 (building them cost more than running them), and their prepared forms keep generic plans."""
 
@@ -32,8 +34,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.visit import FollowUpAction
 from childprotect_api.schemas.worklist import (
+    AgreementFollowUps,
     ReturnedVisit,
     Worklist,
     WorklistChild,
@@ -41,9 +45,11 @@ from childprotect_api.schemas.worklist import (
     WorklistItem,
 )
 from childprotect_api.security.scope import Action, Scope, ScopeFilter, scope_filter
-from childprotect_api.services import audit
+from childprotect_api.services import agreement_lists, audit
+from childprotect_api.services.agreement_expiry import EXPIRING_WINDOW_DAYS, china_today
 
 RETURNED_LIMIT = 50
+FOLLOW_UP_LIMIT = 20
 _DAY = 86400
 
 # Plain Core columns: these statements are executed on every opening of the app, and the
@@ -188,6 +194,30 @@ def _item(row: Any, now: datetime) -> WorklistItem:
     )
 
 
+async def _agreement_follow_ups(session: AsyncSession, scope: Scope) -> AgreementFollowUps:
+    today = china_today()
+    window = EXPIRING_WINDOW_DAYS
+    gaps = await agreement_lists.children_without_agreement(
+        session, scope, today, area=None, limit=FOLLOW_UP_LIMIT, after=None
+    )
+    ending = await agreement_lists.ending_soon(
+        session, scope, today, within_days=window, area=None, limit=FOLLOW_UP_LIMIT, after=None
+    )
+    return AgreementFollowUps(
+        as_of=today,
+        within_days=window,
+        no_active_agreement=gaps,
+        no_active_agreement_count=await agreement_lists.count_children_without_agreement(
+            session, scope, today, area=None
+        ),
+        ending_soon=[AgreementRead.from_row(a, today) for a in ending],
+        ending_soon_count=await agreement_lists.count_ending_soon(
+            session, scope, today, within_days=window, area=None
+        ),
+        limit=FOLLOW_UP_LIMIT,
+    )
+
+
 def _returned_visit(row: Any) -> ReturnedVisit:
     return ReturnedVisit(
         id=row.id,
@@ -238,5 +268,10 @@ async def worklist(
         returned_visits=[_returned_visit(r) for r in returned],
         as_of=now,
         within_days=within_days,
+        agreement_follow_ups=(
+            await _agreement_follow_ups(session, scope)
+            if after is None and scope.can(Action.children_read)
+            else None
+        ),
     )
     return page, last
