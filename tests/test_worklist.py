@@ -228,7 +228,10 @@ async def test_query_count_does_not_grow_with_the_page(client, db, session, sett
     assert len(many) == len(one)
     # The token check, the page (latest visits joined in), counts, returned visits, audit;
     # and the agreement follow-ups: two pages, two counts, up to two audit inserts.
-    assert len([s for s in many if s.upper().startswith(("SELECT", "INSERT"))]) <= 11
+    assert len([s for s in many if s.upper().startswith(("SELECT", "INSERT"))]) <= 5
+
+
+AGREEMENTS = {"include_agreements": "true"}
 
 
 async def test_agreement_follow_ups(client, session, settings, world):
@@ -248,7 +251,7 @@ async def test_agreement_follow_ups(client, session, settings, world):
     await make_active(client, world, far.id)
     elsewhere = await away_child(session, settings, VILLAGE_SAME_TOWNSHIP, name="别村")
 
-    body = (await client.get(WORKLIST, headers=world["director"].headers)).json()
+    body = (await client.get(WORKLIST, params=AGREEMENTS, headers=world["director"].headers)).json()
     follow = body["agreement_follow_ups"]
     assert [g["child_id"] for g in follow["no_active_agreement"]] == [str(without.id)]
     assert follow["no_active_agreement_count"] == 1
@@ -258,12 +261,23 @@ async def test_agreement_follow_ups(client, session, settings, world):
     assert follow["within_days"] == 30 and follow["as_of"] == today.isoformat()
 
     # The other village's director sees only their own child; the township sees both.
-    other = (await client.get(WORKLIST, headers=world["director_other_village"].headers)).json()
+    other = (
+        await client.get(
+            WORKLIST, params=AGREEMENTS, headers=world["director_other_village"].headers
+        )
+    ).json()
     gaps = other["agreement_follow_ups"]["no_active_agreement"]
     assert [g["child_id"] for g in gaps] == [str(elsewhere.id)]
     assert other["agreement_follow_ups"]["ending_soon"] == []
-    township = (await client.get(WORKLIST, headers=world["supervisor"].headers)).json()
+    township = (
+        await client.get(WORKLIST, params=AGREEMENTS, headers=world["supervisor"].headers)
+    ).json()
     assert township["agreement_follow_ups"]["no_active_agreement_count"] == 2
-    county = (await client.get(WORKLIST, headers=world["officer_other_county"].headers)).json()
+    county = (
+        await client.get(WORKLIST, params=AGREEMENTS, headers=world["officer_other_county"].headers)
+    ).json()
     assert county["agreement_follow_ups"]["no_active_agreement"] == []
     assert county["agreement_follow_ups"]["ending_soon_count"] == 0
+    # Off by default: the app's hottest request pays for the lists only when it asks.
+    plain = (await client.get(WORKLIST, headers=world["director"].headers)).json()
+    assert plain["agreement_follow_ups"] is None

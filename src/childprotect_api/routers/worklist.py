@@ -36,15 +36,27 @@ async def get_worklist(
     within_days: Annotated[int, Query(ge=0, le=365)] = 7,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
+    include_agreements: Annotated[
+        bool,
+        Query(
+            description="Also answer the agreement follow-up lists (first page only). Off by "
+            "default: they cost six more statements on the app's hottest request."
+        ),
+    ] = False,
 ) -> Response:
     """The children in the caller's scope that are overdue or due within `within_days`, most
     overdue first, with the open follow-up actions of their latest visit; the counts of
     overdue and due-soon children; the caller's own visits that were returned to fix; and,
-    for callers who may read agreements, the first page of each agreement follow-up list
+    with `include_agreements=true`, the first page of each agreement follow-up list
     (left-behind children with no active agreement, agreements ending within 30 days) with
     their counts."""
     page, last = await worklist_service.worklist(
-        session, scope, within_days=within_days, limit=limit, after=_after(cursor)
+        session,
+        scope,
+        within_days=within_days,
+        limit=limit,
+        after=_after(cursor),
+        include_agreements=include_agreements,
     )
     if last is not None:
         page.next_cursor = encode_cursor([last[0].isoformat(), str(last[1])])

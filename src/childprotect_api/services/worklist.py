@@ -239,6 +239,7 @@ async def worklist(
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
     now: datetime | None = None,
+    include_agreements: bool = False,
 ) -> tuple[Worklist, tuple[datetime, uuid.UUID] | None]:
     """Answers the page and the sort key of its last row when more may follow."""
     scope.require(Action.visit_log)
@@ -270,7 +271,7 @@ async def worklist(
         within_days=within_days,
         agreement_follow_ups=(
             await _agreement_follow_ups(session, scope)
-            if after is None and scope.can(Action.children_read)
+            if include_agreements and after is None and scope.can(Action.children_read)
             else None
         ),
     )
