@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -197,6 +199,38 @@ async def test_token_attacks_refused(client, world, settings):
     r = await client.get("/api/v1/auth/me")
     assert r.status_code == 401
     assert r.json()["code"] == "not_authenticated"
+
+
+def _hand_signed(header: dict, claims: dict, key: bytes, digest: str) -> str:
+    """header.payload.signature built by hand (HMAC over the signing input), so no JWT
+    library refuses to make a token whose header names another algorithm."""
+    signing_input = f"{_b64(header)}.{_b64(claims)}"
+    mac = hmac.new(key, signing_input.encode(), getattr(hashlib, digest)).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+async def test_algorithm_confusion_refused(client, world, settings):
+    """Valid claims, signed with the HMAC key itself, under an `alg` other than HS256: an
+    RS256 header (a verifier that took the key as an RSA public key would accept an HMAC made
+    with it) and an HS384 one. The decoder allows HS256 only, so both answer 401."""
+    good = world["director"].headers["Authorization"][7:]
+    header = jwt.get_unverified_header(good)
+    claims = jwt.get_unverified_claims(good)
+    key = settings.signing_keys[0].encode()
+
+    async def status(token: str) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
+        return (await client.get("/api/v1/auth/me", headers=headers)).status_code
+
+    # The hand-made token is right in every other respect: as HS256 it is accepted.
+    control = _hand_signed({**header, "alg": "HS256"}, claims, key, "sha256")
+    assert await status(control) == 200
+    for alg, digest in (("RS256", "sha256"), ("HS384", "sha384")):
+        token = _hand_signed({**header, "alg": alg}, claims, key, digest)
+        r = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, alg
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert r.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_role_and_area_come_from_the_account_not_the_token(client, world, session):

@@ -1,10 +1,8 @@
 """openapi/openapi.json is usable: a Python client generated from it with
 openapi-python-client (failing on any warning) logs in, registers a child, updates its
-schooling, files a report, looks the child up, dry-runs an import, reads the child and the
-report lists, against the real app served by uvicorn on a local port.
-
-Not yet covered: logging a visit and reading the worklist (createVisit, getWorklist), which
-are not in this branch's document; add them here when they are merged.
+schooling, reads the worklist, logs a visit (and replays it), files a report, looks the child
+up, dry-runs an import, reads the child, the worklist and the report lists, against the real
+app served by uvicorn on a local port.
 
 The download of an agreement scan answers image/jpeg, image/png or application/pdf, which
 the generator does not map by itself: its config maps them to bytes, as a client would."""
@@ -21,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,6 +28,7 @@ import pytest
 import uvicorn
 
 from childprotect_api.main import create_app
+from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
 from childprotect_api.services import id_numbers
 from tests.conftest import TEST_PASSWORD, VILLAGE
 
@@ -119,6 +118,15 @@ async def _login(pkg: ModuleType, base: str, username: str) -> Any:
     )
 
 
+async def _worklist(pkg: ModuleType, client: Any) -> Any:
+    work = await _api(pkg, "worklist.get_worklist").asyncio_detailed(client=client)
+    assert work.status_code == 200, work.content
+    assert isinstance(work.parsed, pkg.models.Worklist), work.parsed
+    assert isinstance(work.parsed.counts, pkg.models.WorklistCounts)
+    assert all(isinstance(i, pkg.models.WorklistItem) for i in work.parsed.items)
+    return work.parsed
+
+
 async def test_generated_client_round_trip(generated, server):
     pkg, base = generated, server
     m = pkg.models
@@ -155,6 +163,65 @@ async def test_generated_client_round_trip(generated, server):
         assert isinstance(schooling, m.ChildSchoolingRead), schooling
         assert schooling.categories_changed is True
 
+        # Dropping out brings the next visit to now: the child is on the worklist.
+        before = await _api(pkg, "children.get_child").asyncio(child.id, client=director)
+        assert isinstance(before, m.ChildRead), before
+        assert before.last_visit_at is None and before.next_visit_due is not None
+        assert before.next_visit_due <= datetime.now(UTC)
+        work = await _worklist(pkg, director)
+        listed = {i.child.id: i for i in work.items}
+        assert child.id in listed and listed[child.id].latest_visit_id is None
+        assert listed[child.id].next_visit_due == before.next_visit_due
+        assert work.counts.overdue + work.counts.due_soon >= 1
+
+        visit_id = uuid.uuid4()
+        visited_at = datetime.now(UTC)
+        entry = m.VisitChecklistEntry
+        good = m.Rating.GOOD
+        visit_body = m.VisitCreate(
+            child_id=child.id,
+            visited_at=visited_at,
+            kind=m.VisitKind.HOME,
+            latitude=38.43,
+            longitude=100.81,
+            accuracy_m=12.5,
+            checklist=m.VisitChecklist(
+                living_conditions=entry(rating=good),
+                health=entry(rating=good),
+                schooling=entry(rating=m.Rating.POOR, note="已辍学两周"),
+                guardian_present=entry(rating=m.Rating.FAIR),
+                caregiver_capacity=entry(rating=good),
+                safety_hazards=entry(rating=good),
+                emotional_state=entry(rating=m.Rating.FAIR, note="想念在外打工的妈妈"),
+            ),
+            notes="孩子在家，奶奶身体尚可。",
+            suggested_risk_level=m.RiskLevel.ORANGE,
+            follow_up_actions=[
+                m.FollowUpAction(action="联系学校劝返", due_on=visited_at.date() + timedelta(7))
+            ],
+        )
+        create_visit = _api(pkg, "visits.create_visit")
+        logged = await create_visit.asyncio_detailed(visit_id, client=director, body=visit_body)
+        assert logged.status_code == 201, logged.content
+        visit = logged.parsed
+        assert isinstance(visit, m.VisitRead), visit
+        assert visit.id == visit_id and visit.child_id == child.id and visit.revision == 1
+        assert visit.visited_at == visited_at and visit.status == m.VisitStatus.SUBMITTED
+        assert visit.checklist.schooling.rating == m.Rating.POOR
+        replay = await create_visit.asyncio_detailed(visit_id, client=director, body=visit_body)
+        assert replay.status_code == 200 and replay.parsed.id == visit_id
+
+        # The visit moved the child's last visit and, from it, the next due date.
+        after = await _api(pkg, "children.get_child").asyncio(child.id, client=director)
+        assert isinstance(after, m.ChildRead), after
+        assert after.last_visit_at == visited_at
+        interval = timedelta(days=DEFAULT_INTERVAL_DAYS[after.risk_level.value])
+        assert after.next_visit_due == visited_at + interval
+        assert after.next_visit_due > before.next_visit_due
+        work = await _worklist(pkg, director)
+        due_by = work.as_of + timedelta(days=work.within_days)
+        assert (child.id in {i.child.id for i in work.items}) == (after.next_visit_due <= due_by)
+
         report = await _api(pkg, "reports.create_report").asyncio(
             client=director,
             body=m.ReportCreate(
@@ -189,6 +256,19 @@ async def test_generated_client_round_trip(generated, server):
         assert isinstance(read, m.ChildRead)
         assert read.risk_level == m.RiskLevel.RED  # the report raised it
         assert m.Category.DROPOUT_RISK in read.categories
+
+        # The report raised the child to red: due a day after the visit, on the worklist.
+        assert read.last_visit_at == visited_at
+        assert read.next_visit_due == visited_at + timedelta(days=DEFAULT_INTERVAL_DAYS["red"])
+        work = await _worklist(pkg, director)
+        listed = {i.child.id: i for i in work.items}
+        assert child.id in listed, [i.child.id for i in work.items]
+        item = listed[child.id]
+        assert item.child.risk_level == m.RiskLevel.RED and item.child.area_code == VILLAGE
+        assert item.latest_visit_id == visit_id and item.last_visit_at == visited_at
+        assert item.next_visit_due == read.next_visit_due and item.overdue is False
+        assert [a.action for a in item.open_follow_ups] == ["联系学校劝返"]
+        assert work.returned_visits == []
 
         mine = await _api(pkg, "reports.list_my_reports").asyncio(client=director)
         assert [r.id for r in mine.items] == [report.id]
