@@ -3,15 +3,28 @@ refused steps; who may handle; the immutable timeline."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from childprotect_api.models.child import Child, ChildRiskChange
 from childprotect_api.models.report import ReportReferral
+from childprotect_api.services import id_numbers
 from tests.conftest import VILLAGE, VILLAGE_OTHER_COUNTY
 from tests.factories import make_child
-from tests.report_support import REPORTS, accept_and_refer, file, fresh, new_id, outbox, step
+from tests.report_support import (
+    REPORTS,
+    accept_and_refer,
+    count,
+    file,
+    fresh,
+    new_id,
+    outbox,
+    step,
+)
 
 
 async def test_whole_workflow_and_timeline(client, world, session):
@@ -227,6 +240,99 @@ async def test_link_child_out_of_scope_is_404(client, world, session, settings):
     for child_id in (str(elsewhere.id), new_id()):
         await step(client, world, rid, "link-child", {"child_id": child_id}, status=404)
     assert (await fresh(session, Child, elsewhere.id)).risk_level == "blue"
+
+
+def registration(**kw):
+    data = {
+        "area_code": VILLAGE,
+        "name": "李小红",
+        "gender": "female",
+        "birth_date": "2016-05-20",
+        "id_number": id_numbers.make(VILLAGE[:6], date(2016, 5, 20), 88, "female"),
+        "categories": ["left_behind"],
+    }
+    data.update(kw)
+    return data
+
+
+async def test_register_child_from_report(client, world, session):
+    rid = (await file(client, world))["id"]
+    await accept_and_refer(client, world, rid)
+    linked = await step(client, world, rid, "link-child", {"register": registration()})
+    child = (
+        await session.execute(select(Child).where(Child.id == uuid.UUID(linked["child_id"])))
+    ).scalar_one()
+    assert (child.name, child.area_code, child.risk_level) == ("李小红", VILLAGE, "red")
+    assert linked["area_code"] == VILLAGE
+    changes = (
+        (
+            await session.execute(
+                select(ChildRiskChange)
+                .where(ChildRiskChange.child_id == child.id)
+                .order_by(ChildRiskChange.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert [(c.old_level, c.new_level, c.source) for c in changes][-1] == (
+        "blue",
+        "red",
+        "report",
+    )
+    assert str(changes[-1].source_id) == rid
+    (event,) = await outbox(session, "child.risk_raised")
+    assert event.payload["report_id"] == rid
+    timeline = (
+        await client.get(f"{REPORTS}/{rid}/timeline", headers=world["officer"].headers)
+    ).json()["items"]
+    assert timeline[-1]["kind"] == "child_linked"
+    assert timeline[-1]["data"]["child_id"] == str(child.id)
+
+
+async def test_register_duplicate_links_nothing(client, world, session):
+    first = (await file(client, world))["id"]
+    await step(client, world, first, "link-child", {"register": registration()})
+    rid = (await file(client, world))["id"]
+    h = world["officer"].headers
+    before = (await client.get(f"{REPORTS}/{rid}", headers=h)).json()
+    problem = await step(
+        client, world, rid, "link-child", {"register": registration(name="李红")}, status=409
+    )
+    assert problem["code"] == "duplicate_child"
+    after = (await client.get(f"{REPORTS}/{rid}", headers=h)).json()
+    assert after["child_id"] is None and after["version"] == before["version"]
+    assert after["area_code"] == before["area_code"]
+    assert await count(session, Child) == 1
+
+
+async def test_register_or_child_id_exactly_one(client, world, session, settings):
+    child = await make_child(session, settings, VILLAGE)
+    rid = (await file(client, world))["id"]
+    both = {"child_id": str(child.id), "register": registration()}
+    for json, field in ((both, "register"), ({}, "child_id")):
+        problem = await step(client, world, rid, "link-child", json, status=422)
+        assert field in str(problem)
+    # A bad registration is named by the registry's own validation.
+    problem = await step(
+        client, world, rid, "link-child", {"register": registration(name="")}, status=422
+    )
+    assert "name" in str(problem)
+    assert await count(session, Child) == 1
+
+
+async def test_register_outside_county_is_404_and_roles(client, world, session):
+    rid = (await file(client, world))["id"]
+    elsewhere = registration(
+        area_code=VILLAGE_OTHER_COUNTY,
+        id_number=id_numbers.make(VILLAGE_OTHER_COUNTY[:6], date(2016, 5, 20), 89, "female"),
+    )
+    await step(client, world, rid, "link-child", {"register": elsewhere}, status=404)
+    for actor in ("director", "supervisor", "reporter", "auditor"):
+        await step(
+            client, world, rid, "link-child", {"register": registration()}, actor=actor, status=403
+        )
+    assert await count(session, Child) == 0
 
 
 COMMANDS = [

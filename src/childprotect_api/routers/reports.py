@@ -284,14 +284,19 @@ async def create_note(
 async def link_child(
     scope: CurrentScope,
     session: SessionDep,
+    request: Request,
     response: Response,
     report_id: uuid.UUID,
     body: LinkChild,
     if_match: IfMatch = None,
 ) -> ReportRead:
-    """Link a registered child of the county found later; it is raised to red."""
+    """Link a registered child of the county found later, or register one from the report
+    (`register`, by the registry's rules: 409 `duplicate_child`, 404 for a village outside
+    your area) and link it; the child is raised to red."""
+    data_key: str = request.app.state.settings.data_key
     return _etag(
-        response, await report_workflow.link_child(session, scope, report_id, body, if_match)
+        response,
+        await report_workflow.link_child(session, scope, report_id, body, if_match, data_key),
     )
 
 

@@ -16,6 +16,7 @@ from childprotect_api.models.report import (
     ReportSituation,
     ReportStatus,
 )
+from childprotect_api.schemas.child import ChildCreate
 
 # Where a report happened: at least a county (6, 9 or 12 digits).
 REPORT_AREA_PATTERN = r"^(\d{6}|\d{9}|\d{12})$"
@@ -178,7 +179,16 @@ class NoteCreate(BaseModel):
 
 
 class LinkChild(BaseModel):
-    child_id: uuid.UUID
+    """Exactly one of `child_id` (a registered child of your county) or `register` (a child
+    to register from the report, by the registry's own rules, then link)."""
+
+    child_id: uuid.UUID | None = None
+    # `register` in JSON; another name in Python (BaseModel's ABC metaclass has `register`).
+    new_child: ChildCreate | None = Field(
+        default=None,
+        alias="register",
+        description="Register the child (as POST /children does) and link it, in one step.",
+    )
 
 
 class ReportClose(BaseModel):

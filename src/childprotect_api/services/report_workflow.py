@@ -42,7 +42,7 @@ from childprotect_api.schemas.report import (
     TimelineEventRead,
 )
 from childprotect_api.security.scope import Action, Scope, in_scope
-from childprotect_api.services import audit, outbox
+from childprotect_api.services import audit, children, outbox
 from childprotect_api.services.report_access import (
     ReportAccess,
     load_report,
@@ -282,25 +282,39 @@ async def link_child(
     report_id: uuid.UUID,
     data: LinkChild,
     if_match: str | None,
+    data_key: str,
 ) -> ReportRead:
-    """Link a registered child found later (in the officer's county). The report's area
-    becomes the child's village; the child is raised to red."""
+    """Link a registered child found later (in the officer's county), or register one from
+    the report through the registry's own rules and link it. The report's area becomes the
+    child's village; the child is raised to red. One transaction: a refused registration
+    links nothing."""
+    scope.require(Action.report_manage)
+    _exactly_one(data)
     access, report = await _managed(session, scope, report_id, if_match)
-    if report.child_id == data.child_id:
+    wanted = data.child_id if data.new_child is None else data.new_child.id
+    if wanted is not None and report.child_id == wanted:
+        if data.new_child is not None:
+            # A retry of the same register-and-link: the registry answers the stored record
+            # (or 409 when the content differs).
+            await children.create_child(session, scope, data_key, data.new_child)
         return await _answer(session, access, report)
     _require_status(report, {S.submitted, S.accepted, S.referred}, "link a child")
     if report.child_id is not None:
         raise Conflict("the report is linked to another child", code="child_already_linked")
-    child = (
-        await session.execute(
-            select(Child).where(
-                col(Child.id) == data.child_id,
-                in_scope(scope, col(Child.area_code), col(Child.county_code)),
+    if data.new_child is not None:
+        child, _ = await children.create_child(session, scope, data_key, data.new_child)
+    else:
+        found = (
+            await session.execute(
+                select(Child).where(
+                    col(Child.id) == data.child_id,
+                    in_scope(scope, col(Child.area_code), col(Child.county_code)),
+                )
             )
-        )
-    ).scalar_one_or_none()
-    if child is None:
-        raise NotFound("no such child")
+        ).scalar_one_or_none()
+        if found is None:
+            raise NotFound("no such child")
+        child = found
     # Both are in the officer's county, so the report stays in it.
     assert child.county_code == report.county_code
     report.child_id = child.id
@@ -312,6 +326,17 @@ async def link_child(
     _touch(report)
     await link_effects(session, scope, report, child, at_intake=False)
     return await _answer(session, access, report)
+
+
+def _exactly_one(data: LinkChild) -> None:
+    if data.child_id is not None and data.new_child is not None:
+        raise Unprocessable.field(
+            "register", "give either child_id or register, not both", code="child_id_or_register"
+        )
+    if data.child_id is None and data.new_child is None:
+        raise Unprocessable.field(
+            "child_id", "give child_id or register (one of them)", code="child_id_or_register"
+        )
 
 
 async def close(
