@@ -37,6 +37,7 @@ ALLOWED_BY_TAG: dict[str, set[Role]] = {
     "visits": STAFF,
     "worklist": STAFF,
     "visit policy": STAFF | {Role.auditor, Role.admin},
+    "report policy": STAFF | {Role.auditor, Role.admin},
     "reports": {Role.county_officer},
     "users": {Role.county_officer, Role.admin},
     "areas": {Role.admin},
@@ -54,12 +55,15 @@ ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "getArea": ALL_ROLES,
     "reviewVisit": SUPERVISORS,
     "updateVisitPolicy": {Role.county_officer},
+    "updateReportPolicy": {Role.county_officer},
     "terminateAgreement": SUPERVISORS,
 }
 # Query parameters an operation needs to name the arranged objects' area.
 QUERY: dict[str, dict[str, str]] = {
     "getVisitPolicy": {"county": COUNTY},
     "updateVisitPolicy": {"county": COUNTY},
+    "getReportPolicy": {"county": COUNTY},
+    "updateReportPolicy": {"county": COUNTY},
 }
 # Operations that answer 200 with per-item results: nothing may have been applied.
 PER_ITEM = {"importChildren"}
@@ -158,6 +162,9 @@ def _bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "uploadVisitAttachment": {"files": {"file": ("home.png", PNG, "image/png")}},
         "updateVisitPolicy": {
             "json": {"blue_days": 80, "yellow_days": 30, "orange_days": 7, "red_days": 1}
+        },
+        "updateReportPolicy": {
+            "json": {"accept_within_hours": 12, "first_referral_within_hours": 48}
         },
         "createWebhook": {
             "json": {

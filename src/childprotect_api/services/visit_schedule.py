@@ -155,7 +155,7 @@ def _policy_read(
     )
 
 
-async def _county(session: AsyncSession, county_code: str) -> Area:
+async def county_area(session: AsyncSession, county_code: str) -> Area:
     area = await session.get(Area, county_code)
     if area is None or area.level != AreaLevel.county:
         raise NotFound("no such county")
@@ -169,7 +169,7 @@ async def read_policy(
     scope.require(Action.visit_policy_read)
     if not scope.overlaps(county_code):
         raise NotFound("no such county")
-    await _county(session, county_code)
+    await county_area(session, county_code)
     policy = await session.get(VisitPolicy, county_code)
     return _policy_read(county_code, policy), policy_etag(policy)
 
@@ -186,7 +186,7 @@ async def update_policy(
     scope.require(Action.visit_policy_manage)
     if not scope.covers(county_code):
         raise NotFound("no such county")
-    await _county(session, county_code)
+    await county_area(session, county_code)
     policy = await session.get(VisitPolicy, county_code, with_for_update=True)
     if if_match is not None and if_match.strip() not in ("*", policy_etag(policy)):
         raise PreconditionFailed("the visit policy changed since you read it")
