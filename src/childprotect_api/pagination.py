@@ -58,3 +58,11 @@ def cursor_int(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise _bad_cursor()
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The common keyset of lists ordered by a timestamp, then id."""
+    values = decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    return cursor_time(values[0]), cursor_uuid(values[1])

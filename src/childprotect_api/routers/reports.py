@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -10,7 +9,13 @@ from pydantic import AwareDatetime
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem, Unprocessable
 from childprotect_api.models.report import ReportSituation, ReportStatus
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_cursor,
+    decode_time_id_cursor,
+    encode_cursor,
+)
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.report import (
@@ -44,16 +49,6 @@ IfMatch = Annotated[
 def _etag(response: Response, read: ReportRead) -> ReportRead:
     response.headers["ETag"] = f'"{read.version}"'
     return read
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
-    except ValueError as e:
-        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor") from e
 
 
 def _after_event(cursor: str | None) -> int | None:
@@ -114,7 +109,7 @@ async def list_reports(
             since=since,
         ),
         limit=limit,
-        after=_after(cursor),
+        after=decode_time_id_cursor(cursor),
     )
     next_cursor = (
         encode_cursor([rows[-1].submitted_at.isoformat(), str(rows[-1].id)])
@@ -145,7 +140,9 @@ async def list_my_reports(
     cursor: str | None = None,
 ) -> Page[FiledReportRead]:
     """The caller's own filings: status and the outcome message, nothing of the handling."""
-    rows = await report_access.list_my_reports(session, scope, limit=limit, after=_after(cursor))
+    rows = await report_access.list_my_reports(
+        session, scope, limit=limit, after=decode_time_id_cursor(cursor)
+    )
     next_cursor = (
         encode_cursor([rows[-1].submitted_at.isoformat(), str(rows[-1].id)])
         if len(rows) == limit

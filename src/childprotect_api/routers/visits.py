@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
@@ -9,9 +8,14 @@ from pydantic import AwareDatetime
 
 from childprotect_api.config import Settings
 from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem, Unprocessable
+from childprotect_api.errors import Problem
 from childprotect_api.models.visit import VisitStatus
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_time_id_cursor,
+    encode_cursor,
+)
 from childprotect_api.schemas.attachment import AttachmentRead
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.visit import VisitCorrection, VisitCreate, VisitRead, VisitReview
@@ -36,16 +40,6 @@ def _read(response: Response, visit: object) -> VisitRead:
     out = VisitRead.model_validate(visit)
     response.headers["ETag"] = f'"{out.version}"'
     return out
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
-    except ValueError as e:
-        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor") from e
 
 
 @router.put(
@@ -97,7 +91,7 @@ async def list_visits(
         to=to,
         status=status,
         limit=limit,
-        after=_after(cursor),
+        after=decode_time_id_cursor(cursor),
     )
     next_cursor = (
         encode_cursor([rows[-1].visited_at.isoformat(), str(rows[-1].id)])

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem, Unprocessable
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.errors import Problem
+from childprotect_api.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    decode_time_id_cursor,
+    encode_cursor,
+)
 from childprotect_api.schemas.worklist import Worklist
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import worklist as worklist_service
@@ -17,16 +20,6 @@ router = APIRouter(prefix="/api/v1/worklist", tags=["worklist"])
 
 _P: dict[str, object] = {"model": Problem}
 ERRORS: dict[int | str, dict[str, object]] = {401: _P, 403: _P, 422: _P}
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        return datetime.fromisoformat(str(values[0])), uuid.UUID(str(values[1]))
-    except ValueError as e:
-        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor") from e
 
 
 @router.get("", operation_id="getWorklist", response_model=Worklist, responses=ERRORS)
@@ -55,7 +48,7 @@ async def get_worklist(
         scope,
         within_days=within_days,
         limit=limit,
-        after=_after(cursor),
+        after=decode_time_id_cursor(cursor),
         include_agreements=include_agreements,
     )
     if last is not None:
