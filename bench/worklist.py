@@ -91,24 +91,31 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes], within_s: float =
     raise RuntimeError("the API did not become ready")
 
 
-async def measure(
-    client: httpx.AsyncClient, role: str, callers: list[datagen.Caller], requests: int, warmup: int
-) -> Result:
-    async def one(caller: datagen.Caller) -> tuple[float, dict]:
-        started = time.perf_counter()
-        r = await client.get(
-            "/api/v1/worklist", headers={"Authorization": f"Bearer {caller.token}"}
-        )
-        elapsed = (time.perf_counter() - started) * 1000
-        if r.status_code != 200:
-            raise RuntimeError(f"{role} {caller.area_code}: {r.status_code} {r.text[:300]}")
-        return elapsed, r.json()
+async def one(client: httpx.AsyncClient, role: str, caller: datagen.Caller) -> tuple[float, dict]:
+    started = time.perf_counter()
+    r = await client.get("/api/v1/worklist", headers={"Authorization": f"Bearer {caller.token}"})
+    elapsed = (time.perf_counter() - started) * 1000
+    if r.status_code != 200:
+        raise RuntimeError(f"{role} {caller.area_code}: {r.status_code} {r.text[:300]}")
+    return elapsed, r.json()
 
-    for i in range(max(warmup, len(callers))):
-        await one(callers[i % len(callers)])
+
+async def warm_up(
+    client: httpx.AsyncClient, callers: dict[str, list[datagen.Caller]], rounds: int
+) -> None:
+    """Every caller a few times, before any timing: the steady state is what is measured."""
+    for _ in range(rounds):
+        for role, role_callers in callers.items():
+            for caller in role_callers:
+                await one(client, role, caller)
+
+
+async def measure(
+    client: httpx.AsyncClient, role: str, callers: list[datagen.Caller], requests: int
+) -> Result:
     samples, items, overdue = [], 0, 0
     for i in range(requests):
-        ms, body = await one(callers[i % len(callers)])
+        ms, body = await one(client, role, callers[i % len(callers)])
         samples.append(ms)
         items += len(body["items"])
         overdue += body["counts"]["overdue"]
@@ -182,8 +189,9 @@ async def run(args: argparse.Namespace) -> int:
         results = []
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             requests = args.requests or (100 if scale.name == "tiny" else 300)
+            await warm_up(client, callers, args.warmup)
             for role, role_callers in callers.items():
-                results.append(await measure(client, role, role_callers, requests, args.warmup))
+                results.append(await measure(client, role, role_callers, requests))
     finally:
         proc.terminate()
         try:
@@ -207,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="timed requests per kind of caller (300; 100 at the tiny scale)",
     )
-    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3, help="untimed rounds over every caller")
     p.add_argument("--callers", type=int, default=20, help="areas per kind of caller")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--drop", action="store_true", help="drop the database afterwards")
