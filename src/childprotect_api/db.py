@@ -34,6 +34,9 @@ class Database:
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # An optional streaming replica for heavy reads (statistics, exports, the sync initial
+    # load). None: those reads go to the primary.
+    replica: Database | None = None
 
     @classmethod
     def create(cls, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Database:
@@ -52,7 +55,21 @@ class Database:
         )
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
 
+    def with_replica(
+        self, url: str | None, *, pool_size: int = 5, max_overflow: int = 5
+    ) -> Database:
+        """Attach a read replica (DATABASE_REPLICA_URL); None keeps every read on the primary."""
+        if url:
+            self.replica = Database.create(url, pool_size=pool_size, max_overflow=max_overflow)
+        return self
+
+    @property
+    def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return (self.replica or self).sessionmaker
+
     async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.dispose()
         await self.engine.dispose()
 
 
@@ -75,6 +92,21 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only transaction on the replica when DATABASE_REPLICA_URL is set, else on the
+    primary. For heavy reads that tolerate replication lag (statistics, exports, the sync
+    initial load); writes (the audit log included) still go through SessionDep."""
+    db = get_database(request)
+    async with db.read_sessionmaker() as session:
+        try:
+            yield session
+        finally:
+            await session.rollback()
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
 
 DB_NAME = "childprotect"

@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
-            )
+            ).with_replica(settings.database_replica_url)
         jobs = Jobs(app.state.db, settings) if settings.jobs_enabled else None
         try:
             yield
