@@ -654,3 +654,49 @@ async def test_a_long_transaction_in_another_database_does_not_stall_the_feed(
         await tx.rollback()
     finally:
         await other.close()
+
+
+async def test_visit_items_match_their_get_endpoint_exactly(client, world, session, settings):
+    """Visit items are rendered by PostgreSQL (services/sync_feed.py): whole seconds, no
+    position, whole-number floats, follow-up actions, a review all read as GET reads them."""
+    child = await registered_child(session, settings, VILLAGE)
+    director = world["director"]
+    whole = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+    plain = await put_visit(
+        client,
+        director,
+        child.id,
+        visited_at=whole,
+        latitude=None,
+        longitude=None,
+        accuracy_m=None,
+        notes=None,
+        suggested_risk_level=None,
+        follow_up_actions=[],
+    )
+    rich = await put_visit(
+        client,
+        director,
+        child.id,
+        visited_at=datetime.now(UTC) - timedelta(hours=5, microseconds=7),
+        latitude=38.0,
+        longitude=100.5,
+        accuracy_m=12.0,
+        follow_up_actions=[{"action": "联系学校", "due_on": "2030-01-10", "done": True}],
+    )
+    r = await client.post(
+        f"/api/v1/visits/{rich['id']}/review",
+        json={"decision": "accept"},
+        headers={**world["supervisor"].headers, "If-Match": f'"{rich["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    items, _, _ = await drain(client, director)
+    got = upserts(items)
+    for visit in (plain, rich):
+        r = await client.get(f"/api/v1/visits/{visit['id']}", headers=director.headers)
+        item = got[("visit", visit["id"])]
+        assert item["data"] == r.json()
+        assert item["version"] == r.json()["version"]
+    assert got[("visit", plain["id"])]["data"]["visited_at"] == whole.isoformat().replace(
+        "+00:00", "Z"
+    )

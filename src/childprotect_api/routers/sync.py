@@ -56,7 +56,7 @@ async def list_sync_changes(
     ] = None,
 ) -> Response:
     settings = request.app.state.settings
-    page = await sync_feed.list_changes(
+    body = await sync_feed.list_changes(
         session,
         read_session,
         scope,
@@ -65,5 +65,5 @@ async def list_sync_changes(
         log_days=settings.sync_log_days,
         keep_closed_days=settings.sync_keep_closed_days,
     )
-    # Built from validated models: serialised once, not validated again.
-    return Response(page.model_dump_json(), media_type="application/json")
+    # Rendered item by item (services/sync_feed.py): not validated again.
+    return Response(body, media_type="application/json")
