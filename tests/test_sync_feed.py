@@ -700,3 +700,42 @@ async def test_visit_items_match_their_get_endpoint_exactly(client, world, sessi
     assert got[("visit", plain["id"])]["data"]["visited_at"] == whole.isoformat().replace(
         "+00:00", "Z"
     )
+
+
+async def test_integration_clients_are_refused(client, world):
+    from tests.client_helpers import api_client
+
+    api = await api_client(
+        client,
+        world["admin"].headers,
+        scopes=["children:read", "children:write", "reports:read"],
+        area=VILLAGE[:6],
+    )
+    r = await client.get(SYNC, headers=api.headers)
+    assert r.status_code == 403, r.text
+
+
+async def test_what_changes_during_the_initial_load_comes_after_it(
+    client, world, session, settings
+):
+    """The load reads the tables page by page; a record added behind its keyset position or
+    moved away after it was served during the load arrives in the catch-up that follows."""
+    w = await village_world(client, world, session, settings)
+    director = world["director"]
+    body = await page(client, director, limit=2)
+    assert body["has_more"]
+    # Behind the load's position (the lowest id there is), and a child already served moves.
+    from tests.factories import make_child
+
+    early = await make_child(session, settings, VILLAGE, id=uuid.UUID(int=1), name="钱早早")
+    served = {i["id"] for i in body["items"] if i["type"] == "child"}
+    moved = next(c for c in (w["a"], w["b"], w["c"]) if str(c.id) in served)
+    r = await client.post(
+        f"{CHILDREN}/{moved.id}/transfer",
+        json={"to_area_code": VILLAGE_SAME_TOWNSHIP, "reason": "迁居"},
+        headers=world["supervisor"].headers,
+    )
+    assert r.status_code == 200, r.text
+    rest, _, _ = await drain(client, director, body["next_cursor"])
+    assert ("child", str(early.id)) in upserts(rest)
+    assert deletes(rest)[("child", str(moved.id))] == "transferred"
