@@ -180,7 +180,7 @@ class SyncCursor:
             phase not in (_INITIAL, _CHANGES)
             or not all(isinstance(v, str) for v in (user, role, area, txid, floor))
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in (seq, kind))
-            or not str(txid).isdigit()
+            or not (txid.isascii() and txid.isdigit())
             or len(str(txid)) > 19
             or seq < 0
             or not 0 <= kind <= len(ENTITIES)
