@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
     jobs_enabled: bool = True
     retention_days: int = 365 * 5
+    # Offline sync: change-log rows older than this are pruned (a cursor that old answers
+    # 410), and closed children drop off phones this long after closing.
+    sync_log_days: int = Field(default=90, ge=2)
+    sync_keep_closed_days: int = Field(default=30, ge=0)
 
     @property
     def signing_keys(self) -> list[str]:

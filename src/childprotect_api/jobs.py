@@ -40,6 +40,8 @@ def periodic_jobs() -> list[PeriodicJob]:
         # birthday (China's date) even after downtime.
         PeriodicJob("close_adults", 3600, _close_adults),
         PeriodicJob("retention", 6 * 3600, _retention),
+        PeriodicJob("sync_closed_tombstones", 3600, _sync_closed_tombstones),
+        PeriodicJob("sync_log_prune", 3600, _sync_log_prune),
     ]
 
 
@@ -48,6 +50,23 @@ async def _retention(session: AsyncSession, now: datetime) -> int:
     from childprotect_api.services.retention import anonymise_expired
 
     return await anonymise_expired(session, now, get_settings().retention_days)
+
+
+async def _sync_closed_tombstones(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.services.sync_feed import write_closed_tombstones
+
+    settings = get_settings()
+    return await write_closed_tombstones(
+        session, now, settings.sync_keep_closed_days, settings.sync_log_days
+    )
+
+
+async def _sync_log_prune(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.services.sync_feed import prune_log
+
+    return await prune_log(session, now, get_settings().sync_log_days)
 
 
 async def _close_adults(session: AsyncSession, now: datetime) -> int:
