@@ -2,11 +2,10 @@
 initdb and a hot standby made from it with `pg_basebackup -R`, each on a free port of
 127.0.0.1, in a temporary folder that is removed at the end of the session.
 
-The server binaries come from CHILDPROTECT_TEST_PG_BINDIR, `pg_config --bindir`,
-/usr/lib/postgresql/*/bin or the `pgserver` package (the embedded server's own binaries);
-without initdb, pg_ctl, pg_basebackup and postgres in one of them the tests that use the
-fixture are skipped, saying why. initdb refuses to run as root: as root, the clusters run as
-the `postgres` (or `pgserver`) system user.
+The server binaries are found by bench/pgcluster.py (CHILDPROTECT_TEST_PG_BINDIR,
+`pg_config --bindir`, /usr/lib/postgresql/*/bin, the `pgserver` package); without initdb,
+pg_ctl, pg_basebackup and postgres in one of them the tests that use the fixture are skipped,
+saying why. As root, the clusters run as the `postgres` (or `pgserver`) system user.
 
     def test_x(replica_pair: ReplicaPair) -> None: ...       # the clusters (session-scoped)
     async def test_y(replica_app: ReplicaApp) -> None: ...    # an app on them, with a world
@@ -22,13 +21,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import glob
 import itertools
 import os
-import pwd
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -39,6 +34,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from bench.pgcluster import Cluster, find_pg_bindir, free_port, make_base, run_as_user
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,144 +44,8 @@ from childprotect_api.main import create_app
 from childprotect_api.migrate import upgrade
 from childprotect_api.models.area import LEVEL_BY_LENGTH, Area
 
-REQUIRED = ("initdb", "pg_ctl", "pg_basebackup", "postgres")
 TEMPLATE = "cp_replica_tpl"
 _counter = itertools.count()
-
-
-# --- finding the binaries -----------------------------------------------------------------
-
-
-def _candidate_bindirs() -> list[Path]:
-    found: list[Path] = []
-    env = os.environ.get("CHILDPROTECT_TEST_PG_BINDIR")
-    if env:
-        found.append(Path(env))
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(  # noqa: S603 (pg_config from PATH, no input)
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            )
-            found.append(Path(out.stdout.strip()))
-    versions = glob.glob("/usr/lib/postgresql/*/bin")
-    found += sorted(
-        (Path(p) for p in versions),
-        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True,
-    )
-    with contextlib.suppress(ImportError):
-        import pgserver  # the embedded server's package bundles a full installation
-
-        assert pgserver.__file__ is not None
-        found.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
-    return found
-
-
-def find_pg_bindir() -> tuple[Path | None, str]:
-    """The first folder holding every binary a replica needs, or None and why not."""
-    candidates = _candidate_bindirs()
-    for bindir in candidates:
-        if all(os.access(bindir / exe, os.X_OK) for exe in REQUIRED):
-            return bindir, ""
-    looked = ", ".join(str(c) for c in candidates) or "nowhere (no pg_config, no pgserver)"
-    return None, (
-        f"no PostgreSQL server binaries ({', '.join(REQUIRED)}) found for a streaming "
-        f"replica; looked in {looked}. Set CHILDPROTECT_TEST_PG_BINDIR to run these tests."
-    )
-
-
-def _run_as_user() -> tuple[str | None, str]:
-    """The system user to run the clusters as (None: ourselves), or a reason to skip."""
-    if os.geteuid() != 0:
-        return None, ""
-    for name in ("postgres", "pgserver"):
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(name)
-            return name, ""
-    return None, (
-        "running as root: initdb refuses root and there is no 'postgres' or 'pgserver' "
-        "system user to run the test clusters as"
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# --- one cluster ----------------------------------------------------------------------------
-
-
-@dataclass
-class Cluster:
-    name: str
-    base: Path  # <tmp>/<name>: data/, log, socket
-    bindir: Path
-    port: int
-    user: str | None
-
-    @property
-    def data(self) -> Path:
-        return self.base / "data"
-
-    @property
-    def logfile(self) -> Path:
-        return self.base / "server.log"
-
-    def url(self, database: str, password: str | None = None) -> str:
-        auth = f"postgres:{password}" if password else "postgres"
-        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
-
-    def dsn(self, database: str = "postgres") -> str:
-        return self.url(database)
-
-    def run(self, exe: str, *args: str) -> None:
-        try:
-            subprocess.run(  # noqa: S603 (the PostgreSQL binaries, arguments of our making)
-                [str(self.bindir / exe), *args],
-                check=True,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                user=self.user,
-                cwd=self.base,
-            )
-        except subprocess.CalledProcessError as exc:
-            raise RuntimeError(
-                f"{exe} failed for the {self.name} test cluster ({exc.returncode}):\n"
-                f"{exc.stdout}\n{exc.stderr}\n{self.log_tail()}"
-            ) from exc
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.logfile.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no server log)"
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
-        self.run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.logfile), "-w", "-t", "60",
-            "-o", options, "start",
-        )  # fmt: skip
-
-    def stop(self, mode: str = "fast") -> None:
-        self.run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
-
-    def is_running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-
-def _make_base(root: Path, name: str, user: str | None) -> Path:
-    base = root / name
-    base.mkdir(mode=0o700)
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        os.chown(base, entry.pw_uid, entry.pw_gid)
-    return base
-
 
 PRIMARY_CONF = """
 # test cluster: a primary streaming to one standby; durability is not the point here
@@ -197,13 +57,6 @@ full_page_writes = on
 shared_buffers = 16MB
 max_connections = 40
 wal_receiver_status_interval = 1s
-"""
-
-HBA = """
-local all all trust
-host all all 127.0.0.1/32 trust
-local replication all trust
-host replication all 127.0.0.1/32 trust
 """
 
 
@@ -222,8 +75,8 @@ class ReplicaPair:
     def create(cls, bindir: Path, user: str | None) -> ReplicaPair:
         root = Path(tempfile.mkdtemp(prefix="cp-repl-"))  # short: the sockets live there
         os.chmod(root, 0o755)  # noqa: S103 (the clusters' user must reach its folders)
-        primary = Cluster("primary", _make_base(root, "primary", user), bindir, free_port(), user)
-        replica = Cluster("replica", _make_base(root, "replica", user), bindir, free_port(), user)
+        primary = Cluster("primary", make_base(root, "primary", user), bindir, free_port(), user)
+        replica = Cluster("replica", make_base(root, "replica", user), bindir, free_port(), user)
         pair = cls(root, primary, replica)
         atexit.register(pair.destroy)  # also when the session is interrupted
         try:
@@ -235,13 +88,7 @@ class ReplicaPair:
 
     def _build(self) -> None:
         p, r = self.primary, self.replica
-        p.run(
-            "initdb", "-D", str(p.data), "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-sync",
-        )  # fmt: skip
-        with (p.data / "postgresql.conf").open("a") as conf:
-            conf.write(PRIMARY_CONF)
-        (p.data / "pg_hba.conf").write_text(HBA)
+        p.initdb(PRIMARY_CONF)
         p.start()
         # -R: standby.signal and primary_conninfo; -X stream: the WAL of the copy itself.
         r.run(
@@ -365,7 +212,7 @@ def replica_pair() -> Iterator[ReplicaPair]:
     bindir, reason = find_pg_bindir()
     if bindir is None:
         pytest.skip(reason)
-    user, reason = _run_as_user()
+    user, reason = run_as_user()
     if reason:
         pytest.skip(reason)
     pair = ReplicaPair.create(bindir, user)
