@@ -155,6 +155,7 @@ def print_tables(ts: list[Table], idx: list[asyncpg.Record]) -> None:
 class Footprint:
     child_bytes: float
     visit_bytes: float
+    visit_index_bytes: float
     audit_bytes: float | None
     risk_mix: dict[str, float]
     visits_per_child_year: float
@@ -179,6 +180,7 @@ def footprint(ts: list[Table], mix: dict[str, float]) -> Footprint:
     return Footprint(
         child_bytes=by["children"].per_row(),
         visit_bytes=by["visits"].per_row(),
+        visit_index_bytes=by["visits"].indexes / max(by["visits"].rows, 1),
         audit_bytes=audit.per_row() if audit and audit.rows >= 1000 else None,
         risk_mix=mix,
         visits_per_child_year=per_year,
@@ -188,7 +190,10 @@ def footprint(ts: list[Table], mix: dict[str, float]) -> Footprint:
 def print_footprint(f: Footprint) -> None:
     print("\n2. per child, per visit, per child-year")
     print(f"child record (heap + TOAST + its 6 indexes): {f.child_bytes:,.0f} B")
-    print(f"visit (heap + TOAST + its 7 indexes):        {f.visit_bytes:,.0f} B")
+    print(
+        f"visit (heap + TOAST + its 7 indexes):        {f.visit_bytes:,.0f} B "
+        f"(of which indexes {f.visit_index_bytes:,.0f} B)"
+    )
     if f.audit_bytes is not None:
         print(f"audit event (heap + 5 indexes):              {f.audit_bytes:,.0f} B")
     mix = ", ".join(f"{lv} {share:.1%}" for lv, share in sorted(f.risk_mix.items()))
@@ -208,19 +213,31 @@ def print_footprint(f: Footprint) -> None:
 # --- 3. national projection ---------------------------------------------------------------
 
 
-def projection(f: Footprint, wal_per_visit: float | None, wal_per_read: float | None) -> None:
+@dataclass
+class Peak:
+    visits: float  # visit submissions per second at peak
+    reads: float  # worklist/sync reads per second at peak
+
+
+def projection(f: Footprint, args: argparse.Namespace) -> Peak:
     print("\n3. national projection")
     policy_visits = NATIONAL_CHILDREN * f.visits_per_child_year
     records = NATIONAL_CHILDREN * f.child_bytes
     visits_year = NATIONAL_VISITS_PER_YEAR * f.visit_bytes
     print(
         f"{NATIONAL_CHILDREN:,} children: records {records / GB:,.1f} GB; "
-        f"{NATIONAL_VISITS_PER_YEAR:,} visits a year: +{visits_year / GB:,.1f} GB a year "
+        f"{NATIONAL_VISITS_PER_YEAR:,} visits a year: +{visits_year / GB:,.1f} GB a year, "
+        f"of which indexes +{NATIONAL_VISITS_PER_YEAR * f.visit_index_bytes / GB:,.1f} GB "
         f"(the policy mix above would ask {policy_visits / 1e6:,.0f}M visits: "
         f"+{policy_visits * f.visit_bytes / GB:,.1f} GB a year)"
     )
+    print(
+        "attachments (none in this dataset): every 100 kB of photos per visit adds "
+        f"{NATIONAL_VISITS_PER_YEAR * 100_000 / 1e12:,.0f} TB a year"
+    )
+    work_seconds = WORKING_DAYS * WORKING_HOURS * 3600
     avg = NATIONAL_VISITS_PER_YEAR / YEAR_S
-    work = NATIONAL_VISITS_PER_YEAR / (WORKING_DAYS * WORKING_HOURS * 3600)
+    work = NATIONAL_VISITS_PER_YEAR / work_seconds
     peak = work * PEAK_FACTOR
     print(
         f"visit writes: {avg:.1f}/s averaged over the year; {work:.1f}/s averaged over working "
@@ -231,23 +248,33 @@ def projection(f: Footprint, wal_per_visit: float | None, wal_per_read: float | 
     print(
         f"worklist/sync reads at peak: {reads:.0f}/s (assumed: {PHONES:,} phones, "
         f"{PEAK_ACTIVE_SHARE:.0%} active in the peak hour, one read every "
-        f"{1 / READS_PER_ACTIVE_PHONE_MINUTE:g} min each)"
+        f"{1 / READS_PER_ACTIVE_PHONE_MINUTE:g} min each); working-hour average "
+        f"{reads / PEAK_FACTOR:.0f}/s"
     )
     if f.audit_bytes is not None:
-        audit_year = reads / PEAK_FACTOR * WORKING_DAYS * WORKING_HOURS * 3600 * f.audit_bytes
+        audit_year = reads / PEAK_FACTOR * work_seconds * f.audit_bytes
         print(
-            f"audit log from those reads alone (one event each, at the working-hour average "
-            f"{reads / PEAK_FACTOR:.0f}/s): +{audit_year / GB:,.0f} GB a year"
+            f"audit log from those reads alone (one event each at the working-hour average): "
+            f"+{audit_year / GB:,.0f} GB a year; a children list page writes 50 events"
         )
-    if wal_per_visit is not None:
-        wal = peak * wal_per_visit + (reads * wal_per_read if wal_per_read else 0.0)
+    wal_visit = (args.wal_per_visit or 0.0) + (args.wal_per_review or 0.0)
+    if args.wal_per_visit is not None:
+        read = args.wal_per_read or 0.0
+        wal = peak * wal_visit + reads * read
+        day = (work * wal_visit + reads / PEAK_FACTOR * read) * WORKING_HOURS * 3600
         print(
-            f"WAL at peak: {peak:.0f} visits/s x {wal_per_visit:,.0f} B"
-            + (f" + {reads:.0f} reads/s x {wal_per_read:,.0f} B" if wal_per_read else "")
-            + f" = {wal / MB:.2f} MB/s ({wal * 3600 / GB:.1f} GB an hour)"
+            f"WAL per visit (submission {args.wal_per_visit:,.0f} B + review "
+            f"{args.wal_per_review or 0:,.0f} B) = {wal_visit:,.0f} B; per read {read:,.0f} B"
+        )
+        print(
+            f"WAL at peak: {peak:.0f} visits/s x {wal_visit:,.0f} B + {reads:.0f} reads/s x "
+            f"{read:,.0f} B = {wal / MB:.2f} MB/s ({peak * wal_visit / MB:.2f} from visits, "
+            f"{reads * read / MB:.2f} from reads); a working day at the average rates: "
+            f"{day / GB:,.0f} GB of WAL"
         )
     else:
-        print("WAL at peak: give --wal-per-visit (and --wal-per-read) from bench/writes.py")
+        print("WAL at peak: give --wal-per-visit, --wal-per-review, --wal-per-read (bench.writes)")
+    return Peak(peak, reads)
 
 
 # --- 4. hot reads: EXPLAIN ANALYZE --------------------------------------------------------
@@ -452,7 +479,7 @@ def pgbench(
     return result
 
 
-def run_pgbench(url: str, s: Sample, clients: list[int], seconds: int) -> None:
+def run_pgbench(url: str, s: Sample, clients: list[int], seconds: int, peak: Peak) -> None:
     print(
         f"\n5. pgbench: village worklist request SQL (BEGIN, session check, page, returned, "
         f"COMMIT), -M prepared, {seconds} s per run, {min(20, len(s.villages))} villages"
@@ -464,12 +491,24 @@ def run_pgbench(url: str, s: Sample, clients: list[int], seconds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="cp-pgbench-") as tmp:
         scripts = pgbench_scripts(Path(tmp), s)
         print(f"{'clients':>7} {'tps':>9} {'latency ms':>11} {'load 1m':>8}")
+        best = 0.0
         for c in clients:
             r = pgbench(exe, url, scripts, c, seconds)
+            best = max(best, r.get("tps", 0.0))
             print(
                 f"{c:>7} {r.get('tps', 0):>9.0f} {r.get('latency_ms', 0):>11.2f} "
                 f"{os.getloadavg()[0]:>8.2f}"
             )
+    cpus = os.cpu_count() or 1
+    if best > 0:
+        per_cpu = best / cpus
+        print(
+            f"best {best:,.0f} tps on {cpus} CPUs shared with pgbench itself (and whatever "
+            f"else runs): >= {per_cpu:,.0f} worklist transactions/s per CPU. The national "
+            f"peak of {peak.reads:.0f} reads/s needs {peak.reads / per_cpu:.1f} CPUs of "
+            f"PostgreSQL at that rate; ten times the assumed read rate, "
+            f"{10 * peak.reads / per_cpu:.1f}"
+        )
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -495,14 +534,14 @@ async def run(args: argparse.Namespace) -> int:
         print_tables(ts, await biggest_indexes(conn))
         f = footprint(ts, await risk_mix(conn))
         print_footprint(f)
-        projection(f, args.wal_per_visit, args.wal_per_read)
+        peak = projection(f, args)
         s = await sample(conn, args.samples, args.seed)
         if not args.skip_explain:
             print_hot_reads(await hot_reads(conn, s))
     finally:
         await conn.close()
     if args.pgbench_seconds > 0:
-        run_pgbench(url, s, args.pgbench_clients, args.pgbench_seconds)
+        run_pgbench(url, s, args.pgbench_clients, args.pgbench_seconds, peak)
     print(
         f"\ndone in {time.perf_counter() - started:.0f} s; load average (1 min) "
         f"before {load_before:.2f}, after {os.getloadavg()[0]:.2f}"
@@ -524,8 +563,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-explain", action="store_true")
     p.add_argument("--pgbench-seconds", type=int, default=30, help="0 skips pgbench")
     p.add_argument("--pgbench-clients", type=_ints, default=[2, 4, 8])
-    p.add_argument("--wal-per-visit", type=float, default=None, help="bytes (bench/writes.py)")
-    p.add_argument("--wal-per-read", type=float, default=None, help="bytes (bench/writes.py)")
+    p.add_argument(
+        "--wal-per-visit", type=float, default=None, help="bytes per submission (bench.writes)"
+    )
+    p.add_argument(
+        "--wal-per-review", type=float, default=None, help="bytes per review (bench.writes)"
+    )
+    p.add_argument(
+        "--wal-per-read", type=float, default=None, help="bytes per worklist (bench.writes)"
+    )
     return p
 
 

@@ -16,6 +16,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def candidate_bindirs() -> list[Path]:
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )
-    with contextlib.suppress(ImportError):
+    with contextlib.suppress(ImportError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pgserver asks platformdirs for a runtime dir
         import pgserver  # the embedded server's package bundles a full installation
 
         assert pgserver.__file__ is not None
