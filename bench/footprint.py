@@ -257,6 +257,13 @@ def projection(f: Footprint, args: argparse.Namespace) -> Peak:
             f"audit log from those reads alone (one event each at the working-hour average): "
             f"+{audit_year / GB:,.0f} GB a year; a children list page writes 50 events"
         )
+    years = 5
+    audit_years = (reads / PEAK_FACTOR * work_seconds * (f.audit_bytes or 0.0)) * years
+    total = records + (visits_year * years) + audit_years
+    print(
+        f"after {years} years (retention anonymises closed records; no visit or audit event "
+        f"is deleted): records + visits + read audit = {total / GB / 1024:,.2f} TB"
+    )
     wal_visit = (args.wal_per_visit or 0.0) + (args.wal_per_review or 0.0)
     if args.wal_per_visit is not None:
         read = args.wal_per_read or 0.0
