@@ -132,14 +132,15 @@ def print_tables(ts: list[Table], idx: list[asyncpg.Record]) -> None:
     print("\n1. tables (exact row counts; bytes from pg_table_size / pg_indexes_size)")
     print(
         f"{'table':<26} {'rows':>12} {'heap MB':>9} {'toast MB':>9} {'index MB':>9} "
-        f"{'total MB':>9} {'B/row':>7}"
+        f"{'total MB':>9} {'B/row':>7} {'index %':>7}"
     )
     for t in ts:
         if t.total < 64 * 1024 and t.rows < 100:
             continue
         print(
             f"{t.name:<26} {t.rows:>12,} {t.heap / MB:>9.1f} {t.toast / MB:>9.1f} "
-            f"{t.indexes / MB:>9.1f} {t.total / MB:>9.1f} {t.per_row():>7.0f}"
+            f"{t.indexes / MB:>9.1f} {t.total / MB:>9.1f} {t.per_row():>7.0f} "
+            f"{t.indexes / max(t.total, 1):>7.0%}"
         )
     total = sum(t.total for t in ts)
     print(f"{'all tables':<26} {'':>12} {'':>9} {'':>9} {'':>9} {total / MB:>9.1f}")
@@ -204,9 +205,16 @@ def print_footprint(f: Footprint) -> None:
         f"visits per child-year at that mix: {f.visits_per_child_year:.2f} "
         "(sum of share x 365 / interval)"
     )
+    visits = f.visits_per_child_year * f.visit_bytes
     print(
         f"bytes per child-year: {f.child_bytes:,.0f} + {f.visits_per_child_year:.2f} x "
-        f"{f.visit_bytes:,.0f} = {f.child_year_bytes:,.0f} B"
+        f"{f.visit_bytes:,.0f} = {f.child_year_bytes:,.0f} B "
+        f"({visits / f.child_year_bytes:.0%} visits)"
+    )
+    print(
+        f"(the national figures, {NATIONAL_VISITS_PER_YEAR / 1e6:,.0f}M visits a year for "
+        f"{NATIONAL_CHILDREN / 1e6:,.0f}M children, are "
+        f"{NATIONAL_VISITS_PER_YEAR / NATIONAL_CHILDREN:.1f} visits per child-year)"
     )
 
 

@@ -238,10 +238,16 @@ def report(phases: list[Phase], header: str) -> None:
     print(header)
     print(
         f"{'phase':<38} {'n':>5} {'WAL B/req':>10} {'records':>8} {'FPIs':>6} "
-        f"{'record B':>9} {'FPI B':>8} {'DB ms':>7} {'stmts':>6}"
+        f"{'record B':>9} {'FPI B':>8} {'FPI %':>6} {'DB ms':>7} {'stmts':>6}"
     )
     for p in phases:
         n = p.requests
+
+        share = (
+            f"{p.fpi_bytes / (p.fpi_bytes + p.record_bytes):.0%}"
+            if p.fpi_bytes is not None and p.record_bytes is not None
+            else "n/a"
+        )
 
         def per(value: float | None, fmt: str, n: int = n) -> str:
             return format(value / n, fmt) if value is not None else "n/a"
@@ -249,6 +255,7 @@ def report(phases: list[Phase], header: str) -> None:
         print(
             f"{p.name:<38} {n:>5} {p.wal_bytes / n:>10,.0f} {p.wal_records / n:>8.1f} "
             f"{p.wal_fpi / n:>6.2f} {per(p.record_bytes, ',.0f'):>9} {per(p.fpi_bytes, ',.0f'):>8} "
+            f"{share:>6} "
             f"{p.exec_ms if p.exec_ms is not None else float('nan'):>7.3f} "
             f"{p.statements if p.statements is not None else float('nan'):>6.1f}"
         )
