@@ -87,6 +87,7 @@ class Table:
     heap: int
     toast: int
     indexes: int
+    index_count: int
 
     @property
     def total(self) -> int:
@@ -103,7 +104,8 @@ async def tables(conn: asyncpg.Connection) -> list[Table]:
                pg_table_size(c.oid)
                  - coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0) AS heap,
                coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0) AS toast,
-               pg_indexes_size(c.oid) AS indexes
+               pg_indexes_size(c.oid) AS indexes,
+               (SELECT count(*) FROM pg_index x WHERE x.indrelid = c.oid) AS index_count
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relkind = 'r'
         ORDER BY pg_total_relation_size(c.oid) DESC
@@ -112,7 +114,7 @@ async def tables(conn: asyncpg.Connection) -> list[Table]:
     out = []
     for r in rows:
         count = await conn.fetchval(f'SELECT count(*) FROM "{r["name"]}"')
-        out.append(Table(r["name"], count, r["heap"], r["toast"], r["indexes"]))
+        out.append(Table(r["name"], count, r["heap"], r["toast"], r["indexes"], r["index_count"]))
     return out
 
 
@@ -154,6 +156,7 @@ def print_tables(ts: list[Table], idx: list[asyncpg.Record]) -> None:
 
 @dataclass
 class Footprint:
+    indexes: dict[str, int]  # table -> number of indexes
     child_bytes: float
     visit_bytes: float
     visit_index_bytes: float
@@ -179,6 +182,7 @@ def footprint(ts: list[Table], mix: dict[str, float]) -> Footprint:
     per_year = sum(share * 365 / DEFAULT_INTERVAL_DAYS[level] for level, share in mix.items())
     audit = by.get("audit_log")
     return Footprint(
+        indexes={t.name: t.index_count for t in ts},
         child_bytes=by["children"].per_row(),
         visit_bytes=by["visits"].per_row(),
         visit_index_bytes=by["visits"].indexes / max(by["visits"].rows, 1),
@@ -190,13 +194,14 @@ def footprint(ts: list[Table], mix: dict[str, float]) -> Footprint:
 
 def print_footprint(f: Footprint) -> None:
     print("\n2. per child, per visit, per child-year")
-    print(f"child record (heap + TOAST + its 6 indexes): {f.child_bytes:,.0f} B")
+    n = f.indexes
+    print(f"child record (heap + TOAST + {n['children']} indexes): {f.child_bytes:,.0f} B")
     print(
-        f"visit (heap + TOAST + its 7 indexes):        {f.visit_bytes:,.0f} B "
+        f"visit (heap + TOAST + {n['visits']} indexes):        {f.visit_bytes:,.0f} B "
         f"(of which indexes {f.visit_index_bytes:,.0f} B)"
     )
     if f.audit_bytes is not None:
-        print(f"audit event (heap + 5 indexes):              {f.audit_bytes:,.0f} B")
+        print(f"audit event (heap + {n['audit_log']} indexes):           {f.audit_bytes:,.0f} B")
     mix = ", ".join(f"{lv} {share:.1%}" for lv, share in sorted(f.risk_mix.items()))
     intervals = ", ".join(f"{lv} {d} d" for lv, d in DEFAULT_INTERVAL_DAYS.items())
     print(f"active children's risk mix: {mix}")

@@ -60,6 +60,37 @@ wal_receiver_status_interval = 1s
 """
 
 
+PREFIX = "cp-repl-"
+
+
+def reap_stale(bindir: Path, user: str | None) -> None:
+    """Stop and remove the clusters of earlier sessions that died without cleaning up (a
+    killed CI job): those whose owner process is gone."""
+    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        for name in ("replica", "primary"):
+            cluster = Cluster(name, root / name, bindir, 0, user)
+            if cluster.is_running():
+                with contextlib.suppress(Exception):
+                    cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 # --- the pair -------------------------------------------------------------------------------
 
 
@@ -73,8 +104,10 @@ class ReplicaPair:
 
     @classmethod
     def create(cls, bindir: Path, user: str | None) -> ReplicaPair:
-        root = Path(tempfile.mkdtemp(prefix="cp-repl-"))  # short: the sockets live there
+        reap_stale(bindir, user)
+        root = Path(tempfile.mkdtemp(prefix=PREFIX))  # short: the sockets live there
         os.chmod(root, 0o755)  # noqa: S103 (the clusters' user must reach its folders)
+        (root / "owner.pid").write_text(str(os.getpid()))
         primary = Cluster("primary", make_base(root, "primary", user), bindir, free_port(), user)
         replica = Cluster("replica", make_base(root, "replica", user), bindir, free_port(), user)
         pair = cls(root, primary, replica)
