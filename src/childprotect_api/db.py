@@ -104,7 +104,7 @@ class Database:
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
         """A session for heavy reads: on the replica when one is configured and reachable,
-        else on the primary. Only connecting is retried elsewhere; a replica that fails in
+        else on the primary. Only a failure to connect falls back; a replica that fails in
         the middle of a query fails that request."""
         conn = await self._replica_connection()
         if conn is None:
