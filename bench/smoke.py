@@ -4,13 +4,14 @@ else an embedded one in a temporary folder."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, sync, worklist
+from bench import datagen, footprint, sync, worklist, writes
 
 
 def _local_server() -> bool:
@@ -30,14 +31,20 @@ def main() -> int:
         server = embedded.start()
     try:
         url = datagen.with_database(server, f"bench_smoke_{os.getpid()}")
-        failed = worklist.main(
-            ["--scale", "tiny", "--database-url", url, "--requests", "60", "--drop"]
-        )
+        rc = worklist.main(["--scale", "tiny", "--database-url", url, "--requests", "60"])
+        try:
+            rc = rc or footprint.main(
+                ["--database-url", url, "--samples", "5", "--pgbench-seconds", "2",
+                 "--pgbench-clients", "1"]
+            )  # fmt: skip
+        finally:
+            asyncio.run(datagen.drop_database(url))
         sync_url = datagen.with_database(server, f"bench_smoke_sync_{os.getpid()}")
-        failed |= sync.main(
+        rc = rc or sync.main(
             ["--scale", "tiny", "--database-url", sync_url, "--rounds", "2", "--drop"]
         )
-        return failed
+        # A private cluster of its own (skipped, saying why, without server binaries).
+        return rc or writes.main(["--scale", "tiny", "--requests", "20", "--villages", "5"])
     finally:
         if embedded is not None:
             embedded.stop()

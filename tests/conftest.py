@@ -28,6 +28,7 @@ from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.user import Role, User
 from childprotect_api.security.passwords import hash_password
 from childprotect_api.security.tokens import create_access_token
+from tests.replica import replica_app, replica_pair  # noqa: F401 (fixtures: a real replica)
 
 TEST_PASSWORD = "Test-Password-2026"
 _counter = itertools.count()
