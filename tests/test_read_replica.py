@@ -78,6 +78,16 @@ async def _probe(ra: ReplicaApp, child_id: uuid.UUID | None) -> httpx.Response:
     return await ra.client.get(PROBE, params=params, headers=ra.world["officer"].headers)
 
 
+async def _sync_initial_load(ra: ReplicaApp, child_id: uuid.UUID | None) -> httpx.Response:
+    return await ra.client.get(
+        "/api/v1/sync/changes", params={"limit": 1000}, headers=ra.world["director"].headers
+    )
+
+
+def _lists_child(r: httpx.Response, child_id: uuid.UUID) -> bool:
+    return any(i["type"] == "child" and i["id"] == str(child_id) for i in r.json()["items"])
+
+
 # Every endpoint that reads through ReadSessionDep (statistics, exports, the sync initial
 # load): add it here and it is checked against the paused replica.
 REPLICA_READS: list[ReplicaRead] = [
@@ -87,6 +97,7 @@ REPLICA_READS: list[ReplicaRead] = [
         _probe,
         lambda r, _: bool(r.json()["child_seen"]),
     ),
+    ReplicaRead("sync initial load", _new_child, _sync_initial_load, _lists_child),
 ]
 
 
