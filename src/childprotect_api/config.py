@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Bounded waits on the database (seconds): a new connection, one statement (0: no limit),
+    # a free pooled connection. Past them a request answers 503 database_unavailable.
+    db_connect_timeout_seconds: float = 5.0
+    db_command_timeout_seconds: float = 60.0
+    db_pool_timeout_seconds: float = 10.0
 
     # Access tokens are HS256 JWTs; several keys allow rotation (the first signs).
     jwt_keys: str = DEFAULT_JWT_KEY
