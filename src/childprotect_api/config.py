@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     # Imports of more rows than this run as a background job (202 and a job id).
     import_sync_max_rows: int = 500
+    # A running job renews its lease every quarter of this; a job whose lease ran out (its
+    # process was killed) is marked failed by any API process (services/jobs.py).
+    job_lease_seconds: float = 120.0
     # Requests per minute per user/client on expensive endpoints, by bucket.
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}
