@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = 5.0
     db_command_timeout_seconds: float = 60.0
     db_pool_timeout_seconds: float = 10.0
+    # Test a pooled connection before use (one round trip). Outages answer 503 either way.
+    db_pool_pre_ping: bool = True
 
     # Access tokens are HS256 JWTs; several keys allow rotation (the first signs).
     jwt_keys: str = DEFAULT_JWT_KEY
