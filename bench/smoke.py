@@ -4,13 +4,14 @@ else an embedded one in a temporary folder."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, worklist
+from bench import datagen, load, worklist
 
 
 def _local_server() -> bool:
@@ -30,9 +31,15 @@ def main() -> int:
         server = embedded.start()
     try:
         url = datagen.with_database(server, f"bench_smoke_{os.getpid()}")
-        return worklist.main(
-            ["--scale", "tiny", "--database-url", url, "--requests", "60", "--drop"]
-        )
+        try:
+            status = worklist.main(["--scale", "tiny", "--database-url", url, "--requests", "60"])
+            # The load test on the same tiny dataset: 20 phones for about 10 seconds.
+            load_args = ["--scale", "tiny", "--database-url", url, "--reuse", "--phones", "20"]
+            load_args += ["--duration", "10", "--warmup", "2", "--think", "1", "--workers", "1"]
+            status |= load.main(load_args)
+        finally:
+            asyncio.run(datagen.drop_database(url))
+        return status
     finally:
         if embedded is not None:
             embedded.stop()
