@@ -41,6 +41,7 @@ import asyncio
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import random
@@ -51,7 +52,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -156,6 +157,7 @@ class World:
     officer: datagen.Caller
     children: list[uuid.UUID]  # active children of the director's village
     logdir: Path
+    pushed: Iterator[int] = field(default_factory=itertools.count)
 
     def auth(self, caller: datagen.Caller) -> dict[str, str]:
         return {"Authorization": f"Bearer {caller.token}"}
@@ -450,7 +452,9 @@ def push_batch(world: World, run: int, rng: random.Random, size: int) -> dict[st
     village = world.director.area_code
     ops: list[dict[str, Any]] = []
     for i in range(size // 4):
-        born = date(2016, 1, 1) + timedelta(days=i + 400 * (run % 5))
+        # A new ID number each time: (birth date, sequence) pairs never repeat in a world.
+        k = next(world.pushed)
+        born = date(2016, 1, 1) + timedelta(days=k % 2000)
         gender = "male" if i % 2 else "female"
         child_id = str(uuid.uuid4())
         data = {
@@ -459,13 +463,13 @@ def push_batch(world: World, run: int, rng: random.Random, size: int) -> dict[st
             "name": f"推送{run}_{i}",
             "gender": gender,
             "birth_date": born.isoformat(),
-            "id_number": id_numbers.make(village[:6], born, 300 + run, gender),
+            "id_number": id_numbers.make(village[:6], born, k // 2000 % 500, gender),
             "categories": ["left_behind"],
         }
         ops.append(
             {"op": "create_child", "client_id": str(uuid.uuid4()), "id": child_id, "data": data}
         )
-    for child in rng.sample(world.children, size - len(ops)):
+    for child in rng.choices(world.children, k=size - len(ops)):
         visit_id = str(uuid.uuid4())
         ops.append(
             {
