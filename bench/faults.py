@@ -164,6 +164,8 @@ class World:
 
 
 async def make_world(url: str, logdir: Path) -> World:
+    if datagen.database_name(url) in ("bench_province", "postgres"):
+        raise SystemExit(f"refusing to rebuild {datagen.database_name(url)}: name a new database")
     url = await datagen.fresh_database(url, datagen.database_name(url))
     await asyncio.to_thread(datagen.migrate, url)
     dataset = await datagen.generate(url, FAULT_SCALE)

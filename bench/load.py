@@ -337,8 +337,10 @@ async def run(args: argparse.Namespace) -> int:
         datagen.DEFAULT_SERVER, "bench_province" if scale.name == "full" else f"bench_{scale.name}"
     )
     dataset = await datagen.existing(url, scale)
-    if dataset is None and scale.name == "full":
-        datagen.log(f"waiting for the province dataset in {datagen.database_name(url)}")
+    if scale.name == "full" or datagen.database_name(url) == "bench_province":
+        # The province dataset is shared and built by others: only ever used, never rebuilt.
+        if dataset is None:
+            datagen.log(f"waiting for the province dataset in {datagen.database_name(url)}")
         while dataset is None:
             await asyncio.sleep(30)
             dataset = await datagen.existing(url, scale)
@@ -421,7 +423,7 @@ async def run(args: argparse.Namespace) -> int:
     if stats.errors and server_log.strip():
         print("\nserver output (last lines):")
         print("\n".join(server_log.strip().splitlines()[-30:]))
-    if args.drop:
+    if args.drop and datagen.database_name(url) != "bench_province":
         await datagen.drop_database(url)
     return 0 if ok or not args.strict else 1
 
@@ -430,7 +432,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--scale", choices=sorted(datagen.SCALES), default="full")
     p.add_argument("--database-url", default=None, help="the dataset's database")
-    p.add_argument("--reuse", action="store_true", help="use a dataset of this scale if present")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use a dataset of this scale if present (the full one is always reused, never built)",
+    )
     p.add_argument("--phones", type=int, default=200, help="concurrent simulated phones")
     p.add_argument("--duration", type=float, default=300, help="measured seconds")
     p.add_argument("--warmup", type=float, default=20, help="seconds run before measuring")
