@@ -5,7 +5,8 @@
                                                           # the CI smoke size
 
 Each phone is the village director of a distinct village, with its own user and token, and
-loops: think (uniform 0.5-1.5 x `--think` seconds), then one operation drawn from the mix
+loops: think (uniform 0.5-1.5 x `--think` seconds, 5 by default), then one operation drawn
+from the mix
 
     50%  worklist      GET /api/v1/worklist
     25%  child read    GET /api/v1/children/{id}         (a child of its village)
@@ -279,6 +280,7 @@ def report(
     seconds: float,
     phones: int,
     workers: int,
+    think: float,
     dataset: datagen.Dataset,
     load: tuple[float, float, float],
     added: str,
@@ -288,7 +290,8 @@ def report(
     print(
         f"load test, scale={dataset.scale.name} ({dataset.children:,} children, "
         f"{dataset.visits:,} visits): {phones} phones, {workers} server workers, "
-        f"{seconds:.0f} s measured"
+        f"{seconds:.0f} s measured, think time {think:.1f} s (offered about "
+        f"{phones / think:.0f} req/s)"
     )
     print(
         f"load average (1 min): before {load[0]:.2f}, during (max sampled) {load[1]:.2f}, "
@@ -377,8 +380,12 @@ async def run(args: argparse.Namespace) -> int:
                 f"{'present' if sync_present else 'absent: that op is skipped'}; "
                 f"warm-up {args.warmup:.0f} s, then {args.duration:.0f} s measured"
             )
+            # Idle connections are dropped well before the server's keep-alive timeout (5 s):
+            # reusing one the server is closing would count as an error of the API.
             limits = httpx.Limits(
-                max_connections=len(phones), max_keepalive_connections=len(phones)
+                max_connections=len(phones),
+                max_keepalive_connections=len(phones),
+                keepalive_expiry=2.0,
             )
             async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
                 start = time.monotonic()
@@ -415,6 +422,7 @@ async def run(args: argparse.Namespace) -> int:
         seconds,
         len(phones),
         args.workers,
+        args.think,
         dataset,
         (load_before, load_max, os.getloadavg()[0]),
         added,
@@ -440,7 +448,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--phones", type=int, default=200, help="concurrent simulated phones")
     p.add_argument("--duration", type=float, default=300, help="measured seconds")
     p.add_argument("--warmup", type=float, default=20, help="seconds run before measuring")
-    p.add_argument("--think", type=float, default=2.0, help="mean think time per phone (s)")
+    p.add_argument(
+        "--think",
+        type=float,
+        default=5.0,
+        help="mean think time per phone in seconds (5: someone reading the screen between "
+        "taps); the offered load is about phones / (think + latency) requests a second",
+    )
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--drop", action="store_true", help="drop the database afterwards")
