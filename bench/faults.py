@@ -273,8 +273,9 @@ async def scenario_attachment(world: World, run: int, rng: random.Random, quick:
     chunks = -(-size // chunk)
     data = b"%PDF-1.7\n" + rng.randbytes(size - 9)
     digest = hashlib.sha256(data).hexdigest()
-    # Mid-upload mostly; one time in five once the whole body is sent (while it is stored).
-    kill_at = rng.randint(1, chunks) if rng.random() < 0.8 else chunks + 1
+    # Mid-upload at a random chunk; every fifth run once the whole body is sent (while the
+    # server stores it, or just after it answered).
+    kill_at = chunks + 1 if run % 5 == 4 else rng.randint(1, chunks)
     visit_id = uuid.uuid4()
     child = rng.choice(world.children)
     body = visit_body(child, minutes_ago=rng.uniform(5, 600))
@@ -328,8 +329,8 @@ async def scenario_attachment(world: World, run: int, rng: random.Random, quick:
         check([r["sha256"] for r in rows] == [digest], f"{len(rows)} rows after the retry")
     finally:
         api.stop()
-    where = f"chunk {kill_at}/{chunks}" if kill_at <= chunks else "after the whole body"
-    return f"killed at {where} ({seen}); rows after restart: {before}; after the retry: 1"
+    where = f"at chunk {kill_at}/{chunks}" if kill_at <= chunks else "after the whole body"
+    return f"killed {where} ({seen}); rows after restart: {before}; after the retry: 1"
 
 
 # --- import: SIGKILL during the job -----------------------------------------------------------
