@@ -43,6 +43,17 @@ def _asyncpg_dsn(url: str) -> str:
     return to_asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The `faults` group (real servers killed, minutes long) runs only when selected with
+    `-m faults`; the normal run skips it."""
+    if "faults" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="fault scenarios run with -m faults (bench/faults.py)")
+    for item in items:
+        if "faults" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A PostgreSQL server URL (any database on it): TEST_DATABASE_URL, or the embedded one."""

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Bounded waits on the database (seconds): a new connection, one statement (0: no limit),
+    # a free pooled connection. Past them a request answers 503 database_unavailable.
+    db_connect_timeout_seconds: float = 5.0
+    db_command_timeout_seconds: float = 60.0
+    db_pool_timeout_seconds: float = 10.0
+    # Test a pooled connection before use (one round trip). Outages answer 503 either way.
+    db_pool_pre_ping: bool = True
 
     # Access tokens are HS256 JWTs; several keys allow rotation (the first signs).
     jwt_keys: str = DEFAULT_JWT_KEY
@@ -48,6 +55,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     # Imports of more rows than this run as a background job (202 and a job id).
     import_sync_max_rows: int = 500
+    # A running job renews its lease every quarter of this; a job whose lease ran out (its
+    # process was killed) is marked failed by any API process (services/jobs.py).
+    job_lease_seconds: float = 120.0
     # Requests per minute per user/client on expensive endpoints, by bucket.
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}

@@ -54,22 +54,31 @@ class Database:
         *,
         pool_size: int = 10,
         max_overflow: int = 10,
-        connect_timeout: float | None = None,
+        pre_ping: bool = True,
+        connect_timeout: float = 5.0,
+        command_timeout: float | None = 60.0,
+        pool_timeout: float = 10.0,
     ) -> Database:
+        """Every wait is bounded, so a database that is down or unreachable answers 503
+        (errors.is_database_unavailable) within seconds instead of holding the request:
+        `connect_timeout` for a new connection, `command_timeout` for one statement (None: no
+        limit), `pool_timeout` for a free pooled connection."""
         connect_args: dict[str, Any] = {
-            "server_settings": {"jit": "off", "application_name": "childprotect-api"}
+            # JIT costs more than it saves on the short OLTP queries this API issues.
+            "server_settings": {"jit": "off", "application_name": "childprotect-api"},
+            "timeout": connect_timeout,
         }
-        if connect_timeout is not None:
-            connect_args["timeout"] = connect_timeout
+        if command_timeout is not None:
+            connect_args["command_timeout"] = command_timeout
         engine = create_async_engine(
             to_asyncpg_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            pool_pre_ping=pre_ping,
+            pool_timeout=pool_timeout,
             # Statement parameters hold names and ID numbers: keep them out of logs and of
             # exception messages.
             hide_parameters=True,
-            # JIT costs more than it saves on the short OLTP queries this API issues.
             connect_args=connect_args,
         )
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))

@@ -29,11 +29,19 @@ class PeriodicJob:
     run: JobFn
 
 
-def periodic_jobs() -> list[PeriodicJob]:
+def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
     from childprotect_api.services import agreement_expiry
+    from childprotect_api.services import jobs as job_service
     from childprotect_api.services.report_deadlines import emit_overdue_reports
 
+    lease = settings.job_lease_seconds
+
+    async def reap_jobs(session: AsyncSession, now: datetime) -> int:
+        return await job_service.reap_expired(session, now, lease)
+
     return [
+        # At start-up, then every half lease: jobs of a killed process end marked failed.
+        PeriodicJob("reap_jobs", lease / 2, reap_jobs),
         PeriodicJob("report_deadlines", 60, emit_overdue_reports),
         PeriodicJob("agreement_expiry", 3600, agreement_expiry.periodic),
         # Runs at start-up and hourly, so a record is closed within an hour of the 18th
@@ -103,7 +111,9 @@ class Jobs:
     def __init__(self, db: Database, settings: Settings) -> None:
         from childprotect_api.services.webhook_worker import BackgroundWorker
 
-        self._tasks = [asyncio.create_task(run_periodic(db, job)) for job in periodic_jobs()]
+        self._tasks = [
+            asyncio.create_task(run_periodic(db, job)) for job in periodic_jobs(settings)
+        ]
         self._webhooks = BackgroundWorker(db, settings)
 
     async def stop(self) -> None:

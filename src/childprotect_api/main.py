@@ -87,6 +87,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
+                connect_timeout=settings.db_connect_timeout_seconds,
+                command_timeout=settings.db_command_timeout_seconds or None,
+                pool_timeout=settings.db_pool_timeout_seconds,
+                pre_ping=settings.db_pool_pre_ping,
             ).with_replica(settings.database_replica_url)
         jobs = Jobs(app.state.db, settings) if settings.jobs_enabled else None
         try:
