@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
     jobs_enabled: bool = True
     retention_days: int = 365 * 5
+    # Idempotency-Key answers are kept this long (then pruned hourly); a retry with the same
+    # key after that runs again, which the create endpoints' own client ids make harmless.
+    idempotency_key_hours: int = 24
+    # POST /sync/push: operations per batch (more: 413 `too_many_operations`), and how long
+    # applied offline updates are remembered so that a re-sent one answers `unchanged`.
+    sync_push_max_operations: int = 500
+    sync_push_ledger_days: int = 30
 
     @property
     def signing_keys(self) -> list[str]:

@@ -40,7 +40,15 @@ def periodic_jobs() -> list[PeriodicJob]:
         # birthday (China's date) even after downtime.
         PeriodicJob("close_adults", 3600, _close_adults),
         PeriodicJob("retention", 6 * 3600, _retention),
+        PeriodicJob("idempotency_prune", 3600, _prune_idempotency),
     ]
+
+
+async def _prune_idempotency(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.idempotency import prune
+
+    return await prune(session, now, get_settings().sync_push_ledger_days)
 
 
 async def _retention(session: AsyncSession, now: datetime) -> int:

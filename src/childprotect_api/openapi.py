@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from childprotect_api.errors import PROBLEM_MEDIA_TYPE
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
 _PROBLEM_REF = "#/components/schemas/Problem"
 _FASTAPI_422_REF = "#/components/schemas/HTTPValidationError"
 
@@ -34,6 +36,7 @@ def shape_openapi(app: FastAPI) -> None:
                 for op in ops.values():
                     if path.startswith("/api/"):
                         _add_common_errors(path, op)
+                        _idempotency_errors(op)
                     _errors_are_problems(op)
             _drop_unused_validation_schemas(doc)
             _uploads_are_binary(doc)
@@ -59,6 +62,25 @@ def _add_common_errors(path: str, op: dict[str, Any]) -> None:
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}},
             },
         )
+
+
+def _idempotency_errors(op: dict[str, Any]) -> None:
+    """Operations taking an Idempotency-Key can answer 409 while the first request with the
+    key is running."""
+    if not any(p.get("name") == IDEMPOTENCY_HEADER for p in op.get("parameters", [])):
+        return
+    responses = op.setdefault("responses", {})
+    conflict = responses.setdefault(
+        "409",
+        {
+            "description": "Conflict",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}},
+        },
+    )
+    conflict["description"] = (
+        f"{conflict.get('description') or 'Conflict'}; or `idempotency_in_progress`: a request "
+        "with this Idempotency-Key is still running (retry after Retry-After)"
+    )
 
 
 def _errors_are_problems(op: dict[str, Any]) -> None:

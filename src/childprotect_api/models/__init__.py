@@ -8,6 +8,7 @@ from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildEvent, ChildRiskChange
 from childprotect_api.models.client import IntegrationClient
+from childprotect_api.models.idempotency import IdempotencyKey, SyncPushOp
 from childprotect_api.models.job import Job
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.rate_limit import RateLimitCounter
@@ -38,6 +39,7 @@ __all__ = [
     "Child",
     "ChildEvent",
     "ChildRiskChange",
+    "IdempotencyKey",
     "IntegrationClient",
     "Job",
     "LoginThrottle",
@@ -50,6 +52,7 @@ __all__ = [
     "ReportPolicy",
     "ReportReferral",
     "Role",
+    "SyncPushOp",
     "TokenFamily",
     "User",
     "Visit",
