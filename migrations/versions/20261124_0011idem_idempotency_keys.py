@@ -1,7 +1,7 @@
 """idempotency keys and the sync push ledger
 
 Revision ID: 0011idem
-Revises: 0004v
+Revises: 0010sync
 Create Date: 2026-11-24
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011idem"
-down_revision: str | None = "0004v"
+down_revision: str | None = "0010sync"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

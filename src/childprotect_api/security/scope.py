@@ -48,6 +48,7 @@ class Action(StrEnum):
     jobs_read = "jobs_read"
     visit_policy_read = "visit_policy_read"
     visit_policy_manage = "visit_policy_manage"
+    sync = "sync"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -80,6 +81,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Visit intervals: read by everyone working in (or above) the county, set by its officers.
     Action.visit_policy_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
     Action.visit_policy_manage: frozenset({Role.county_officer}),
+    # The offline sync of the phone app (changes feed, batch push): the staff who work in the
+    # field. Each pushed operation also needs the permission of its own endpoint.
+    Action.sync: frozenset(_STAFF),
 }
 
 # OAuth2 scopes an integration client needs for an action.
