@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, worklist
+from bench import datagen, sync_push, worklist
 
 
 def _local_server() -> bool:
@@ -30,9 +30,14 @@ def main() -> int:
         server = embedded.start()
     try:
         url = datagen.with_database(server, f"bench_smoke_{os.getpid()}")
-        return worklist.main(
+        failed = worklist.main(
             ["--scale", "tiny", "--database-url", url, "--requests", "60", "--drop"]
         )
+        url = datagen.with_database(server, f"bench_smoke_push_{os.getpid()}")
+        failed |= sync_push.main(
+            ["--database-url", url, "--operations", "20", "--rounds", "1", "--drop"]
+        )
+        return failed
     finally:
         if embedded is not None:
             embedded.stop()

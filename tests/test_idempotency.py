@@ -9,9 +9,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import func, select, text, update
 
 from childprotect_api import idempotency
+from childprotect_api.main import ROUTERS
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
@@ -255,3 +257,17 @@ async def test_every_create_operation_takes_the_header(app):
         for op in ops.values():
             if op["operationId"] in takes:
                 assert "idempotency_in_progress" in op["responses"]["409"]["description"]
+
+
+def test_every_route_with_the_header_stores_its_answers():
+    """The dependency finds the replay; only IdempotentRoute turns it into the answer and
+    stores new answers in the request's transaction."""
+    with_key = [
+        route
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and any(d.dependency is idempotency.idempotency for d in route.dependencies)
+    ]
+    assert len(with_key) >= 15
+    assert all(isinstance(route, idempotency.IdempotentRoute) for route in with_key)

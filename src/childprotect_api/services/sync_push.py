@@ -28,7 +28,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -118,7 +119,9 @@ async def push(
         seen.add(op.client_id)
         results.append(await _apply(batch, op))
     if batch.applied:
-        await session.execute(insert(SyncPushOp), batch.applied)
+        # A concurrent push of the same operation cannot have applied it too (the record's
+        # row lock and version see to that); DO NOTHING keeps the batch safe regardless.
+        await session.execute(insert(SyncPushOp).on_conflict_do_nothing(), batch.applied)
     return results
 
 
