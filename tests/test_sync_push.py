@@ -10,13 +10,17 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from childprotect_api.errors import Conflict
 from childprotect_api.models.agreement import Agreement
+from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.idempotency import SyncPushOp
+from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.report import Report
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
+from childprotect_api.services import visits as visit_service
 from tests import agreement_helpers, report_support
 from tests.child_payloads import CHILDREN, new_child
 from tests.conftest import VILLAGE, VILLAGE_SAME_TOWNSHIP
@@ -386,3 +390,43 @@ async def test_a_push_with_an_idempotency_key_is_replayed(client, world, session
     assert r.headers["Idempotent-Replayed"] == "true" and r.json() == first
     assert statuses(first) == ["created", "merged"]
     assert await count(session, SyncPushOp) == 1
+
+
+async def test_audit_and_outbox_rows_of_applied_items_only(
+    client, world, session, settings, monkeypatch
+):
+    """The batch writes its audit and outbox rows at its end: those of every applied item,
+    none of an item rolled back after it had recorded some."""
+    child = await registered_child(session, settings)
+    original = visit_service.outbox.emit
+    calls = {"n": 0}
+
+    async def failing_second(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:  # after that visit's audit row was recorded
+            raise Conflict("the outbox refused", code="test_failure")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(visit_service.outbox, "emit", failing_second)
+    ops = [
+        op("create_visit", visit_body(child.id, utcnow() - timedelta(hours=h))) for h in (1, 2, 3)
+    ]
+    answer = await push(client, world["director"], *ops)
+    assert statuses(answer) == ["created", "rejected", "created"]
+    assert answer["results"][1]["problem"]["code"] == "test_failure"
+    created = {uuid.UUID(ops[0]["id"]), uuid.UUID(ops[2]["id"])}
+    audited = (
+        await session.execute(
+            select(AuditEvent.resource_id).where(
+                AuditEvent.resource_type == "visit", AuditEvent.action == "create"
+            )
+        )
+    ).scalars()
+    assert set(audited) == created
+    events = (
+        await session.execute(
+            select(OutboxEvent.resource_id).where(OutboxEvent.event_type == "visit.created")
+        )
+    ).scalars()
+    assert set(events) == created
+    assert await count(session, Visit) == 2

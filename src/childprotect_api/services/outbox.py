@@ -8,6 +8,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.models.outbox import OutboxEvent
+from childprotect_api.services import write_buffer
+
+_TABLE = OutboxEvent.__table__  # type: ignore[attr-defined]
 
 
 async def emit(
@@ -27,6 +30,13 @@ async def emit(
         resource_id=resource_id,
         payload=payload or {},
     )
+    if (buffer := write_buffer.active(session)) is not None:
+        # A batch writes its events in one statement at its end (ids assigned then); what
+        # the caller has pending goes first, as the flush below would do.
+        if session.new or session.dirty or session.deleted:
+            await session.flush()
+        buffer.add(_TABLE, event.model_dump(exclude={"id", "created_at"}))
+        return event
     session.add(event)
     await session.flush()
     return event

@@ -38,6 +38,7 @@ from childprotect_api.errors import AppError, FieldError, PayloadTooLarge, Unpro
 from childprotect_api.models.child import Child
 from childprotect_api.models.idempotency import SyncPushOp
 from childprotect_api.models.sync import SyncChange
+from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.agreement import AgreementCreate, AgreementRead, AgreementUpdate
 from childprotect_api.schemas.child import ChildCreate, ChildRead, ChildUpdate
 from childprotect_api.schemas.report import ReportCreate
@@ -53,7 +54,15 @@ from childprotect_api.schemas.sync_push import (
 from childprotect_api.schemas.visit import VisitCreate, VisitRead
 from childprotect_api.security.crypto import lookup_hash
 from childprotect_api.security.scope import Action, Scope
-from childprotect_api.services import agreements, audit, child_rules, children, reports, visits
+from childprotect_api.services import (
+    agreements,
+    audit,
+    child_rules,
+    children,
+    reports,
+    visits,
+    write_buffer,
+)
 from childprotect_api.services.agreement_expiry import china_today
 from childprotect_api.services.id_numbers import age_on
 from childprotect_api.services.report_access import to_filed
@@ -83,6 +92,8 @@ class Push:
     settings: Settings
     ledger: dict[uuid.UUID, SyncPushOp] = field(default_factory=dict)
     applied: list[dict[str, object]] = field(default_factory=list)
+    # Visit ids of the batch that no visit had when it started (looked up in one query).
+    new_visits: set[uuid.UUID] = field(default_factory=set)
 
 
 Handler = Callable[[Push, PushOperation], Awaitable[PushResult]]
@@ -100,29 +111,48 @@ async def push(
             extra={"max_operations": limit},
         )
     batch = Push(session, scope, settings)
-    updates = [op.client_id for op in operations if op.op in UPDATES]
-    if updates:
-        stmt = select(SyncPushOp).where(
-            col(SyncPushOp.principal_id) == scope.actor_id,
-            col(SyncPushOp.client_id).in_(updates),
-        )
-        batch.ledger = {row.client_id: row for row in (await session.execute(stmt)).scalars()}
+    await _look_up(batch, operations)
     results: list[PushResult] = []
     seen: set[uuid.UUID] = set()
-    for op in operations:
-        if op.client_id in seen:
-            error = Unprocessable.field(
-                "client_id", "appears twice in this push", code="duplicate_client_id"
-            )
-            results.append(_rejected(op, error, scope.request_id))
-            continue
-        seen.add(op.client_id)
-        results.append(await _apply(batch, op))
+    # Audit and outbox rows are written in one statement each at the end (see write_buffer).
+    async with write_buffer.buffering(session) as buffer:
+        for op in operations:
+            if op.client_id in seen:
+                error = Unprocessable.field(
+                    "client_id", "appears twice in this push", code="duplicate_client_id"
+                )
+                results.append(_rejected(op, error, scope.request_id))
+                continue
+            seen.add(op.client_id)
+            mark = buffer.mark()
+            result = await _apply(batch, op)
+            if result.status == PushStatus.rejected:
+                buffer.rollback_to(mark)  # its savepoint was rolled back
+            results.append(result)
     if batch.applied:
         # A concurrent push of the same operation cannot have applied it too (the record's
         # row lock and version see to that); DO NOTHING keeps the batch safe regardless.
         await session.execute(insert(SyncPushOp).on_conflict_do_nothing(), batch.applied)
     return results
+
+
+async def _look_up(batch: Push, operations: Sequence[PushOperation]) -> None:
+    """What the batch needs to know up front, in one query each: the updates applied by earlier
+    pushes (the ledger), and which of its visit ids are not taken yet."""
+    updates = [op.client_id for op in operations if op.op in UPDATES]
+    if updates:
+        stmt = select(SyncPushOp).where(
+            col(SyncPushOp.principal_id) == batch.scope.actor_id,
+            col(SyncPushOp.client_id).in_(updates),
+        )
+        rows = (await batch.session.execute(stmt)).scalars()
+        batch.ledger = {row.client_id: row for row in rows}
+    visit_ids = {op.id for op in operations if op.op == PushOp.create_visit and op.id}
+    if visit_ids:
+        taken = await batch.session.execute(
+            select(col(Visit.id)).where(col(Visit.id).in_(visit_ids))
+        )
+        batch.new_visits = visit_ids - set(taken.scalars())
 
 
 async def _apply(batch: Push, op: PushOperation) -> PushResult:
@@ -347,7 +377,12 @@ async def _update_child(batch: Push, op: PushOperation) -> PushResult:
 
 async def _create_visit(batch: Push, op: PushOperation) -> PushResult:
     body = VisitCreate.model_validate(op.data)
-    visit, created = await visits.create_visit(batch.session, batch.scope, _target(op), body)
+    target = _target(op)
+    known_new = target in batch.new_visits
+    batch.new_visits.discard(target)  # the same id again later in the batch is looked up
+    visit, created = await visits.create_visit(
+        batch.session, batch.scope, target, body, known_new=known_new
+    )
     status = PushStatus.created if created else PushStatus.unchanged
     return _result(op, status, VisitRead.model_validate(visit), visit.version)
 
