@@ -242,8 +242,9 @@ async def test_every_create_operation_takes_the_header(app):
         op["operationId"]
         for ops in doc["paths"].values()
         for op in ops.values()
-        if any(p["name"] == KEY for p in op.get("parameters", []))
+        if {"$ref": "#/components/parameters/IdempotencyKey"} in op.get("parameters", [])
     }
+    assert doc["components"]["parameters"]["IdempotencyKey"]["name"] == KEY
     creates = {
         op["operationId"]
         for ops in doc["paths"].values()

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from childprotect_api.errors import PROBLEM_MEDIA_TYPE
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_PARAM = "IdempotencyKey"
 
 _PROBLEM_REF = "#/components/schemas/Problem"
 _FASTAPI_422_REF = "#/components/schemas/HTTPValidationError"
@@ -38,6 +39,7 @@ def shape_openapi(app: FastAPI) -> None:
                         _add_common_errors(path, op)
                         _idempotency_errors(op)
                     _errors_are_problems(op)
+            _idempotency_key_once(doc)
             _drop_unused_validation_schemas(doc)
             _uploads_are_binary(doc)
             app.openapi_schema = doc
@@ -81,6 +83,21 @@ def _idempotency_errors(op: dict[str, Any]) -> None:
         f"{conflict.get('description') or 'Conflict'}; or `idempotency_in_progress`: a request "
         "with this Idempotency-Key is still running (retry after Retry-After)"
     )
+
+
+def _idempotency_key_once(doc: dict[str, Any]) -> None:
+    """The Idempotency-Key header is described once, in components.parameters, and referred
+    to by every operation that takes it."""
+    shared: dict[str, Any] | None = None
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            params = op.get("parameters", [])
+            for i, param in enumerate(params):
+                if param.get("name") == IDEMPOTENCY_HEADER and param.get("in") == "header":
+                    shared = shared or param
+                    params[i] = {"$ref": f"#/components/parameters/{_IDEMPOTENCY_PARAM}"}
+    if shared is not None:
+        doc.setdefault("components", {}).setdefault("parameters", {})[_IDEMPOTENCY_PARAM] = shared
 
 
 def _errors_are_problems(op: dict[str, Any]) -> None:
