@@ -430,3 +430,25 @@ async def test_audit_and_outbox_rows_of_applied_items_only(
     ).scalars()
     assert set(events) == created
     assert await count(session, Visit) == 2
+
+
+async def test_an_item_failing_on_a_bug_is_a_500_item_and_never_replayed(
+    client, world, session, settings, monkeypatch
+):
+    child = await registered_child(session, settings)
+    original = visit_service.create_visit
+
+    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(visit_service, "create_visit", broken)
+    ops = [op("create_visit", visit_body(child.id)), op("create_child", new_child())]
+    key = str(uuid.uuid4())
+    answer = await push(client, world["director"], *ops, key=key)
+    assert statuses(answer) == ["rejected", "created"]
+    problem = answer["results"][0]["problem"]
+    assert (problem["status"], problem["code"]) == (500, "internal_error")
+    # The answer holds a server error: not stored, so the retry applies the item this time.
+    monkeypatch.setattr(visit_service, "create_visit", original)
+    again = await push(client, world["director"], *ops, key=key)
+    assert statuses(again) == ["created", "unchanged"]

@@ -35,7 +35,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -93,15 +93,15 @@ class Pending:
     skip: bool = False
 
 
-@dataclass
 class Replay(Exception):
     """Raised by the dependency when the request was answered before; turned into the stored
     answer by `IdempotentRoute` (the request's transaction then commits the replay's audit)."""
 
-    session: AsyncSession
-    scope: Scope
-    row: IdempotencyKey
-    answer: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self, session: AsyncSession, scope: Scope, row: IdempotencyKey, answer: dict[str, Any]
+    ) -> None:
+        super().__init__("an answered request")
+        self.session, self.scope, self.row, self.answer = session, scope, row, answer
 
 
 def lock_key(principal_id: uuid.UUID, key: str) -> int:

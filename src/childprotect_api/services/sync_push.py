@@ -22,7 +22,6 @@ Decisions recorded here:
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import Settings
-from childprotect_api.errors import AppError, FieldError, PayloadTooLarge, Unprocessable
+from childprotect_api.errors import (
+    AppError,
+    FieldError,
+    PayloadTooLarge,
+    Unprocessable,
+    log_unhandled,
+)
 from childprotect_api.models.child import Child
 from childprotect_api.models.idempotency import SyncPushOp
 from childprotect_api.models.sync import SyncChange
@@ -66,8 +71,6 @@ from childprotect_api.services import (
 from childprotect_api.services.agreement_expiry import china_today
 from childprotect_api.services.id_numbers import age_on
 from childprotect_api.services.report_access import to_filed
-
-log = logging.getLogger(__name__)
 
 ENTITY = {
     PushOp.create_child: PushEntity.child,
@@ -171,7 +174,7 @@ async def _apply(batch: Push, op: PushOperation) -> PushResult:
         return _rejected(op, invalid, rid)
     except Exception as e:  # one broken item must not sink the batch
         # The type and the frames only: messages can quote personal data.
-        log.error("push operation %s failed: %s (request %s)", op.op, type(e).__name__, rid)
+        log_unhandled(e, "POST", f"/api/v1/sync/push ({op.op.value})", rid)
         problem = ItemProblem(
             title="Internal server error",
             status=500,
