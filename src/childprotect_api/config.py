@@ -48,13 +48,6 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     # Imports of more rows than this run as a background job (202 and a job id).
     import_sync_max_rows: int = 500
-    # Requests per minute per user/client on expensive endpoints, by bucket.
-    rate_limits: dict[str, int] = Field(
-        default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}
-    )
-    # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
-    jobs_enabled: bool = True
-    retention_days: int = 365 * 5
     # Idempotency-Key answers are kept this long (then pruned hourly); a retry with the same
     # key after that runs again, which the create endpoints' own client ids make harmless.
     idempotency_key_hours: int = 24
@@ -62,6 +55,13 @@ class Settings(BaseSettings):
     # applied offline updates are remembered so that a re-sent one answers `unchanged`.
     sync_push_max_operations: int = 500
     sync_push_ledger_days: int = 30
+    # Requests per minute per user/client on expensive endpoints, by bucket.
+    rate_limits: dict[str, int] = Field(
+        default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}
+    )
+    # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
+    jobs_enabled: bool = True
+    retention_days: int = 365 * 5
 
     @property
     def signing_keys(self) -> list[str]:

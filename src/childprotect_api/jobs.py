@@ -34,21 +34,14 @@ def periodic_jobs() -> list[PeriodicJob]:
     from childprotect_api.services.report_deadlines import emit_overdue_reports
 
     return [
+        PeriodicJob("idempotency_prune", 3600, _prune_idempotency),
         PeriodicJob("report_deadlines", 60, emit_overdue_reports),
         PeriodicJob("agreement_expiry", 3600, agreement_expiry.periodic),
         # Runs at start-up and hourly, so a record is closed within an hour of the 18th
         # birthday (China's date) even after downtime.
         PeriodicJob("close_adults", 3600, _close_adults),
         PeriodicJob("retention", 6 * 3600, _retention),
-        PeriodicJob("idempotency_prune", 3600, _prune_idempotency),
     ]
-
-
-async def _prune_idempotency(session: AsyncSession, now: datetime) -> int:
-    from childprotect_api.config import get_settings
-    from childprotect_api.idempotency import prune
-
-    return await prune(session, now, get_settings().sync_push_ledger_days)
 
 
 async def _retention(session: AsyncSession, now: datetime) -> int:
@@ -63,6 +56,13 @@ async def _close_adults(session: AsyncSession, now: datetime) -> int:
     from childprotect_api.services.children import close_adults
 
     return await close_adults(session, now.astimezone(CHINA_TZ).date())
+
+
+async def _prune_idempotency(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.idempotency import prune
+
+    return await prune(session, now, get_settings().sync_push_ledger_days)
 
 
 async def run_job_once(db: Database, job: PeriodicJob, now: datetime | None = None) -> int:

@@ -29,7 +29,6 @@ from childprotect_api.routers import (
     meta,
     report_policy,
     reports,
-    sync_push,
     users,
     visit_policy,
     visits,
@@ -37,6 +36,7 @@ from childprotect_api.routers import (
     worklist,
 )
 from childprotect_api.routers import jobs as job_routes
+from childprotect_api.routers import sync_push as sync_push_routes
 from childprotect_api.services import clients as client_service
 from childprotect_api.services import jobs as job_service
 
@@ -53,6 +53,7 @@ ROUTERS = [
     clients.router,
     webhooks.router,
     reports.router,
+    sync_push_routes.router,
     report_policy.router,
     agreements.child_router,
     agreements.router,
@@ -62,7 +63,6 @@ ROUTERS = [
     visit_policy.router,
     visits.router,
     worklist.router,
-    sync_push.router,
 ]
 
 

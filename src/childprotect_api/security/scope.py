@@ -81,8 +81,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Visit intervals: read by everyone working in (or above) the county, set by its officers.
     Action.visit_policy_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
     Action.visit_policy_manage: frozenset({Role.county_officer}),
-    # The offline sync of the phone app (changes feed, batch push): the staff who work in the
-    # field. Each pushed operation also needs the permission of its own endpoint.
+    # The offline app's changes feed: staff who work in the field. Not integration clients
+    # (they have webhooks and the list endpoints; the feed is shaped for one phone's copy).
     Action.sync: frozenset(_STAFF),
 }
 

@@ -4,7 +4,11 @@ audit) as the single-record endpoints.
 
 Decisions recorded here:
 - One SAVEPOINT per operation: a rejected one (its problem+json in the answer) is rolled back
-  alone and the others go on; the batch commits once, as every request does.
+  alone and the others go on; the batch commits once, as every request does. Each operation
+  that writes is a subtransaction: past 64 of them PostgreSQL's per-backend subtransaction
+  cache overflows for the rest of the push (other sessions' visibility checks then consult
+  pg_subtrans, which hot standbys feel most). A push lasts about a second and the batch is
+  capped (`sync_push_max_operations`), which bounds it; do not raise the cap far.
 - Idempotent when sent twice: creates carry the new record's client-generated id, so a retry
   meets the stored record and answers `unchanged` (the services already work that way);
   applied updates are remembered by the operation's `client_id` (table sync_push_ops, kept
