@@ -165,6 +165,35 @@ async def test_two_phones_edit_the_same_field_conflict(client, world, session, s
     assert (now["school"], now["grade"], now["version"]) == ("洪水镇中学", child.grade, base + 1)
 
 
+async def test_the_same_value_written_on_both_sides_is_no_conflict(
+    client, world, session, settings
+):
+    child = await registered_child(session, settings)
+    base = child.version
+    father = {"situation": "working_away", "work_place": "广东省东莞市", "away_since": "2024-02-01"}
+    first = op(
+        "update_child", {"school": "洪水镇中学", "father": father}, id=child.id, base_version=base
+    )
+    await push(client, world["supervisor"], first)
+    b = await push(
+        client,
+        world["director"],
+        op(
+            "update_child",
+            {"school": "洪水镇中学", "father": father, "grade": "五年级"},
+            id=child.id,
+            base_version=base,
+        ),
+    )
+    assert statuses(b) == ["merged"], b
+    now = await _child_at(client, world["director"], child.id)
+    assert (now["school"], now["grade"], now["father"]["work_place"]) == (
+        "洪水镇中学",
+        "五年级",
+        "广东省东莞市",
+    )
+
+
 async def test_an_id_number_clash_is_named_by_its_field(client, world, session, settings):
     child = await registered_child(session, settings, with_id_number=False)
     base = child.version

@@ -29,6 +29,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -338,11 +339,31 @@ async def fields_changed_since(
     return changed
 
 
-def _clashes(body: ChildUpdate, server_changed: set[str] | None) -> list[str]:
-    sent = sorted(body.model_fields_set)
-    if server_changed is None:
-        return sent
-    return [name for name in sent if set(_CHILD_COLUMNS.get(name, (name,))) & server_changed]
+def _clashes(child: Child, body: ChildUpdate, server_changed: set[str] | None) -> list[str]:
+    """The fields the offline edit sets that the server changed since its base version, to
+    another value than the edit's (both sides writing the same value is no conflict)."""
+    clashes = []
+    for name in sorted(body.model_fields_set):
+        columns = set(_CHILD_COLUMNS.get(name, (name,)))
+        if server_changed is not None and not columns & server_changed:
+            continue
+        if not _same_value(child, body, name):
+            clashes.append(name)
+    return clashes
+
+
+def _same_value(child: Child, body: ChildUpdate, name: str) -> bool:
+    """Whether the record already holds the value the edit sets (in the stored form: the JSON
+    form of dates, enums and nested objects). Unsure means no: a conflict, never a guess."""
+    if name in _CHILD_COLUMNS or name not in ChildRead.model_fields:
+        return False  # the ID number is kept encrypted; refused fields are answered 422
+    sent = body.model_dump(mode="json", by_alias=True, include={name}).get(name)
+    current = getattr(child, name)
+    if isinstance(current, date):
+        current = current.isoformat()
+    if name == "subsidies" and sent is None:
+        sent = []
+    return bool(sent == current)
 
 
 async def _update_child(batch: Push, op: PushOperation) -> PushResult:
@@ -361,7 +382,7 @@ async def _update_child(batch: Push, op: PushOperation) -> PushResult:
     status = PushStatus.updated
     if base < child.version:
         changed = await fields_changed_since(session, "child", child.id, base, child.version)
-        clashes = _clashes(body, changed)
+        clashes = _clashes(child, body, changed)
         if clashes:
             await audit.record(session, scope, "child.read", "child", child.id, child.area_code)
             return _result(
