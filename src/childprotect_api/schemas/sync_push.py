@@ -91,11 +91,12 @@ Record = ChildRead | VisitRead | AgreementRead | FiledReportRead
 class PushResult(BaseModel):
     client_id: uuid.UUID
     status: PushStatus = Field(
-        description="created; updated; merged (an update made on an older version whose "
-        "fields the newer server changes did not touch: applied on the newer version); "
-        "unchanged (already applied: a retry); conflict (the server's newer version changed "
-        "the same fields, or the record cannot be merged: nothing applied, `record` is the "
-        "server's); rejected (nothing applied: `problem` says why)."
+        description="created; updated; merged (a child updated on an older version whose "
+        "fields the newer server changes did not touch, or set to the same value: applied on "
+        "the newer version); unchanged (already applied: a retry); conflict (the server's "
+        "newer version changed the same fields to other values, or the record cannot be "
+        "merged: nothing applied, `record` is the server's); rejected (nothing applied: "
+        "`problem` says why)."
     )
     type: PushEntity
     id: uuid.UUID | None
