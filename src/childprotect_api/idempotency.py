@@ -73,7 +73,8 @@ KeyHeader = Annotated[
         "A retry with the same key and the same request answers the first answer again "
         "(`Idempotent-Replayed: true`) without doing the work twice; the same key with another "
         "request answers 422 `idempotency_key_reused`, and while the first request is still "
-        "running 409 `idempotency_in_progress`. Keys are kept 24 hours, per user or client.",
+        "running 409 `idempotency_in_progress`. Keys are per user or client, kept 24 hours "
+        "(`CHILDPROTECT_IDEMPOTENCY_KEY_HOURS`).",
     ),
 ]
 
