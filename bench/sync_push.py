@@ -40,7 +40,9 @@ _CHECKLIST = {item: {"rating": "good"} for item in CHECKLIST_ITEMS}
 
 
 def visit_op(child_id: uuid.UUID, rng: random.Random) -> dict[str, Any]:
-    visited = datetime.now(UTC) - timedelta(minutes=rng.randint(5, 60 * 24 * 7))
+    # Done in the last three days: newer than most children's last visit, so each moves its
+    # child's last visit and due date too, as new offline work does.
+    visited = datetime.now(UTC) - timedelta(minutes=rng.randint(5, 60 * 24 * 3))
     return {
         "op": "create_visit",
         "client_id": str(uuid.uuid4()),

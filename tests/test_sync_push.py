@@ -5,7 +5,7 @@ batch limit, permissions, and the answer in the order sent."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -481,3 +481,28 @@ async def test_an_item_failing_on_a_bug_is_a_500_item_and_never_replayed(
     monkeypatch.setattr(visit_service, "create_visit", original)
     again = await push(client, world["director"], *ops, key=key)
     assert statuses(again) == ["created", "unchanged"]
+
+
+async def test_pushed_visits_follow_the_countys_own_intervals(client, world, session, settings):
+    """The batch reads each county's intervals once; they are the county's own ones."""
+    r = await client.put(
+        "/api/v1/visit-policy",
+        params={"county": VILLAGE[:6]},
+        json={"blue_days": 10, "yellow_days": 5, "orange_days": 3, "red_days": 1},
+        headers=world["officer"].headers,
+    )
+    assert r.status_code == 200, r.text
+    first = await registered_child(session, settings)
+    second = await registered_child(session, settings)
+    at = utcnow() - timedelta(hours=2)
+    answer = await push(
+        client,
+        world["director"],
+        op("create_visit", visit_body(first.id, at)),
+        op("create_visit", visit_body(second.id, at)),
+    )
+    assert statuses(answer) == ["created", "created"]
+    for child in (first, second):
+        now = await _child_at(client, world["director"], child.id)
+        due = datetime.fromisoformat(now["next_visit_due"])
+        assert abs(due - (at + timedelta(days=10))) < timedelta(seconds=1)

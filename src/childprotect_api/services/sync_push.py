@@ -70,6 +70,7 @@ from childprotect_api.services import (
     child_rules,
     children,
     reports,
+    visit_schedule,
     visits,
     write_buffer,
 )
@@ -120,16 +121,27 @@ async def push(
         )
     batch = Push(session, scope, settings)
     await _look_up(batch, operations)
+    # Audit and outbox rows are written in one statement each at the end (see write_buffer);
+    # visit intervals are read once per county.
+    with visit_schedule.intervals_cached(session):
+        results = await _apply_all(batch, operations)
+    if batch.applied:
+        # A concurrent push of the same operation cannot have applied it too (the record's
+        # row lock and version see to that); DO NOTHING keeps the batch safe regardless.
+        await session.execute(insert(SyncPushOp).on_conflict_do_nothing(), batch.applied)
+    return results
+
+
+async def _apply_all(batch: Push, operations: Sequence[PushOperation]) -> list[PushResult]:
     results: list[PushResult] = []
     seen: set[uuid.UUID] = set()
-    # Audit and outbox rows are written in one statement each at the end (see write_buffer).
-    async with write_buffer.buffering(session) as buffer:
+    async with write_buffer.buffering(batch.session) as buffer:
         for op in operations:
             if op.client_id in seen:
                 error = Unprocessable.field(
                     "client_id", "appears twice in this push", code="duplicate_client_id"
                 )
-                results.append(_rejected(op, error, scope.request_id))
+                results.append(_rejected(op, error, batch.scope.request_id))
                 continue
             seen.add(op.client_id)
             mark = buffer.mark()
@@ -137,10 +149,6 @@ async def push(
             if result.status == PushStatus.rejected:
                 buffer.rollback_to(mark)  # its savepoint was rolled back
             results.append(result)
-    if batch.applied:
-        # A concurrent push of the same operation cannot have applied it too (the record's
-        # row lock and version see to that); DO NOTHING keeps the batch safe regardless.
-        await session.execute(insert(SyncPushOp).on_conflict_do_nothing(), batch.applied)
     return results
 
 
