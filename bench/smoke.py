@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, footprint, load, sync, worklist, writes
+from bench import datagen, footprint, load, sync, sync_push, worklist, writes
 
 
 def _local_server() -> bool:
@@ -48,6 +48,10 @@ def main() -> int:
         rc |= sync.main(["--scale", "tiny", "--database-url", sync_url, "--rounds", "2", "--drop"])
         # A private cluster of its own (skipped, saying why, without server binaries).
         rc |= writes.main(["--scale", "tiny", "--requests", "20", "--villages", "5"])
+        push_url = datagen.with_database(server, f"bench_smoke_push_{os.getpid()}")
+        rc |= sync_push.main(
+            ["--database-url", push_url, "--operations", "20", "--rounds", "1", "--drop"]
+        )
         return rc
     finally:
         if embedded is not None:

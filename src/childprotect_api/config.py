@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     # A running job renews its lease every quarter of this; a job whose lease ran out (its
     # process was killed) is marked failed by any API process (services/jobs.py).
     job_lease_seconds: float = 120.0
+    # Idempotency-Key answers are kept this long (then pruned hourly); a retry with the same
+    # key after that runs again, which the create endpoints' own client ids make harmless.
+    idempotency_key_hours: int = 24
+    # POST /sync/push: operations per batch (more: 413 `too_many_operations`), and how long
+    # applied offline updates are remembered so that a re-sent one answers `unchanged`.
+    sync_push_max_operations: int = 500
+    sync_push_ledger_days: int = 30
     # Requests per minute per user/client on expensive endpoints, by bucket.
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}

@@ -42,6 +42,7 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
     return [
         # At start-up, then every half lease: jobs of a killed process end marked failed.
         PeriodicJob("reap_jobs", lease / 2, reap_jobs),
+        PeriodicJob("idempotency_prune", 3600, _prune_idempotency),
         PeriodicJob("report_deadlines", 60, emit_overdue_reports),
         PeriodicJob("agreement_expiry", 3600, agreement_expiry.periodic),
         # Runs at start-up and hourly, so a record is closed within an hour of the 18th
@@ -82,6 +83,13 @@ async def _close_adults(session: AsyncSession, now: datetime) -> int:
     from childprotect_api.services.children import close_adults
 
     return await close_adults(session, now.astimezone(CHINA_TZ).date())
+
+
+async def _prune_idempotency(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.idempotency import prune
+
+    return await prune(session, now, get_settings().sync_push_ledger_days)
 
 
 async def run_job_once(db: Database, job: PeriodicJob, now: datetime | None = None) -> int:

@@ -37,6 +37,7 @@ from childprotect_api.routers import (
     worklist,
 )
 from childprotect_api.routers import jobs as job_routes
+from childprotect_api.routers import sync_push as sync_push_routes
 from childprotect_api.services import clients as client_service
 from childprotect_api.services import jobs as job_service
 
@@ -53,6 +54,7 @@ ROUTERS = [
     clients.router,
     webhooks.router,
     reports.router,
+    sync_push_routes.router,
     report_policy.router,
     agreements.child_router,
     agreements.router,

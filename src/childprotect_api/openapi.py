@@ -11,6 +11,9 @@ from fastapi import FastAPI
 
 from childprotect_api.errors import PROBLEM_MEDIA_TYPE
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_PARAM = "IdempotencyKey"
+
 _PROBLEM_REF = "#/components/schemas/Problem"
 _FASTAPI_422_REF = "#/components/schemas/HTTPValidationError"
 
@@ -36,7 +39,9 @@ def shape_openapi(app: FastAPI) -> None:
                 for op in ops.values():
                     if path.startswith("/api/"):
                         _add_common_errors(path, op)
+                        _idempotency_errors(op)
                     _errors_are_problems(op)
+            _idempotency_key_once(doc)
             _drop_unused_validation_schemas(doc)
             _uploads_are_binary(doc)
             app.openapi_schema = doc
@@ -61,6 +66,40 @@ def _add_common_errors(path: str, op: dict[str, Any]) -> None:
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}},
             },
         )
+
+
+def _idempotency_errors(op: dict[str, Any]) -> None:
+    """Operations taking an Idempotency-Key can answer 409 while the first request with the
+    key is running."""
+    if not any(p.get("name") == IDEMPOTENCY_HEADER for p in op.get("parameters", [])):
+        return
+    responses = op.setdefault("responses", {})
+    conflict = responses.setdefault(
+        "409",
+        {
+            "description": "Conflict",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}},
+        },
+    )
+    conflict["description"] = (
+        f"{conflict.get('description') or 'Conflict'}; or `idempotency_in_progress`: a request "
+        "with this Idempotency-Key is still running (retry after Retry-After)"
+    )
+
+
+def _idempotency_key_once(doc: dict[str, Any]) -> None:
+    """The Idempotency-Key header is described once, in components.parameters, and referred
+    to by every operation that takes it."""
+    shared: dict[str, Any] | None = None
+    for ops in doc.get("paths", {}).values():
+        for op in ops.values():
+            params = op.get("parameters", [])
+            for i, param in enumerate(params):
+                if param.get("name") == IDEMPOTENCY_HEADER and param.get("in") == "header":
+                    shared = shared or param
+                    params[i] = {"$ref": f"#/components/parameters/{_IDEMPOTENCY_PARAM}"}
+    if shared is not None:
+        doc.setdefault("components", {}).setdefault("parameters", {})[_IDEMPOTENCY_PARAM] = shared
 
 
 def _errors_are_problems(op: dict[str, Any]) -> None:

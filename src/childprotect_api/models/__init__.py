@@ -8,6 +8,7 @@ from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.child import Child, ChildEvent, ChildRiskChange
 from childprotect_api.models.client import IntegrationClient
+from childprotect_api.models.idempotency import IdempotencyKey, SyncPushOp
 from childprotect_api.models.job import Job
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.rate_limit import RateLimitCounter
@@ -39,6 +40,7 @@ __all__ = [
     "Child",
     "ChildEvent",
     "ChildRiskChange",
+    "IdempotencyKey",
     "IntegrationClient",
     "Job",
     "LoginThrottle",
@@ -52,6 +54,7 @@ __all__ = [
     "ReportReferral",
     "Role",
     "SyncChange",
+    "SyncPushOp",
     "TokenFamily",
     "User",
     "Visit",

@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFil
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import PreconditionRequired, Problem, Unprocessable
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.models.agreement import Agreement, AgreementStatus
 from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.agreement import (
@@ -36,8 +37,10 @@ from childprotect_api.services import agreements as service
 from childprotect_api.services.agreement_expiry import EXPIRING_WINDOW_DAYS, china_today
 from childprotect_api.services.attachments import download
 
-child_router = APIRouter(prefix="/api/v1/children", tags=["agreements"])
-router = APIRouter(prefix="/api/v1/agreements", tags=["agreements"])
+child_router = APIRouter(
+    prefix="/api/v1/children", tags=["agreements"], route_class=IdempotentRoute
+)
+router = APIRouter(prefix="/api/v1/agreements", tags=["agreements"], route_class=IdempotentRoute)
 
 
 def _errors(
@@ -107,6 +110,7 @@ def _next(rows: list[Agreement], limit: int, key: str) -> str | None:
     responses=_errors(
         409, ok={200: {"model": AgreementRead, "description": "A retry: the stored draft."}}
     ),
+    dependencies=[IDEMPOTENT],
 )
 async def create_agreement(
     scope: CurrentScope,
@@ -328,6 +332,7 @@ async def list_agreement_status_changes(
     responses=_errors(
         413, 415, ok={200: {"model": AttachmentRead, "description": "The same file again."}}
     ),
+    dependencies=[IDEMPOTENT],
 )
 async def upload_agreement_attachment(
     scope: CurrentScope,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem, Unprocessable
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.area import (
     AREA_CODE_PATTERN,
@@ -18,7 +19,7 @@ from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import Action, CurrentScope
 from childprotect_api.services import areas as area_service
 
-router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
+router = APIRouter(prefix="/api/v1/areas", tags=["areas"], route_class=IdempotentRoute)
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},
@@ -58,7 +59,12 @@ async def get_area(
 
 
 @router.post(
-    "", operation_id="createArea", response_model=AreaRead, status_code=201, responses=ERRORS
+    "",
+    operation_id="createArea",
+    response_model=AreaRead,
+    status_code=201,
+    responses=ERRORS,
+    dependencies=[IDEMPOTENT],
 )
 async def create_area(scope: CurrentScope, session: SessionDep, body: AreaCreate) -> AreaRead:
     """Add one area (admins)."""
@@ -71,7 +77,7 @@ async def create_area(scope: CurrentScope, session: SessionDep, body: AreaCreate
     operation_id="importAreas",
     response_model=AreaImportReport,
     responses={**ERRORS, 429: {"model": Problem}},
-    dependencies=[Depends(RateLimit("import"))],
+    dependencies=[IDEMPOTENT, Depends(RateLimit("import"))],
 )
 async def import_areas(
     scope: CurrentScope,

@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse
 
 from childprotect_api.db import SessionDep, get_database
 from childprotect_api.errors import PayloadTooLarge, Problem
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.schemas.child_import import ChildImportReport
 from childprotect_api.schemas.job import JobRead
 from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import child_import
 
-router = APIRouter(prefix="/api/v1/children", tags=["children"])
+router = APIRouter(prefix="/api/v1/children", tags=["children"], route_class=IdempotentRoute)
 
 _DESCRIPTION = """Register the children of a screening file (CSV in UTF-8 or GBK, or XLSX;
 the first sheet, the first row the header). Columns by Chinese or English header:
@@ -49,7 +50,7 @@ row numbers and reasons, no personal data."""
         202: {"model": JobRead, "description": "A large file: the job that imports it."},
         **{code: {"model": Problem} for code in (401, 403, 413, 415, 422, 429)},
     },
-    dependencies=[Depends(RateLimit("import"))],
+    dependencies=[IDEMPOTENT, Depends(RateLimit("import"))],
 )
 async def import_children(
     scope: CurrentScope,

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from childprotect_api.concurrency import IfMatch, parse_if_match, set_etag
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem, Unprocessable
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.models.child import Category, Child, ChildStatus, RiskLevel
 from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
@@ -40,7 +41,7 @@ from childprotect_api.services import (
 from childprotect_api.services import children as service
 from childprotect_api.services.id_numbers import age_on
 
-router = APIRouter(prefix="/api/v1/children", tags=["children"])
+router = APIRouter(prefix="/api/v1/children", tags=["children"], route_class=IdempotentRoute)
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, object]]:
@@ -146,6 +147,7 @@ async def list_children(
         200: {"model": ChildRead, "description": "A retry of the same create (same id)."},
         **_errors(404, 409),
     },
+    dependencies=[IDEMPOTENT],
 )
 async def create_child(
     scope: CurrentScope,

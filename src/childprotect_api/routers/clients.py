@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -19,7 +20,7 @@ from childprotect_api.schemas.common import Page
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import clients as client_service
 
-router = APIRouter(prefix="/api/v1/clients", tags=["clients"])
+router = APIRouter(prefix="/api/v1/clients", tags=["clients"], route_class=IdempotentRoute)
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},
@@ -39,6 +40,7 @@ def _with_secret(client: object, secret: str) -> ClientWithSecret:
     response_model=ClientWithSecret,
     status_code=201,
     responses=ERRORS,
+    dependencies=[IDEMPOTENT],
 )
 async def create_client(
     scope: CurrentScope, session: SessionDep, body: ClientCreate

@@ -8,6 +8,7 @@ from pydantic import AwareDatetime
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem, Unprocessable
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.pagination import (
     DEFAULT_LIMIT,
@@ -34,7 +35,7 @@ from childprotect_api.schemas.report import (
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import report_access, report_workflow, reports
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], route_class=IdempotentRoute)
 
 _P: dict[str, object] = {"model": Problem}
 READ_ERRORS: dict[int | str, dict[str, object]] = {401: _P, 403: _P, 404: _P, 422: _P}
@@ -66,6 +67,7 @@ def _after_event(cursor: str | None) -> int | None:
     response_model=FiledReportRead,
     status_code=201,
     responses={**WRITE_ERRORS, 200: {"model": FiledReportRead, "description": "A retry"}},
+    dependencies=[IDEMPOTENT],
 )
 async def create_report(
     scope: CurrentScope,
@@ -216,6 +218,7 @@ async def accept_report(
     response_model=ReferralRead,
     status_code=201,
     responses={**GUARDED_ERRORS, 200: {"model": ReferralRead, "description": "A retry"}},
+    dependencies=[IDEMPOTENT],
 )
 async def create_referral(
     scope: CurrentScope,
@@ -258,6 +261,7 @@ async def update_referral_status(
     response_model=TimelineEventRead,
     status_code=201,
     responses={**WRITE_ERRORS, 200: {"model": TimelineEventRead, "description": "A retry"}},
+    dependencies=[IDEMPOTENT],
 )
 async def create_note(
     scope: CurrentScope,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.models.user import Role
 from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
@@ -15,7 +16,7 @@ from childprotect_api.schemas.user import PasswordChange, UserCreate, UserRead, 
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import users as user_service
 
-router = APIRouter(prefix="/api/v1/users", tags=["users"])
+router = APIRouter(prefix="/api/v1/users", tags=["users"], route_class=IdempotentRoute)
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},
@@ -54,7 +55,12 @@ async def list_users(
 
 
 @router.post(
-    "", operation_id="createUser", response_model=UserRead, status_code=201, responses=ERRORS
+    "",
+    operation_id="createUser",
+    response_model=UserRead,
+    status_code=201,
+    responses=ERRORS,
+    dependencies=[IDEMPOTENT],
 )
 async def create_user(scope: CurrentScope, session: SessionDep, body: UserCreate) -> UserRead:
     return UserRead.model_validate(await user_service.create_user(session, scope, body))

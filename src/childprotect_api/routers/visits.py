@@ -9,6 +9,7 @@ from pydantic import AwareDatetime
 from childprotect_api.config import Settings
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.models.visit import VisitStatus
 from childprotect_api.pagination import (
     DEFAULT_LIMIT,
@@ -23,7 +24,7 @@ from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import visit_attachments
 from childprotect_api.services import visits as visit_service
 
-router = APIRouter(prefix="/api/v1/visits", tags=["visits"])
+router = APIRouter(prefix="/api/v1/visits", tags=["visits"], route_class=IdempotentRoute)
 
 _P: dict[str, object] = {"model": Problem}
 READ_ERRORS: dict[int | str, dict[str, object]] = {401: _P, 403: _P, 404: _P, 422: _P}
@@ -133,6 +134,7 @@ async def list_versions(
         200: {"model": VisitRead, "description": "The correction was already stored."},
         **GUARDED_ERRORS,
     },
+    dependencies=[IDEMPOTENT],
 )
 async def correct_visit(
     scope: CurrentScope,
@@ -178,6 +180,7 @@ async def review_visit(
         200: {"model": AttachmentRead, "description": "The same file was already attached."},
         **UPLOAD_ERRORS,
     },
+    dependencies=[IDEMPOTENT],
 )
 async def upload_attachment(
     scope: CurrentScope,

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from childprotect_api.db import SessionDep
 from childprotect_api.errors import Problem
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from childprotect_api.pagination import (
     DEFAULT_LIMIT,
@@ -28,7 +29,7 @@ from childprotect_api.schemas.webhook import (
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import webhooks as webhook_service
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
 
 ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem},
@@ -62,6 +63,7 @@ def _delivery(d: WebhookDelivery, attempts: list[WebhookAttempt]) -> DeliveryRea
     response_model=WebhookWithSecret,
     status_code=201,
     responses=WRITE_ERRORS,
+    dependencies=[IDEMPOTENT],
 )
 async def create_webhook(
     request: Request, scope: CurrentScope, session: SessionDep, body: WebhookCreate
@@ -146,6 +148,7 @@ async def list_deliveries(
     response_model=DeliveryRead,
     status_code=202,
     responses=WRITE_ERRORS,
+    dependencies=[IDEMPOTENT],
 )
 async def redeliver(
     scope: CurrentScope, session: SessionDep, webhook_id: uuid.UUID, delivery_id: uuid.UUID

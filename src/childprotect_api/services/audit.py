@@ -14,6 +14,7 @@ from sqlmodel import col
 
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.security.scope import Action, Scope, apply_scope
+from childprotect_api.services import write_buffer
 
 
 def _row(
@@ -36,7 +37,8 @@ def _row(
     }
 
 
-_INSERT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
+_INSERT = insert(_TABLE)
 
 
 async def record(
@@ -51,7 +53,11 @@ async def record(
     # the event itself is a prepared INSERT (it is written on every read of personal data).
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    await session.execute(_INSERT, _row(scope, action, resource_type, resource_id, area_code))
+    row = _row(scope, action, resource_type, resource_id, area_code)
+    if (buffer := write_buffer.active(session)) is not None:
+        buffer.add(_TABLE, row)  # a batch writes its rows in one statement at its end
+        return
+    await session.execute(_INSERT, row)
 
 
 async def record_many(

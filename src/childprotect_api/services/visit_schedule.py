@@ -8,6 +8,8 @@ the effect of a visit on the child's last visit and due date."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, func, select, update
@@ -23,10 +25,30 @@ from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS, VisitPol
 from childprotect_api.schemas.visit_policy import VisitPolicyRead, VisitPolicyUpdate
 from childprotect_api.security.scope import Action, Scope
 
+_CACHE = "visit_intervals"
+
 
 async def intervals_for(session: AsyncSession, county_code: str) -> dict[str, int]:
+    cache: dict[str, dict[str, int]] | None = session.info.get(_CACHE)
+    if cache is not None and county_code in cache:
+        return cache[county_code]
     policy = await session.get(VisitPolicy, county_code)
-    return policy.interval_days() if policy else dict(DEFAULT_INTERVAL_DAYS)
+    intervals = policy.interval_days() if policy else dict(DEFAULT_INTERVAL_DAYS)
+    if cache is not None:
+        cache[county_code] = intervals
+    return intervals
+
+
+@contextmanager
+def intervals_cached(session: AsyncSession) -> Iterator[None]:
+    """For a batch of visits (the sync push): each county's intervals are read once, not once
+    per visit (a county without its own policy has no row the session could keep). Nothing in
+    a batch changes a policy."""
+    session.info[_CACHE] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_CACHE, None)
 
 
 def compute_next_due(

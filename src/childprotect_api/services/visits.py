@@ -154,13 +154,21 @@ async def _insert(session: AsyncSession, visit: Visit) -> None:
 
 
 async def create_visit(
-    session: AsyncSession, scope: Scope, visit_id: uuid.UUID, data: VisitCreate
+    session: AsyncSession,
+    scope: Scope,
+    visit_id: uuid.UUID,
+    data: VisitCreate,
+    *,
+    known_new: bool = False,
 ) -> tuple[Visit, bool]:
-    """Record a visit under the phone's id. Answers (visit, created)."""
+    """Record a visit under the phone's id. Answers (visit, created). `known_new`: the caller
+    found no visit with this id in this transaction (a batch push looks its ids up in one
+    query), so the lookup before the child's lock is skipped; the one after it still finds a
+    concurrent retry."""
     scope.require(Action.visit_log)
     assert scope.user_id is not None
     digest = content_hash(data)
-    existing = await _find(session, scope, visit_id)
+    existing = None if known_new else await _find(session, scope, visit_id)
     if existing is not None:
         return await _replay(session, scope, existing, digest), False
     child = await _lock_child(session, scope, data.child_id)

@@ -1,0 +1,52 @@
+"""The batch push of the phone app over HTTP. Thin: the rules are in services/sync_push.py."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from childprotect_api.db import SessionDep
+from childprotect_api.errors import Problem
+from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute, Pending
+from childprotect_api.schemas.sync_push import PushRequest, PushResponse
+from childprotect_api.security.rate_limit import RateLimit
+from childprotect_api.security.scope import CurrentScope
+from childprotect_api.services import sync_push
+
+router = APIRouter(prefix="/api/v1/sync", tags=["sync"], route_class=IdempotentRoute)
+
+_P: dict[str, object] = {"model": Problem}
+
+
+@router.post(
+    "/push",
+    operation_id="pushSyncBatch",
+    response_model=PushResponse,
+    responses={
+        401: _P,
+        403: _P,
+        413: {
+            "model": Problem,
+            "description": "More operations than `sync_push_max_operations` (500 by default): "
+            "`too_many_operations`, with `max_operations`; or a body over the size limit.",
+        },
+        422: _P,
+        429: _P,
+    },
+    dependencies=[Depends(RateLimit("sync")), IDEMPOTENT],
+)
+async def push_sync_batch(
+    scope: CurrentScope, session: SessionDep, request: Request, body: PushRequest
+) -> PushResponse:
+    """Apply what the phone did offline (village directors, township supervisors, county
+    officers). Each operation is applied on its own, in order, with the rules and permissions
+    of its single-record operation, and answered on its own: `created`, `updated`, `merged`,
+    `unchanged` (a retry), `conflict` (the server's record) or `rejected` (its problem+json).
+    One bad operation never undoes the others, and a batch sent twice is applied once: the
+    second answer says `unchanged`. A child updated on an older version is merged when the
+    newer server changes touched none of the fields the phone changed; an agreement draft on
+    an older version is a conflict."""
+    results = await sync_push.push(session, scope, request.app.state.settings, body.operations)
+    pending: Pending | None = getattr(request.state, "idempotency", None)
+    if pending is not None and any(r.problem and r.problem.status >= 500 for r in results):
+        pending.skip = True  # never replay a server error: a retry applies the item again
+    return PushResponse(results=results)
