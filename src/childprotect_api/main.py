@@ -29,6 +29,7 @@ from childprotect_api.routers import (
     meta,
     report_policy,
     reports,
+    stats,
     users,
     visit_policy,
     visits,
@@ -61,6 +62,7 @@ ROUTERS = [
     visit_policy.router,
     visits.router,
     worklist.router,
+    stats.router,
 ]
 
 

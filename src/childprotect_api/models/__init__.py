@@ -18,6 +18,7 @@ from childprotect_api.models.report import (
     ReportPolicy,
     ReportReferral,
 )
+from childprotect_api.models.stats import VisitDayCount, VisitMonthCount
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit import Visit
 from childprotect_api.models.visit_policy import VisitPolicy
@@ -53,6 +54,8 @@ __all__ = [
     "TokenFamily",
     "User",
     "Visit",
+    "VisitDayCount",
+    "VisitMonthCount",
     "VisitPolicy",
     "WebhookAttempt",
     "WebhookCursor",

@@ -1,0 +1,122 @@
+"""What the statistics read besides the records themselves: two rollups of visit counts and
+the covering indexes of the live figures (services/stats.py says why).
+
+The rollups are kept by a trigger on `visits` (see the migration `0012stats`), in the
+transaction of each change: every visit that becomes current adds a row +1, every one that
+stops being current (a correction, a transfer of its child) a row -1. Rows are only ever
+inserted by the trigger, so concurrent visits never wait on one another; a periodic job
+(`services/stats_rollup.py`) folds them into one `compacted` row per key. Readers sum every
+row of a key, compacted or not, so the figures are exact at any moment."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import BigInteger, Boolean, Column, Date, Identity, Index, Integer, String, text
+from sqlmodel import Field, SQLModel
+
+from childprotect_api.models.agreement import Agreement
+from childprotect_api.models.base import area_code_column, county_code_column
+from childprotect_api.models.child import Child
+
+
+class VisitDayCount(SQLModel, table=True):
+    """Current visits per county, China day and kind: county, city and province figures."""
+
+    __tablename__ = "stats_visit_days"
+    __table_args__ = (
+        Index("ix_stats_visit_days_county", "county_code", "day", postgresql_include=["kind", "visits"]),
+        Index(
+            "uq_stats_visit_days_compacted",
+            "county_code",
+            "day",
+            "kind",
+            unique=True,
+            postgresql_where=text("compacted"),
+        ),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
+    )
+    county_code: str = Field(sa_column=county_code_column())
+    day: date = Field(sa_column=Column(Date, nullable=False))
+    kind: str = Field(sa_column=Column(String(10), nullable=False))
+    visits: int = Field(sa_column=Column(Integer, nullable=False))
+    compacted: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )
+
+
+class VisitMonthCount(SQLModel, table=True):
+    """Current visits per village, China month and kind: township and village figures and
+    breakdowns (whole months; the days of a partial month are counted from `visits`)."""
+
+    __tablename__ = "stats_visit_months"
+    __table_args__ = (
+        Index(
+            "ix_stats_visit_months_scope",
+            "county_code",
+            "area_code",
+            "month",
+            postgresql_include=["kind", "visits"],
+        ),
+        Index(
+            "uq_stats_visit_months_compacted",
+            "county_code",
+            "area_code",
+            "month",
+            "kind",
+            unique=True,
+            postgresql_where=text("compacted"),
+        ),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
+    )
+    county_code: str = Field(sa_column=county_code_column())
+    area_code: str = Field(sa_column=area_code_column())
+    month: date = Field(sa_column=Column(Date, nullable=False))
+    kind: str = Field(sa_column=Column(String(10), nullable=False))
+    visits: int = Field(sa_column=Column(Integer, nullable=False))
+    compacted: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )
+
+
+# The children's figures in one index-only pass over the area's range: every column the
+# statistics read is in the index, so a county reads its own slice of it and not one heap page.
+_children = Child.__table__  # type: ignore[attr-defined]
+STATS_CHILDREN_INDEX = Index(
+    "ix_children_stats",
+    _children.c.county_code,
+    _children.c.area_code,
+    postgresql_include=[
+        "status",
+        "risk_level",
+        "categories",
+        "created_at",
+        "closed_at",
+        "closed_reason",
+        "last_visit_at",
+        "next_visit_due",
+        "id",
+    ],
+)
+# The few children who receive subsidies (the grants are read from the heap).
+STATS_SUBSIDISED_INDEX = Index(
+    "ix_children_subsidised",
+    _children.c.county_code,
+    _children.c.area_code,
+    postgresql_where=text("status = 'active' AND subsidies <> '[]'::jsonb"),
+)
+# Active agreements by area with the child they cover (agreement coverage, counts).
+_agreements = Agreement.__table__  # type: ignore[attr-defined]
+STATS_AGREEMENTS_INDEX = Index(
+    "ix_agreements_stats",
+    _agreements.c.county_code,
+    _agreements.c.area_code,
+    postgresql_include=["child_id", "ends_on"],
+    postgresql_where=text("status = 'active'"),
+)
