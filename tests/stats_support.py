@@ -241,7 +241,7 @@ async def build(session: AsyncSession, settings: Settings, world: World) -> None
     a2 = await child(session, settings, VILLAGE, risk="yellow",
                      categories=["left_behind", "low_income"], registered=200, visited=40,
                      interval=30)  # fmt: skip
-    a3 = await child(session, settings, VILLAGE, risk="orange", categories=["orphan"],
+    await child(session, settings, VILLAGE, risk="orange", categories=["orphan"],
                      registered=10, interval=7,
                      subsidies=[{"kind": "orphan_allowance", "monthly_amount": 1200.0,
                                  "from": "2024-01-01", "to": None}])  # fmt: skip

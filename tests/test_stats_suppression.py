@@ -161,7 +161,9 @@ async def test_trend_months_do_not_give_a_village_away(client, session, settings
     a = await data.get(client, auditor, "trend", area=VILLAGE, metric="visits.made")
     b = await data.get(client, auditor, "trend", area=VILLAGE_SAME_TOWNSHIP, metric="visits.made")
     for i, point in enumerate(township["points"]):
-        assert not _single_hidden(point["value"], [a["points"][i]["value"], b["points"][i]["value"]])
+        assert not _single_hidden(
+            point["value"], [a["points"][i]["value"], b["points"][i]["value"]]
+        )
     for series in (a, b):
         values = [p["value"] for p in series["points"]]
         assert all(v in MARKERS or v >= 5 for v in values)

@@ -30,7 +30,7 @@ class PeriodicJob:
 
 
 def periodic_jobs() -> list[PeriodicJob]:
-    from childprotect_api.services import agreement_expiry
+    from childprotect_api.services import agreement_expiry, stats_rollup
     from childprotect_api.services.report_deadlines import emit_overdue_reports
 
     return [
@@ -40,6 +40,8 @@ def periodic_jobs() -> list[PeriodicJob]:
         # birthday (China's date) even after downtime.
         PeriodicJob("close_adults", 3600, _close_adults),
         PeriodicJob("retention", 6 * 3600, _retention),
+        # Folds the visit rollups' +1/-1 rows (statistics read them either way).
+        PeriodicJob("stats_rollup", stats_rollup.INTERVAL_SECONDS, stats_rollup.compact),
     ]
 
 

@@ -25,7 +25,12 @@ class VisitDayCount(SQLModel, table=True):
 
     __tablename__ = "stats_visit_days"
     __table_args__ = (
-        Index("ix_stats_visit_days_county", "county_code", "day", postgresql_include=["kind", "visits"]),
+        Index(
+            "ix_stats_visit_days_county",
+            "county_code",
+            "day",
+            postgresql_include=["kind", "visits"],
+        ),
         Index(
             "uq_stats_visit_days_compacted",
             "county_code",

@@ -52,9 +52,9 @@ ToParam = Annotated[
 ]
 
 _SUPPRESSION = (
-    "For auditors, a figure about fewer than 5 children in a village is the string `\"<5\"`, "
+    'For auditors, a figure about fewer than 5 children in a village is the string `"<5"`, '
     "and a figure that would let one compute such a figure (a rate, an amount, a median, or "
-    "a term of a sum whose other terms are shown) is `\"suppressed\"`; other callers get "
+    'a term of a sum whose other terms are shown) is `"suppressed"`; other callers get '
     "numbers only."
 )
 _PERIOD = (
@@ -93,8 +93,6 @@ async def get_summary(
 ) -> StatsSummary:
     t = await stats_service.target(session, scope, area)
     return await stats_service.summary(session, t, stats_service.period(from_, to))
-
-
 
 
 @router.get(
@@ -177,7 +175,7 @@ async def export_stats(
     area: AreaParam = None,
     from_: FromParam = None,
     to: ToParam = None,
-    format: StatsFormat = StatsFormat.xlsx,  # noqa: A002 (the query parameter's name)
+    format: StatsFormat = StatsFormat.xlsx,
 ) -> Response:
     """The summary and the breakdowns one and two levels down as a file for the
     self-assessment report. xlsx: a sheet 汇总 (one line per figure: section, Chinese label,

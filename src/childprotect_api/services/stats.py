@@ -210,9 +210,7 @@ async def compute(
     _zero_rows(rows, names, lengths, root)
     tree = Tree(root, lengths)
     shown = (
-        figures.shown_to_auditor(rows, tree, metrics)
-        if solve
-        else figures.shown_all(rows, metrics)
+        figures.shown_to_auditor(rows, tree, metrics) if solve else figures.shown_all(rows, metrics)
     )
     return Computation(tree, rows, shown, names, solve)
 
@@ -226,14 +224,16 @@ def _days(p: s.StatsPeriod) -> list[date]:
 
 def _coverage(v: dict[str, Figure], suffix: str = "") -> s.Coverage:
     return s.Coverage(
-        due=v[f"visits.due{suffix}"],  # type: ignore[arg-type]
-        covered=v[f"visits.covered{suffix}"],  # type: ignore[arg-type]
-        overdue=v[f"visits.overdue{suffix}"],  # type: ignore[arg-type]
-        rate=v[f"visits.coverage{suffix}"],  # type: ignore[arg-type]
+        due=v[f"visits.due{suffix}"],
+        covered=v[f"visits.covered{suffix}"],
+        overdue=v[f"visits.overdue{suffix}"],
+        rate=v[f"visits.coverage{suffix}"],
     )
 
 
-def summary_from(v: dict[str, Any], t: Target, p: s.StatsPeriod, now: datetime, hidden: bool) -> s.StatsSummary:
+def summary_from(
+    v: dict[str, Any], t: Target, p: s.StatsPeriod, now: datetime, hidden: bool
+) -> s.StatsSummary:
     return s.StatsSummary(
         area=t.ref(),
         period=p,
@@ -345,7 +345,7 @@ def breakdown_rows(c: Computation, t: Target, by: AreaLevel) -> list[s.Breakdown
                 name=f"{_label(area, code)}（本级）" if remainder else _label(area, code),
                 level=LEVEL[len(code)],
                 remainder=remainder,
-                values=shown,  # type: ignore[arg-type]
+                values=shown,
             )
         )
     return out
@@ -364,7 +364,10 @@ async def breakdown(
     wanted = metrics or list(METRICS)
     c = await compute(session, t, (LENGTH[level],), _days(p), wanted, now)
     total = s.BreakdownRow(
-        area_code=t.code, name=t.area.name, level=AreaLevel(t.area.level), values=c.values(t.code)  # type: ignore[arg-type]
+        area_code=t.code,
+        name=t.area.name,
+        level=AreaLevel(t.area.level),
+        values=c.values(t.code),
     )
     return s.StatsBreakdown(
         area=t.ref(),
@@ -372,7 +375,7 @@ async def breakdown(
         period=p,
         as_of=now,
         suppressed=c.suppressed,
-        metrics=wanted,  # type: ignore[arg-type]
+        metrics=wanted,
         total=total,
         rows=breakdown_rows(c, t, level),
     )
@@ -404,9 +407,7 @@ async def trend(
     root, solve = _root(t, ())
     lengths = _lengths(root, (), solve)
     area = t.scope.narrowed(root)
-    rows = await figures.compute_trend(
-        session, area, lengths, months, now, china_today(), metric
-    )
+    rows = await figures.compute_trend(session, area, lengths, months, now, china_today(), metric)
     key = (0, root) if root == t.code else (len(t.code), t.code)
     windows = len(months) - 1
     if solve:
@@ -428,7 +429,7 @@ async def trend(
     ]
     return s.StatsTrend(
         area=t.ref(),
-        metric=metric,  # type: ignore[arg-type]
+        metric=metric,
         interval=s.StatsInterval.month,
         as_of=now,
         suppressed=solve,
@@ -462,6 +463,9 @@ async def export(
         values=values,
         breakdowns=[(LEVEL[n], breakdown_rows(c, t, LEVEL[n])) for n in levels],
         total=s.BreakdownRow(
-            area_code=t.code, name=t.area.name, level=AreaLevel(t.area.level), values=values  # type: ignore[arg-type]
+            area_code=t.code,
+            name=t.area.name,
+            level=AreaLevel(t.area.level),
+            values=values,
         ),
     )

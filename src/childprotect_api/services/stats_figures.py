@@ -127,7 +127,7 @@ class Tree:
     lengths: tuple[int, ...]
 
     def chain(self) -> list[int]:
-        return sorted(self.lengths, reverse=True) + [len(self.root)]
+        return [*sorted(self.lengths, reverse=True), len(self.root)]
 
     def parent_length(self, n: int) -> int:
         chain = self.chain()
@@ -208,9 +208,9 @@ def _table(
         up = tree.parent(key)
         if up is not None and up in rows:
             members.setdefault(up, []).append(key)
-    for parent, parts in members.items():
+    for parent, rows_of in members.items():
         for name in cells:
-            table.equation((parent, name), [(p, name) for p in parts])
+            table.equation((parent, name), [(p, name) for p in rows_of])
     return table
 
 
@@ -281,7 +281,9 @@ def trend_shown_to_auditor(rows: Rows, tree: Tree, metric: str, windows: int) ->
             if d.kind in (MetricKind.rate, MetricKind.hours):
                 parts = [f"{p}@{i}" for p in d.parts]
                 points[str(i)] = (
-                    SUPPRESSED if any(p in u for p in parts) else _plain(metric, figures.get(f"{metric}@{i}"))
+                    SUPPRESSED
+                    if any(p in u for p in parts)
+                    else _plain(metric, figures.get(f"{metric}@{i}"))
                 )
             elif f"{metric}@{i}" in u:
                 small = tree.is_village(key) and (figures.get(f"{metric}@{i}") or 0) < THRESHOLD

@@ -130,7 +130,7 @@ class Metric(StrEnum):
 
 
 class MetricKind(StrEnum):
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # (shadows str.count, harmlessly)
     staff = "staff"
     rate = "rate"
     hours = "hours"
@@ -177,9 +177,7 @@ def _count(name: str, group: str, zh: str, en: str, **kw: object) -> MetricDef:
 
 
 def _children() -> Iterable[MetricDef]:
-    yield _count(
-        "children.active", "children", "在册儿童数", "Active children", trendable=True
-    )
+    yield _count("children.active", "children", "在册儿童数", "Active children", trendable=True)
     for c in Category:
         yield _count(
             f"children.category.{c.value}",
@@ -341,7 +339,7 @@ def _reports() -> Iterable[MetricDef]:
         "按时受理率",
         "Share accepted within the time limit",
         parts=("reports.accepted_in_time", "reports.accept_due", "~reports.accept_missed"),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
     yield _count(
         "reports.referral_due",
@@ -364,7 +362,7 @@ def _reports() -> Iterable[MetricDef]:
         "按时转介率",
         "Share referred within the time limit",
         parts=("reports.referred_in_time", "reports.referral_due", "~reports.referral_missed"),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
     yield MetricDef(
         "reports.median_hours_to_acceptance",
@@ -373,7 +371,7 @@ def _reports() -> Iterable[MetricDef]:
         "受理用时中位数(小时)",
         "Median hours from filing to acceptance",
         parts=("reports.accepted",),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -443,19 +441,20 @@ TRENDABLE: tuple[str, ...] = tuple(n for n in METRICS if DEFS[n].trendable)
 
 Metric.__doc__ = (
     "A statistics figure, named section.figure[.value]. Kinds: count (children, or their "
-    "visits, agreements, reports; for auditors \"<5\" or \"suppressed\" in villages), staff "
+    'visits, agreements, reports; for auditors "<5" or "suppressed" in villages), staff '
     "(workforce, never hidden), rate (0..1; null when nothing is due), hours (median), amount "
     "(yuan per month). *period*: counts what happened between `from` and `to`; otherwise as of "
     "the request.\n\n"
     + "\n".join(
-        f"- `{n}` ({DEFS[n].kind.value}{', period' if DEFS[n].period else ''}): "
-        f"{DEFS[n].label_en}"
+        f"- `{n}` ({DEFS[n].kind.value}{', period' if DEFS[n].period else ''}): {DEFS[n].label_en}"
         for n in METRICS
     )
 )
 
 # Stored with the other enum labels: GET /api/v1/meta/enums serves them as `stats_metric`.
-METRIC_LABELS: dict[str, tuple[str, str]] = {n: (DEFS[n].label_zh, DEFS[n].label_en) for n in METRICS}
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    n: (DEFS[n].label_zh, DEFS[n].label_en) for n in METRICS
+}
 
 
 # --- the relations between figures ------------------------------------------------------
@@ -494,7 +493,9 @@ def _row_equations() -> list[tuple[str, tuple[str, ...]]]:
             "reports.accepted",
             (f"reports.status.{s}" for s in ("accepted", "referred", "closed")),
         ),
-        _sum("subsidies.monthly_total", (f"subsidies.monthly_total.{k.value}" for k in SubsidyKind)),
+        _sum(
+            "subsidies.monthly_total", (f"subsidies.monthly_total.{k.value}" for k in SubsidyKind)
+        ),
     ]
     eqs += [_sum(whole, (part, hidden)) for hidden, (whole, part) in HIDDEN.items()]
     return eqs

@@ -195,7 +195,7 @@ def _has_category(categories: Any, category: str) -> Any:
 
 
 def _children_combos(area: Scope, key_length: int) -> Any:
-    now = bindparam("now")
+    now: Any = bindparam("now")
     agreed = (
         select(_A.child_id)
         .where(
@@ -324,9 +324,9 @@ def _visit_rows(area: Scope, params: Params) -> Any:
 
 def _visit_makers(v: Any) -> dict[str, Maker]:
     def total(*conds: Any) -> Maker:
-        return lambda w: func.coalesce(
-            func.sum(v.n).filter(w.has_day(v.day), *conds), 0
-        ).cast(BigInteger)
+        return lambda w: func.coalesce(func.sum(v.n).filter(w.has_day(v.day), *conds), 0).cast(
+            BigInteger
+        )
 
     m: dict[str, Maker] = {"visits.made": total()}
     for k in VisitKind:
@@ -345,7 +345,7 @@ def _agreement_makers() -> dict[str, Maker]:
 
 
 def _report_makers() -> dict[str, Maker]:
-    now = bindparam("now")
+    now: Any = bindparam("now")
     accepted = _R.accepted_at.is_not(None)
     deadline = _R.first_referral_deadline
 
@@ -550,8 +550,10 @@ async def run(
     rows: Rows = {}
     k = len(params.lengths)
     for row in result:
-        key = next(((n, row[i]) for i, n in enumerate(params.lengths) if row[i] is not None), None)
-        rows[key or (0, params.area.area_code)] = {
+        found = next(
+            ((n, row[i]) for i, n in enumerate(params.lengths) if row[i] is not None), None
+        )
+        rows[found or (0, params.area.area_code)] = {
             name: _number(row[k + j]) for j, name in enumerate(names)
         }
     return rows
