@@ -4,13 +4,14 @@ else an embedded one in a temporary folder."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, worklist
+from bench import datagen, stats, worklist
 
 
 def _local_server() -> bool:
@@ -30,9 +31,13 @@ def main() -> int:
         server = embedded.start()
     try:
         url = datagen.with_database(server, f"bench_smoke_{os.getpid()}")
-        return worklist.main(
-            ["--scale", "tiny", "--database-url", url, "--requests", "60", "--drop"]
-        )
+        try:
+            failed = worklist.main(["--scale", "tiny", "--database-url", url, "--requests", "60"])
+            # The same tiny dataset, with the statistics extras added.
+            args = ["--scale", "tiny", "--database-url", url, "--reuse"]
+            return failed or stats.main([*args, "--requests", "10", "--warmup", "1"])
+        finally:
+            asyncio.run(datagen.drop_database(url))
     finally:
         if embedded is not None:
             embedded.stop()

@@ -9,6 +9,7 @@ import pytest
 
 from childprotect_api.services.stats_metrics import DEFS, METRICS, TRENDABLE, MetricKind
 from tests import stats_support as data
+from tests.client_helpers import seed_client
 from tests.conftest import (
     COUNTY,
     COUNTY_OTHER,
@@ -291,6 +292,20 @@ async def test_reporters_are_refused(client, county):
             headers=county["reporter"].headers,
         )
         assert r.status_code == 403, what
+
+
+async def test_integration_clients_need_the_stats_scope(client, county, session, settings):
+    reader = await seed_client(session, settings, scopes={"stats:read"}, area=COUNTY)
+    other = await seed_client(session, settings, scopes={"children:read"}, area=COUNTY)
+    body = await data.get(client, reader, "summary", **data.period())
+    assert body["area"]["code"] == COUNTY
+    assert body["children"]["active"] == 8 and body["suppressed"] is False
+    r = await client.get(f"{data.STATS}/summary", params={"area": COUNTY_OTHER},
+                         headers=reader.headers)  # fmt: skip
+    assert r.status_code == 404
+    r = await client.get(f"{data.STATS}/summary", headers=other.headers)
+    assert r.status_code == 403
+    assert r.json()["code"] == "missing_scope"
 
 
 async def test_admin_reads_any_area_but_must_name_it(client, county):

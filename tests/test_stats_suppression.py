@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from childprotect_api.models.area import Area
+from childprotect_api.models.user import Role
 from childprotect_api.services.stats_metrics import DEFS, HIDDEN, METRICS, ROW_EQUATIONS, MetricKind
 from childprotect_api.services.stats_suppression import Table, solve
 from tests import stats_support as data
@@ -18,6 +19,7 @@ from tests.conftest import (
     VILLAGE,
     VILLAGE_OTHER_TOWNSHIP,
     VILLAGE_SAME_TOWNSHIP,
+    make_actor,
 )
 
 THIRD_VILLAGE = "620722100003"
@@ -69,6 +71,20 @@ async def test_a_village_of_three_children_shows_fewer_than_five(client, three_v
     plain = await data.get(client, w["officer"], "summary", area=VILLAGE_SAME_TOWNSHIP)
     assert plain["suppressed"] is False
     assert plain["children"]["active"] == 3
+
+
+async def test_an_auditor_of_one_village_sees_it_suppressed(
+    client, session, settings, three_villages
+):
+    auditor = await make_actor(
+        session, settings, "village_auditor", Role.auditor, VILLAGE_SAME_TOWNSHIP
+    )
+    await session.commit()
+    body = await data.get(client, auditor, "summary")
+    assert body["suppressed"] is True
+    assert body["children"]["active"] == "<5"
+    trend = await data.get(client, auditor, "trend", metric="children.active")
+    assert trend["points"][-1]["value"] == "<5"
 
 
 async def test_the_other_village_of_a_pair_is_hidden_too(client, session, settings, world):

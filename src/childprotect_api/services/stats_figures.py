@@ -147,9 +147,6 @@ class Tree:
             return None  # the same records as a remainder at a coarser grouping
         return (0, self.root) if up == len(self.root) else (up, target)
 
-    def is_village(self, key: RowKey) -> bool:
-        return key[0] == 12 and len(key[1]) == 12
-
     def canonical(self, key: RowKey) -> RowKey:
         """Records kept at a township or county appear as a remainder in every finer grouping;
         the row that stands for them in the tree is the one just below their own level."""
@@ -158,9 +155,16 @@ class Tree:
             return key
         return (min(m for m in self.lengths if m > len(code)), code)
 
+    def is_village(self, key: RowKey) -> bool:
+        n, code = key
+        return (n == 0 and len(self.root) == 12) or (n == 12 and len(code) == 12)
+
     def is_known_total(self, key: RowKey) -> bool:
         """Counties and above (and what is recorded at a city or province itself)."""
-        return key[0] == 0 or len(key[1]) <= 4 or (len(key[1]) == key[0] and key[0] <= 6)
+        n, code = key
+        if n == 0:
+            return len(self.root) <= 6
+        return len(code) <= 4 or (len(code) == n and n <= 6)
 
 
 def _protected_cells() -> list[str]:
