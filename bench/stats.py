@@ -7,9 +7,10 @@ children and the province.
 Uses the datagen dataset of the scale (`bench_province` at full scale, which it waits for
 while it is being built; a fresh `bench_stats_<scale>` otherwise) with the statistics extras
 added (bench/datagen_stats.py: a county of 50,000 children, agreements, reports, directors and
-supervisors, the visit rollups). Starts the real API (uvicorn, one worker, background jobs
-off) on 127.0.0.1, mints tokens, and times sequential GET /api/v1/stats/summary requests
-(default period: the year so far) after a warm-up:
+supervisors, the visit rollups) and the county snapshots refreshed (as the API's periodic job
+does; city and province figures read them). Starts the real API (uvicorn, one worker,
+background jobs off) on 127.0.0.1, mints tokens, and times sequential GET
+/api/v1/stats/summary requests (default period: the year so far) after a warm-up:
 - village: directors of 20 villages of the 50k county;
 - township: supervisors of its townships;
 - county: officers of the 50k county;
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench import datagen
-from bench.datagen_stats import EXTRAS, StatsExtras
+from bench.datagen_stats import EXTRAS, StatsExtras, refresh_snapshots
 from bench.worklist import _free_port, start_server
 from childprotect_api.config import Settings
 
@@ -170,6 +171,9 @@ async def run(args: argparse.Namespace) -> int:
     url, scale = await _dataset(args)
     x = await datagen.ensure_stats_extras(url, scale)
     assert isinstance(x, StatsExtras)
+    started = time.perf_counter()
+    counties = await refresh_snapshots(url)
+    datagen.log(f"{counties} county snapshots in {time.perf_counter() - started:.1f} s")
     kinds = await _kinds(url, x, args)
     env = {
         "CHILDPROTECT_ACCESS_TOKEN_MINUTES": "240",

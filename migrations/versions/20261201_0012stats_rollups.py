@@ -1,4 +1,4 @@
-"""statistics: visit count rollups kept by a trigger, covering indexes of the live figures
+"""statistics: visit count rollups kept by a trigger, county snapshots, covering indexes
 
 Revision ID: 0012stats
 Revises: 0004v
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0012stats"
 down_revision: str | None = "0004v"
@@ -76,6 +77,15 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("compacted"),
     )
+    op.create_table(
+        "stats_county_snapshots",
+        sa.Column("county_code", sa.String(length=6, collation="C"), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("figures", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("registered", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("closed", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.PrimaryKeyConstraint("county_code"),
+    )
     op.create_index(
         "ix_children_stats",
         "children",
@@ -96,6 +106,7 @@ def upgrade() -> None:
         "ix_children_subsidised",
         "children",
         ["county_code", "area_code"],
+        postgresql_include=["id", "subsidies"],
         postgresql_where=sa.text("status = 'active' AND subsidies <> '[]'::jsonb"),
     )
     op.create_index(
@@ -157,5 +168,6 @@ def downgrade() -> None:
     op.drop_index("ix_agreements_stats", table_name="agreements")
     op.drop_index("ix_children_subsidised", table_name="children")
     op.drop_index("ix_children_stats", table_name="children")
+    op.drop_table("stats_county_snapshots")
     op.drop_table("stats_visit_months")
     op.drop_table("stats_visit_days")

@@ -30,7 +30,7 @@ class PeriodicJob:
 
 
 def periodic_jobs() -> list[PeriodicJob]:
-    from childprotect_api.services import agreement_expiry, stats_rollup
+    from childprotect_api.services import agreement_expiry, stats_rollup, stats_snapshots
     from childprotect_api.services.report_deadlines import emit_overdue_reports
 
     return [
@@ -42,6 +42,8 @@ def periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("retention", 6 * 3600, _retention),
         # Folds the visit rollups' +1/-1 rows (statistics read them either way).
         PeriodicJob("stats_rollup", stats_rollup.INTERVAL_SECONDS, stats_rollup.compact),
+        # County snapshots: what city and province figures add up.
+        PeriodicJob("stats_snapshots", stats_snapshots.INTERVAL_SECONDS, stats_snapshots.refresh),
     ]
 
 

@@ -18,7 +18,7 @@ from childprotect_api.models.report import (
     ReportPolicy,
     ReportReferral,
 )
-from childprotect_api.models.stats import VisitDayCount, VisitMonthCount
+from childprotect_api.models.stats import CountySnapshot, VisitDayCount, VisitMonthCount
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit import Visit
 from childprotect_api.models.visit_policy import VisitPolicy
@@ -39,6 +39,7 @@ __all__ = [
     "Child",
     "ChildEvent",
     "ChildRiskChange",
+    "CountySnapshot",
     "IntegrationClient",
     "Job",
     "LoginThrottle",

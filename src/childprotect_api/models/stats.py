@@ -1,5 +1,6 @@
-"""What the statistics read besides the records themselves: two rollups of visit counts and
-the covering indexes of the live figures (services/stats.py says why).
+"""What the statistics read besides the records themselves: two rollups of visit counts, the
+counties' snapshots for city and province figures, and the covering indexes of the live
+figures (services/stats.py says why).
 
 The rollups are kept by a trigger on `visits` (see the migration `0012stats`), in the
 transaction of each change: every visit that becomes current adds a row +1, every one that
@@ -10,13 +11,15 @@ row of a key, compacted or not, so the figures are exact at any moment."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Column, Date, Identity, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from childprotect_api.models.agreement import Agreement
-from childprotect_api.models.base import area_code_column, county_code_column
+from childprotect_api.models.base import area_code_column, county_code_column, tz_column
 from childprotect_api.models.child import Child
 
 
@@ -109,11 +112,12 @@ STATS_CHILDREN_INDEX = Index(
         "id",
     ],
 )
-# The few children who receive subsidies (the grants are read from the heap).
+# The children who receive subsidies, with their grants (an index-only read).
 STATS_SUBSIDISED_INDEX = Index(
     "ix_children_subsidised",
     _children.c.county_code,
     _children.c.area_code,
+    postgresql_include=["id", "subsidies"],
     postgresql_where=text("status = 'active' AND subsidies <> '[]'::jsonb"),
 )
 # Active agreements by area with the child they cover (agreement coverage, counts).
@@ -125,3 +129,21 @@ STATS_AGREEMENTS_INDEX = Index(
     postgresql_include=["child_id", "ends_on"],
     postgresql_where=text("status = 'active'"),
 )
+
+
+class CountySnapshot(SQLModel, table=True):
+    """A county's figures that do not depend on the period (children by category and level,
+    visit coverage, agreements, subsidies) as of `computed_at`, and the days its children were
+    registered and closed: city and province figures add these up instead of reading a million
+    children (services/stats_snapshots.py refreshes them every few minutes)."""
+
+    __tablename__ = "stats_county_snapshots"
+
+    county_code: str = Field(sa_column=Column(String(6, collation="C"), primary_key=True))
+    computed_at: datetime = Field(sa_column=tz_column(nullable=False))
+    # metric -> value
+    figures: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    # China day -> children registered that day
+    registered: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    # China day -> {closed reason -> records closed that day (and still closed)}
+    closed: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))

@@ -138,6 +138,7 @@ class Computation:
     shown: Shown
     names: dict[str, Area]
     suppressed: bool
+    as_of: datetime
 
     def key(self, code: str) -> RowKey:
         if code == self.tree.root:
@@ -203,16 +204,26 @@ async def compute(
     lengths = _lengths(root, levels, solve)
     area = t.scope.narrowed(root)
     wanted = list(METRICS) if solve else metrics
-    rows = await figures.compute(session, area, lengths, days, now, china_today(), wanted)
+    rows, as_of = await figures.compute(session, area, lengths, days, now, china_today(), wanted)
     deepest = max(levels, default=len(root))
     chain = {*lengths, len(root), *(n for n in LENGTH.values() if len(root) < n < deepest)}
     names = await _areas(session, area, chain)
     _zero_rows(rows, names, lengths, root)
     tree = Tree(root, lengths)
     shown = (
-        figures.shown_to_auditor(rows, tree, metrics) if solve else figures.shown_all(rows, metrics)
+        figures.shown_to_auditor(rows, tree, metrics, _shown_keys(t, tree, rows, levels))
+        if solve
+        else figures.shown_all(rows, metrics)
     )
-    return Computation(tree, rows, shown, names, solve)
+    return Computation(tree, rows, shown, names, solve, as_of)
+
+
+def _shown_keys(t: Target, tree: Tree, rows: Rows, levels: tuple[int, ...]) -> list[RowKey]:
+    """The rows an answer shows: the area's own, and its rows at the breakdown levels (with
+    the rows that stand for their remainders)."""
+    own = (0, t.code) if t.code == tree.root else (len(t.code), t.code)
+    below = [k for k in rows if k[0] in levels and k[1].startswith(t.code)]
+    return [own, *below, *(tree.canonical(k) for k in below)]
 
 
 def _days(p: s.StatsPeriod) -> list[date]:
@@ -298,7 +309,7 @@ async def summary(
 ) -> s.StatsSummary:
     now = now or utcnow()
     c = await compute(session, t, (), _days(p), list(METRICS), now)
-    return summary_from(c.values(t.code), t, p, now, c.suppressed)
+    return summary_from(c.values(t.code), t, p, c.as_of, c.suppressed)
 
 
 # --- breakdown ----------------------------------------------------------------------------
@@ -373,7 +384,7 @@ async def breakdown(
         area=t.ref(),
         by=level,
         period=p,
-        as_of=now,
+        as_of=c.as_of,
         suppressed=c.suppressed,
         metrics=wanted,
         total=total,
@@ -459,7 +470,7 @@ async def export(
     c = await compute(session, t, levels, _days(p), list(METRICS), now)
     values = c.values(t.code)
     return stats_export.Export(
-        summary=summary_from(values, t, p, now, c.suppressed),
+        summary=summary_from(values, t, p, c.as_of, c.suppressed),
         values=values,
         breakdowns=[(LEVEL[n], breakdown_rows(c, t, LEVEL[n])) for n in levels],
         total=s.BreakdownRow(

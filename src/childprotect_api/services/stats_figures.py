@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.security.scope import Scope
 from childprotect_api.services import stats_queries as queries
+from childprotect_api.services import stats_snapshots as snapshots
 from childprotect_api.services.stats_metrics import (
     DEFS,
     HIDDEN,
@@ -44,21 +45,33 @@ async def compute(
     now: datetime,
     today: date,
     metrics: Sequence[str],
-) -> Rows:
+) -> tuple[Rows, datetime]:
     """The figures of `metrics` (and those they derive from) for the area and, with
-    `lengths`, for every area below it at those code lengths."""
+    `lengths`, for every area below it at those code lengths; and the moment the snapshot
+    figures are as of (now, unless county snapshots were used)."""
     params = queries.Params(area, lengths, days, now, today)
+    await queries.prepare(session)
     rows: Rows = {}
     names: set[str] = set()
-    for group in groups_for(metrics):
+    groups = groups_for(metrics)
+    as_of = now
+    if snapshots.eligible(area, lengths):
+        from_snapshots = [g for g in groups if g in snapshots.GROUPS]
+        groups = [g for g in groups if g not in snapshots.GROUPS]
+        if from_snapshots:
+            found, as_of = await snapshots.rows(session, params, from_snapshots)
+            for key, figures in found.items():
+                rows.setdefault(key, {}).update(figures)
+                names.update(figures)
+    for group in groups:
         for key, figures in (await queries.run(session, group, params)).items():
             rows.setdefault(key, {}).update(figures)
             names.update(figures)
     for figures in rows.values():
         for name in names - figures.keys():
-            figures[name] = None if DEFS[name].kind == MetricKind.hours else 0
+            figures[name] = None if name in DEFS and DEFS[name].kind == MetricKind.hours else 0
         derive(figures)
-    return rows
+    return rows, as_of
 
 
 async def compute_trend(
@@ -74,8 +87,11 @@ async def compute_trend(
     their difference; for the median, the reports it is taken over)."""
     d = DEFS[metric]
     params = queries.Params(area, lengths, months, now, today)
+    await queries.prepare(session)
     base = trend_base(metric)
     wanted = [*base, metric] if d.kind == MetricKind.hours else base
+    if d.group == "children" and snapshots.eligible(area, lengths):
+        return await snapshots.trend_rows(session, params, metric)
     rows = await queries.run(session, d.group, params, wanted, trend=True)
     for figures in rows.values():
         for i in range(params.windows):
@@ -189,6 +205,9 @@ def _table(
     table = Table()
     locked = set(locked)
     live = [k for k in rows if k[0] == 0 or tree.parent(k) is not None]
+    # Every row has every cell: the row equations need no check when they use only cells.
+    names = set(cells)
+    checked = all(t in names and set(p) <= names for t, p in row_equations)
     for key in live:
         figures = rows[key]
         known = tree.is_known_total(key)
@@ -206,7 +225,7 @@ def _table(
         for h, (whole, part) in hidden.items():
             table.hidden[(key, h)] = ((key, whole), (key, part))
         for total, parts in row_equations:
-            table.equation((key, total), [(key, p) for p in parts])
+            table.equation((key, total), [(key, p) for p in parts], checked=checked)
     members: dict[RowKey, list[RowKey]] = {}
     for key in live:
         up = tree.parent(key)
@@ -214,7 +233,7 @@ def _table(
             members.setdefault(up, []).append(key)
     for parent, rows_of in members.items():
         for name in cells:
-            table.equation((parent, name), [(p, name) for p in rows_of])
+            table.equation((parent, name), [(p, name) for p in rows_of], checked=True)
     return table
 
 
@@ -229,7 +248,10 @@ def _display(name: str, figures: Figures, unknown: set[str], primary: set[str]) 
     return _plain(name, figures.get(name))
 
 
-def shown_to_auditor(rows: Rows, tree: Tree, metrics: Iterable[str]) -> Shown:
+def shown_to_auditor(
+    rows: Rows, tree: Tree, metrics: Iterable[str], keys: Iterable[RowKey] | None = None
+) -> Shown:
+    """What an auditor sees of the rows (of `keys` only, when given)."""
     table = _table(rows, tree, _protected_cells(), ROW_EQUATIONS, HIDDEN)
     unknown, _ = solve(table)
     hidden_by_row = _by_key(unknown)
@@ -237,10 +259,10 @@ def shown_to_auditor(rows: Rows, tree: Tree, metrics: Iterable[str]) -> Shown:
     wanted = list(metrics)
     return {
         key: {
-            m: _display(m, figures, hidden_by_row.get(key, set()), primary_by_row.get(key, set()))
+            m: _display(m, rows[key], hidden_by_row.get(key, set()), primary_by_row.get(key, set()))
             for m in wanted
         }
-        for key, figures in rows.items()
+        for key in (rows if keys is None else [k for k in keys if k in rows])
     }
 
 

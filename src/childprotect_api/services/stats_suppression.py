@@ -60,16 +60,17 @@ class Table:
         if locked:
             self.locked.add(cell)
 
-    def equation(self, total: Cell, parts: Iterable[Cell]) -> None:
+    def equation(self, total: Cell, parts: Iterable[Cell], *, checked: bool = False) -> None:
+        """total = sum(parts); left out unless every cell exists (`checked`: the caller knows
+        they do)."""
         cells = (total, *parts)
-        if all(c in self.values for c in cells) and len(cells) > 1:
+        if len(cells) > 1 and (checked or all(c in self.values for c in cells)):
             self.equations.append(cells)
 
 
 def solve(table: Table) -> tuple[set[Cell], list[tuple[Cell, ...]]]:
     """The cells nobody can know (primary, complementary, and hidden cells computed from
     them), and the sums that could not be protected (every other term known for good)."""
-    suppressed = set(table.primary)
     defined_by: dict[Cell, list[Cell]] = defaultdict(list)
     for h, (whole, part) in table.hidden.items():
         defined_by[whole].append(h)
@@ -78,19 +79,29 @@ def solve(table: Table) -> tuple[set[Cell], list[tuple[Cell, ...]]]:
     for i, eq in enumerate(table.equations):
         for c in eq:
             containing[c].append(i)
+    # Unknown: hidden by suppression, or a difference one of whose terms is.
+    unknown: set[Cell] = set()
 
-    def unknown(c: Cell) -> bool:
-        if c in suppressed:
-            return True
-        return c in table.hidden and any(d in suppressed for d in table.hidden[c])
+    def hide(cell: Cell) -> list[Cell]:
+        changed = [cell] if cell not in unknown else []
+        unknown.add(cell)
+        for h in defined_by.get(cell, ()):
+            if h not in unknown:
+                unknown.add(h)
+                changed.append(h)
+        return changed
+
+    for cell in table.primary:
+        hide(cell)
+    order = {c: i for i, c in enumerate(table.values)}  # ties go to the first added
 
     def candidates(eq: tuple[Cell, ...]) -> list[Cell]:
         out: list[Cell] = []
         for c in eq:
-            if unknown(c):
+            if c in unknown:
                 continue
             if c in table.hidden:
-                out += [d for d in table.hidden[c] if _free(table, d) and not unknown(d)]
+                out += [d for d in table.hidden[c] if _free(table, d) and d not in unknown]
             elif _free(table, c):
                 out.append(c)
         return out
@@ -101,20 +112,19 @@ def solve(table: Table) -> tuple[set[Cell], list[tuple[Cell, ...]]]:
         i = queue.pop()
         queued.discard(i)
         eq = table.equations[i]
-        if sum(1 for c in eq if unknown(c)) != 1:
+        if sum(1 for c in eq if c in unknown) != 1:
             continue
         options = candidates(eq)
         if not options:
             continue
-        pick = min(options, key=lambda c: (table.values[c], repr(c)))
-        suppressed.add(pick)
-        for c in (pick, *defined_by.get(pick, ())):
+        pick = min(options, key=lambda c: (table.values[c], order[c]))
+        for c in hide(pick):
             for j in containing.get(c, ()):
                 if j not in queued:
                     queued.add(j)
                     queue.append(j)
-    residual = [eq for eq in table.equations if sum(1 for c in eq if unknown(c)) == 1]
-    return {c for c in table.values if unknown(c)}, residual
+    residual = [eq for eq in table.equations if sum(1 for c in eq if c in unknown) == 1]
+    return unknown, residual
 
 
 def _free(table: Table, cell: Cell) -> bool:
