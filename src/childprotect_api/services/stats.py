@@ -3,20 +3,25 @@ two levels down, a metric's last twelve months, and the export of all of it
 (services/stats_export.py). Figures and their definitions: services/stats_metrics.py and
 services/stats_queries.py.
 
-Speed: live queries on covering indexes, plus one rollup. Measured with bench/stats.py.
-- Children (about forty figures): one index-only pass over the area's range of
-  `ix_children_stats` (county code, area code, and every column the figures read), folded
-  into the distinct combinations of what the figures look at, then summed (see
-  stats_queries._children_combos). A county of 50,000 children reads 50,000 index entries and
-  no heap page; a province reads all of them (~1 M), which is what bounds its latency.
-- Visits made in the period: counting the visits themselves would read hundreds of thousands
-  of rows for a county year. They come from rollups kept by a trigger in the transaction of
-  every visit (models/stats.py, migration 0012stats): per county and day (counties and
-  above, exact for any period) and per village and month (townships, villages, breakdowns;
-  the days of partial months from the visits themselves, through the scope index).
-- Agreements, reports, users, villages, subsidised children: small, each read through an
-  index that leads with the county code (`ix_agreements_stats`, `ix_children_subsidised`, the
-  existing scope indexes).
+Speed (measured with bench/stats.py; figures in the README):
+- Counties, townships, villages: live, exact. The children's forty figures are one
+  index-only pass over the area's range of `ix_children_stats` (county code, area code, and
+  every column the figures read), folded in memory into the few hundred distinct combinations
+  of what the figures look at, then summed (stats_queries._children_combos): a county of
+  50,000 children reads its 50,000 index entries and no heap page. Visits made come from two
+  rollups kept by a trigger in the transaction of every visit (models/stats.py, migration
+  0012stats): per county and day (counties, exact for any period) and per village and month
+  (townships, villages, breakdowns below the county; the days of a partial month from the
+  visits themselves). Agreements, reports, users, villages and subsidised children are small
+  and read through indexes that lead with the county code (`ix_agreements_stats` and
+  `ix_children_subsidised` cover what they read).
+- Cities and the province: a live pass would read every child of the province (a million
+  index entries, 1–3 s on the development machine). They add up the counties' snapshots
+  instead (services/stats_snapshots.py: refreshed every 5 minutes by a job; a county whose
+  snapshot is missing or older than 30 minutes is computed in the request), so the figures that
+  do not depend on the period (children by category and level, coverage, agreements,
+  subsidies) are as of the oldest snapshot (`as_of`), while registrations and closings in the
+  period come from the snapshots' day counts, and visits, reports and the workforce are live.
 So a summary is seven statements (one per figure group) plus the token check, the rate limit
 and the area lookup, whatever the area; a breakdown or an export is the same statements
 grouped by area code prefix (GROUPING SETS), never a statement per area. Statements are

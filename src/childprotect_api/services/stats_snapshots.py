@@ -188,19 +188,19 @@ async def trend_rows(session: AsyncSession, params: queries.Params, metric: str)
     window's end = registered before it - closed before it, as the live trend counts)."""
     snaps = await _snapshots(session, params.area, params.now, params.today)
     bounds = [d.isoformat() for d in params.days]
-    figures: dict[str, Any] = {}
-    windows = params.windows
-    for i in range(windows):
-        figures[f"{metric}@{i}"] = 0
+    totals = [0] * params.windows
     for snap in snaps:
         if metric == "children.active":
-            for i in range(windows):
-                end = bounds[i + 1]
-                registered = sum(n for day, n in snap.registered.items() if day < end)
-                closed = sum(n for day, rs in snap.closed.items() if day < end for n in rs.values())
-                figures[f"{metric}@{i}"] += registered - closed
+            closed = {day: sum(rs.values()) for day, rs in snap.closed.items()}
+            for i in range(params.windows):
+                totals[i] += _before(snap.registered, bounds[i + 1]) - _before(
+                    closed, bounds[i + 1]
+                )
             continue
-        for i in range(windows):
-            period = _period_figures(snap, bounds[i], bounds[i + 1])
-            figures[f"{metric}@{i}"] += period.get(metric) or 0
-    return {(0, params.area.area_code): figures}
+        for i in range(params.windows):
+            totals[i] += int(_period_figures(snap, bounds[i], bounds[i + 1]).get(metric) or 0)
+    return {(0, params.area.area_code): {f"{metric}@{i}": n for i, n in enumerate(totals)}}
+
+
+def _before(by_day: dict[str, Any], end: str) -> int:
+    return sum(n for day, n in by_day.items() if day < end)
