@@ -7,7 +7,12 @@ transaction of each change: every visit that becomes current adds a row +1, ever
 stops being current (a correction, a transfer of its child) a row -1. Rows are only ever
 inserted by the trigger, so concurrent visits never wait on one another; a periodic job
 (`services/stats_rollup.py`) folds them into one `compacted` row per key. Readers sum every
-row of a key, compacted or not, so the figures are exact at any moment."""
+row of a key, compacted or not, so the figures are exact at any moment.
+
+What they cost the writes: two small inserts per visit recorded (and per correction or
+transfer of a child's visits), and one more index entry per change of a child's row
+(`ix_children_stats` covers `last_visit_at` and `next_visit_due`, which every visit moves; the
+worklist's indexes already make those updates non-HOT)."""
 
 from __future__ import annotations
 
