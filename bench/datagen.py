@@ -442,3 +442,11 @@ async def make_callers(url: str, settings: Settings, role: str, areas: list[str]
     finally:
         await conn.close()
     return callers
+
+
+async def ensure_stats_extras(url: str, scale: Scale) -> object:
+    """Add what the statistics benchmark needs (bench/datagen_stats.py), idempotently and
+    without changing any existing row; answers the extras (their county code and size)."""
+    from bench import datagen_stats
+
+    return await datagen_stats.ensure(url, scale)

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, footprint, load, sync, sync_push, worklist, writes
+from bench import datagen, footprint, load, stats, sync, sync_push, worklist, writes
 
 
 def _local_server() -> bool:
@@ -42,6 +42,9 @@ def main() -> int:
                 ["--database-url", url, "--samples", "5", "--pgbench-seconds", "2",
                  "--pgbench-clients", "1"]
             )  # fmt: skip
+            # The same tiny dataset, with the statistics extras added.
+            args = ["--scale", "tiny", "--database-url", url, "--reuse"]
+            rc |= stats.main([*args, "--requests", "10", "--warmup", "1"])
         finally:
             asyncio.run(datagen.drop_database(url))
         sync_url = datagen.with_database(server, f"bench_smoke_sync_{os.getpid()}")

@@ -64,6 +64,10 @@ QUERY: dict[str, dict[str, str]] = {
     "updateVisitPolicy": {"county": COUNTY},
     "getReportPolicy": {"county": COUNTY},
     "updateReportPolicy": {"county": COUNTY},
+    "getStatsSummary": {"area": VILLAGE},
+    "getStatsBreakdown": {"area": TOWNSHIP},
+    "getStatsTrend": {"area": VILLAGE, "metric": "children.new"},
+    "exportStats": {"area": VILLAGE},
 }
 # Operations that answer 200 with per-item results: nothing may have been applied.
 PER_ITEM = {"importChildren", "pushSyncBatch"}

@@ -30,7 +30,7 @@ class PeriodicJob:
 
 
 def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
-    from childprotect_api.services import agreement_expiry
+    from childprotect_api.services import agreement_expiry, stats_rollup, stats_snapshots
     from childprotect_api.services import jobs as job_service
     from childprotect_api.services.report_deadlines import emit_overdue_reports
 
@@ -51,6 +51,10 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob("retention", 6 * 3600, _retention),
         PeriodicJob("sync_closed_tombstones", 3600, _sync_closed_tombstones),
         PeriodicJob("sync_log_prune", 3600, _sync_log_prune),
+        # Folds the visit rollups' +1/-1 rows (statistics read them either way).
+        PeriodicJob("stats_rollup", stats_rollup.INTERVAL_SECONDS, stats_rollup.compact),
+        # County snapshots: what city and province figures add up.
+        PeriodicJob("stats_snapshots", stats_snapshots.INTERVAL_SECONDS, stats_snapshots.refresh),
     ]
 
 

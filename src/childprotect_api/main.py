@@ -29,6 +29,7 @@ from childprotect_api.routers import (
     meta,
     report_policy,
     reports,
+    stats,
     sync,
     users,
     visit_policy,
@@ -65,6 +66,7 @@ ROUTERS = [
     visits.router,
     worklist.router,
     sync.router,
+    stats.router,
 ]
 
 

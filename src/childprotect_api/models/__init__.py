@@ -19,6 +19,7 @@ from childprotect_api.models.report import (
     ReportPolicy,
     ReportReferral,
 )
+from childprotect_api.models.stats import CountySnapshot, VisitDayCount, VisitMonthCount
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit import Visit
@@ -40,6 +41,7 @@ __all__ = [
     "Child",
     "ChildEvent",
     "ChildRiskChange",
+    "CountySnapshot",
     "IdempotencyKey",
     "IntegrationClient",
     "Job",
@@ -58,6 +60,8 @@ __all__ = [
     "TokenFamily",
     "User",
     "Visit",
+    "VisitDayCount",
+    "VisitMonthCount",
     "VisitPolicy",
     "WebhookAttempt",
     "WebhookCursor",

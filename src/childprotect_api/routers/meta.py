@@ -8,6 +8,7 @@ from childprotect_api.errors import Problem
 from childprotect_api.schemas.meta import EnumOption
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services.enums import ENUM_LABELS
+from childprotect_api.services.stats_metrics import METRIC_LABELS
 
 router = APIRouter(prefix="/api/v1/meta", tags=["meta"])
 
@@ -22,5 +23,5 @@ async def list_enums(scope: CurrentScope) -> dict[str, list[EnumOption]]:
     """Every enum of the API with its Chinese and English labels (any signed-in caller)."""
     return {
         name: [EnumOption(value=v, label_zh=zh, label_en=en) for v, (zh, en) in values.items()]
-        for name, values in ENUM_LABELS.items()
+        for name, values in {**ENUM_LABELS, "stats_metric": METRIC_LABELS}.items()
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true
 
 from childprotect_api.config import Settings
 from childprotect_api.db import SessionDep
-from childprotect_api.errors import Forbidden, Unauthorized
+from childprotect_api.errors import Forbidden, NotFound, Unauthorized
 from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.user import Role, User
 from childprotect_api.security.tokens import InvalidToken, decode_access_token
@@ -133,6 +133,13 @@ class Scope:
         """Whether the area lies inside this scope or this scope inside the area (a village
         director and the settings of its county, say). For values, not for queries."""
         return area_code.startswith(self.area_code) or self.area_code.startswith(area_code)
+
+    def narrowed(self, area_code: str) -> Scope:
+        """The part of this scope under one of its areas (an area's statistics read that
+        area's rows with the same filter). An area outside the scope is not found."""
+        if not self.covers(area_code):
+            raise NotFound("no such area")
+        return replace(self, area_code=area_code)
 
     def can(self, action: Action) -> bool:
         if self.is_client:
