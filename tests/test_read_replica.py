@@ -88,6 +88,19 @@ def _lists_child(r: httpx.Response, child_id: uuid.UUID) -> bool:
     return any(i["type"] == "child" and i["id"] == str(child_id) for i in r.json()["items"])
 
 
+async def _active_children(ra: ReplicaApp, before: int | None) -> httpx.Response:
+    return await ra.client.get(
+        "/api/v1/stats/summary", params={"area": VILLAGE}, headers=ra.world["officer"].headers
+    )
+
+
+async def _one_more_child(ra: ReplicaApp) -> int:
+    before = (await _active_children(ra, None)).json()["children"]["active"]
+    async with ra.primary_session() as s:
+        await make_child(s, ra.settings, VILLAGE)
+    return int(before)
+
+
 # Every endpoint that reads through ReadSessionDep (statistics, exports, the sync initial
 # load): add it here and it is checked against the paused replica.
 REPLICA_READS: list[ReplicaRead] = [
@@ -98,6 +111,12 @@ REPLICA_READS: list[ReplicaRead] = [
         lambda r, _: bool(r.json()["child_seen"]),
     ),
     ReplicaRead("sync initial load", _new_child, _sync_initial_load, _lists_child),
+    ReplicaRead(
+        "statistics summary",
+        _one_more_child,
+        _active_children,
+        lambda r, before: r.json()["children"]["active"] > before,
+    ),
 ]
 
 
