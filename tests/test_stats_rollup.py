@@ -104,5 +104,5 @@ async def test_rebuild_recounts_from_the_visits(session, settings, world):
     await _rollups_match_the_visits(session)
 
 
-def test_the_compaction_runs_with_the_other_jobs():
-    assert "stats_rollup" in {job.name for job in periodic_jobs()}
+def test_the_compaction_runs_with_the_other_jobs(settings):
+    assert "stats_rollup" in {job.name for job in periodic_jobs(settings)}

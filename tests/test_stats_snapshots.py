@@ -105,5 +105,5 @@ async def test_the_province_trend_of_children(client, county, session):
             assert point["value"] == sum(p["points"][i]["value"] for p in parts), (metric, i)
 
 
-def test_the_snapshots_are_refreshed_by_a_job():
-    assert "stats_snapshots" in {job.name for job in periodic_jobs()}
+def test_the_snapshots_are_refreshed_by_a_job(settings):
+    assert "stats_snapshots" in {job.name for job in periodic_jobs(settings)}
