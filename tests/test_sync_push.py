@@ -437,11 +437,15 @@ async def test_audit_and_outbox_rows_of_applied_items_only(
         return await original(*args, **kwargs)
 
     monkeypatch.setattr(visit_service.outbox, "emit", failing_second)
-    ops = [
-        op("create_visit", visit_body(child.id, utcnow() - timedelta(hours=h))) for h in (1, 2, 3)
-    ]
+    # The second is the latest: it moves the child's last visit before it fails, so the child
+    # (locked and loaded once for the batch) is rolled back with it and read again.
+    at = [utcnow() - timedelta(hours=h) for h in (3, 1, 2)]
+    ops = [op("create_visit", visit_body(child.id, t)) for t in at]
     answer = await push(client, world["director"], *ops)
     assert statuses(answer) == ["created", "rejected", "created"]
+    now = await _child_at(client, world["director"], child.id)
+    assert datetime.fromisoformat(now["last_visit_at"]) == at[2]
+    assert now["version"] == child.version + 2
     assert answer["results"][1]["problem"]["code"] == "test_failure"
     created = {uuid.UUID(ops[0]["id"]), uuid.UUID(ops[2]["id"])}
     audited = (

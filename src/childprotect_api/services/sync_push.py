@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -63,7 +63,7 @@ from childprotect_api.schemas.sync_push import (
 )
 from childprotect_api.schemas.visit import VisitCreate, VisitRead
 from childprotect_api.security.crypto import lookup_hash
-from childprotect_api.security.scope import Action, Scope
+from childprotect_api.security.scope import Action, Scope, in_scope
 from childprotect_api.services import (
     agreements,
     audit,
@@ -101,7 +101,9 @@ class Push:
     settings: Settings
     ledger: dict[uuid.UUID, SyncPushOp] = field(default_factory=dict)
     applied: list[dict[str, object]] = field(default_factory=list)
-    # Visit ids of the batch that no visit had when it started (looked up in one query).
+    # The children of the batch's visits, locked at its start (one query), and the batch's
+    # visit ids that no visit had then.
+    locked_children: dict[uuid.UUID, Child] = field(default_factory=dict)
     new_visits: set[uuid.UUID] = field(default_factory=set)
 
 
@@ -154,21 +156,42 @@ async def _apply_all(batch: Push, operations: Sequence[PushOperation]) -> list[P
 
 async def _look_up(batch: Push, operations: Sequence[PushOperation]) -> None:
     """What the batch needs to know up front, in one query each: the updates applied by earlier
-    pushes (the ledger), and which of its visit ids are not taken yet."""
+    pushes (the ledger); the children of its visits, locked (in id order, as one statement
+    takes them) until the batch commits; then which of its visit ids are not taken. A visit
+    of a locked child whose id was free needs no lookup of its own (see create_visit)."""
+    session, scope = batch.session, batch.scope
     updates = [op.client_id for op in operations if op.op in UPDATES]
     if updates:
         stmt = select(SyncPushOp).where(
-            col(SyncPushOp.principal_id) == batch.scope.actor_id,
+            col(SyncPushOp.principal_id) == scope.actor_id,
             col(SyncPushOp.client_id).in_(updates),
         )
-        rows = (await batch.session.execute(stmt)).scalars()
-        batch.ledger = {row.client_id: row for row in rows}
-    visit_ids = {op.id for op in operations if op.op == PushOp.create_visit and op.id}
-    if visit_ids:
-        taken = await batch.session.execute(
-            select(col(Visit.id)).where(col(Visit.id).in_(visit_ids))
+        batch.ledger = {row.client_id: row for row in (await session.execute(stmt)).scalars()}
+    visit_ops = [op for op in operations if op.op == PushOp.create_visit and op.id]
+    child_ids = {_uuid(op.data.get("child_id")) for op in visit_ops} - {None}
+    if child_ids and scope.can(Action.visit_log):
+        lock = (
+            select(Child)
+            .where(
+                col(Child.id).in_(child_ids),
+                in_scope(scope, col(Child.area_code), col(Child.county_code)),
+            )
+            .order_by(col(Child.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
+        batch.locked_children = {c.id: c for c in (await session.execute(lock)).scalars()}
+    visit_ids = {op.id for op in visit_ops if op.id}
+    if visit_ids:
+        taken = await session.execute(select(col(Visit.id)).where(col(Visit.id).in_(visit_ids)))
         batch.new_visits = visit_ids - set(taken.scalars())
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
 
 async def _apply(batch: Push, op: PushOperation) -> PushResult:
@@ -416,8 +439,11 @@ async def _create_visit(batch: Push, op: PushOperation) -> PushResult:
     target = _target(op)
     known_new = target in batch.new_visits
     batch.new_visits.discard(target)  # the same id again later in the batch is looked up
+    child = batch.locked_children.get(body.child_id)
+    if child is not None and inspect(child).expired_attributes:
+        child = None  # an earlier item changed it and was rolled back: load it again
     visit, created = await visits.create_visit(
-        batch.session, batch.scope, target, body, known_new=known_new
+        batch.session, batch.scope, target, body, known_new=known_new, locked_child=child
     )
     status = PushStatus.created if created else PushStatus.unchanged
     return _result(op, status, VisitRead.model_validate(visit), visit.version)

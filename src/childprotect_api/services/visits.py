@@ -160,22 +160,30 @@ async def create_visit(
     data: VisitCreate,
     *,
     known_new: bool = False,
+    locked_child: Child | None = None,
 ) -> tuple[Visit, bool]:
-    """Record a visit under the phone's id. Answers (visit, created). `known_new`: the caller
-    found no visit with this id in this transaction (a batch push looks its ids up in one
-    query), so the lookup before the child's lock is skipped; the one after it still finds a
-    concurrent retry."""
+    """Record a visit under the phone's id. Answers (visit, created).
+
+    For a batch (the sync push), which looks its ids up and locks its children in one query
+    each: `known_new` says no visit had this id when the caller looked, so the lookup before
+    the child's lock is skipped. With `locked_child` too (the child's row already locked by
+    the caller before it looked), the lookup after the lock is skipped as well: a retry of
+    this visit needs the same lock, and an id taken since by another child's visit makes the
+    insert fail (409, as any id conflict)."""
     scope.require(Action.visit_log)
     assert scope.user_id is not None
     digest = content_hash(data)
-    existing = None if known_new else await _find(session, scope, visit_id)
-    if existing is not None:
-        return await _replay(session, scope, existing, digest), False
-    child = await _lock_child(session, scope, data.child_id)
-    # A retry running alongside may have committed while this request waited for the lock.
-    existing = await _find(session, scope, visit_id)
-    if existing is not None:
-        return await _replay(session, scope, existing, digest), False
+    if known_new and locked_child is not None and locked_child.id == data.child_id:
+        child = locked_child
+    else:
+        existing = None if known_new else await _find(session, scope, visit_id)
+        if existing is not None:
+            return await _replay(session, scope, existing, digest), False
+        child = await _lock_child(session, scope, data.child_id)
+        # A retry running alongside may have committed while this request waited for the lock.
+        existing = await _find(session, scope, visit_id)
+        if existing is not None:
+            return await _replay(session, scope, existing, digest), False
     if child.status != ChildStatus.active:
         raise Conflict("the child's record is closed", code="child_closed")
     _check_visited_at(data.visited_at, child)
