@@ -8,7 +8,8 @@ Speed (measured with bench/stats.py; figures in the README):
   index-only pass over the area's range of `ix_children_stats` (county code, area code, and
   every column the figures read), folded in memory into the few hundred distinct combinations
   of what the figures look at, then summed (stats_queries._children_combos): a county of
-  50,000 children reads its 50,000 index entries and no heap page. Visits made come from two
+  50,000 children reads its 50,000 index entries and no heap page (on a second connection,
+  while the other statements run on the first). Visits made come from two
   rollups kept by a trigger in the transaction of every visit (models/stats.py, migration
   0012stats): per county and day (counties, exact for any period) and per village and month
   (townships, villages, breakdowns below the county; the days of a partial month from the

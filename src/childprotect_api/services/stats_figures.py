@@ -4,6 +4,7 @@ everything, or, for auditors, the figures left after small-figure suppression
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -63,8 +64,9 @@ async def compute(
             for key, figures in found.items():
                 rows.setdefault(key, {}).update(figures)
                 names.update(figures)
-    for group in groups:
-        for key, figures in (await queries.run(session, group, params)).items():
+    results = await _run_groups(session, params, groups)
+    for found in results:
+        for key, figures in found.items():
             rows.setdefault(key, {}).update(figures)
             names.update(figures)
     for figures in rows.values():
@@ -72,6 +74,28 @@ async def compute(
             figures[name] = None if name in DEFS and DEFS[name].kind == MetricKind.hours else 0
         derive(figures)
     return rows, as_of
+
+
+async def _run_groups(
+    session: AsyncSession, params: queries.Params, groups: list[str]
+) -> list[Rows]:
+    """The children's pass is most of the time of an area's figures: it runs on a second
+    connection while the other groups run one after the other on this one. (Two snapshots a
+    few milliseconds apart: statistics tolerate it, as they tolerate a replica's lag.)"""
+    if "children" not in groups or len(groups) == 1 or session.bind is None:
+        return [await queries.run(session, g, params) for g in groups]
+    rest = [g for g in groups if g != "children"]
+
+    async def children() -> Rows:
+        async with AsyncSession(session.bind, expire_on_commit=False) as other:
+            await queries.prepare(other)
+            return await queries.run(other, "children", params)
+
+    async def others() -> list[Rows]:
+        return [await queries.run(session, g, params) for g in rest]
+
+    first, then = await asyncio.gather(children(), others())
+    return [first, *then]
 
 
 async def compute_trend(
