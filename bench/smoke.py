@@ -4,13 +4,14 @@ else an embedded one in a temporary folder."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, worklist
+from bench import baseline, datagen, worklist
 
 
 def _local_server() -> bool:
@@ -30,9 +31,16 @@ def main() -> int:
         server = embedded.start()
     try:
         url = datagen.with_database(server, f"bench_smoke_{os.getpid()}")
-        return worklist.main(
-            ["--scale", "tiny", "--database-url", url, "--requests", "60", "--drop"]
-        )
+        try:
+            code = worklist.main(["--scale", "tiny", "--database-url", url, "--requests", "60"])
+            # The API against the bare baseline on the same dataset: 2 s per phase.
+            quick = ["--seconds", "2", "--warmup", "1", "--rounds", "1", "--connections", "4"]
+            code |= baseline.main(
+                ["--scale", "tiny", "--database-url", url, "--callers", "5", *quick]
+            )
+        finally:
+            asyncio.run(datagen.drop_database(url))
+        return code
     finally:
         if embedded is not None:
             embedded.stop()
