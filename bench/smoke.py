@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import baseline, datagen, worklist
+from bench import baseline, datagen, footprint, load, sync, worklist, writes
 
 
 def _local_server() -> bool:
@@ -31,16 +31,29 @@ def main() -> int:
         server = embedded.start()
     try:
         url = datagen.with_database(server, f"bench_smoke_{os.getpid()}")
+        rc = 0
         try:
-            code = worklist.main(["--scale", "tiny", "--database-url", url, "--requests", "60"])
+            rc |= worklist.main(["--scale", "tiny", "--database-url", url, "--requests", "60"])
+            # The load test on the same tiny dataset: 20 phones for about 10 seconds.
+            load_args = ["--scale", "tiny", "--database-url", url, "--reuse", "--phones", "20"]
+            load_args += ["--duration", "10", "--warmup", "2", "--think", "1", "--workers", "1"]
+            rc |= load.main(load_args)
             # The API against the bare baseline on the same dataset: 2 s per phase.
             quick = ["--seconds", "2", "--warmup", "1", "--rounds", "1", "--connections", "4"]
-            code |= baseline.main(
+            rc |= baseline.main(
                 ["--scale", "tiny", "--database-url", url, "--callers", "5", *quick]
             )
+            rc |= footprint.main(
+                ["--database-url", url, "--samples", "5", "--pgbench-seconds", "2",
+                 "--pgbench-clients", "1"]
+            )  # fmt: skip
         finally:
             asyncio.run(datagen.drop_database(url))
-        return code
+        sync_url = datagen.with_database(server, f"bench_smoke_sync_{os.getpid()}")
+        rc |= sync.main(["--scale", "tiny", "--database-url", sync_url, "--rounds", "2", "--drop"])
+        # A private cluster of its own (skipped, saying why, without server binaries).
+        rc |= writes.main(["--scale", "tiny", "--requests", "20", "--villages", "5"])
+        return rc
     finally:
         if embedded is not None:
             embedded.stop()

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import IO
 
 import httpx
 
@@ -55,7 +56,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, port: int, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(
+    url: str,
+    port: int,
+    env_extra: dict[str, str],
+    *,
+    workers: int = 1,
+    output: IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """The real API under uvicorn (`workers` processes), its output to `output` (default:
+    ours)."""
     env = dict(os.environ, DATABASE_URL=url, CHILDPROTECT_ENV="local", **env_extra)
     cmd = [
         sys.executable,
@@ -68,12 +78,14 @@ def start_server(url: str, port: int, env_extra: dict[str, str]) -> subprocess.P
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--no-access-log",
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(cmd, env=env)  # noqa: S603 (our own interpreter and module)
+    return subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        cmd, env=env, stdout=output, stderr=output
+    )
 
 
 async def wait_ready(base: str, proc: subprocess.Popen[bytes], within_s: float = 60) -> None:

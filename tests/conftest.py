@@ -28,6 +28,7 @@ from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.user import Role, User
 from childprotect_api.security.passwords import hash_password
 from childprotect_api.security.tokens import create_access_token
+from tests.replica import replica_app, replica_pair  # noqa: F401 (fixtures: a real replica)
 
 TEST_PASSWORD = "Test-Password-2026"
 _counter = itertools.count()
@@ -40,6 +41,17 @@ def _with_database(url: str, name: str) -> str:
 
 def _asyncpg_dsn(url: str) -> str:
     return to_asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The `faults` group (real servers killed, minutes long) runs only when selected with
+    `-m faults`; the normal run skips it."""
+    if "faults" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="fault scenarios run with -m faults (bench/faults.py)")
+    for item in items:
+        if "faults" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -326,3 +326,8 @@ async def test_the_arranged_objects_are_real(client, world, session, settings):
     for name, url in reads:
         r = await client.get(url, headers=world[name].headers)
         assert r.status_code == 200, (name, url, r.text)
+    # The sync feed serves them to their village's director (so its 200s above show nothing).
+    r = await client.get("/api/v1/sync/changes?limit=1000", headers=world["director"].headers)
+    assert r.status_code == 200, r.text
+    for key in ("child_id", "other_child_id", "agreement_id", "report_id"):
+        assert ids[key] in r.text, key

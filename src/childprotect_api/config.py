@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Bounded waits on the database (seconds): a new connection, one statement (0: no limit),
+    # a free pooled connection. Past them a request answers 503 database_unavailable.
+    db_connect_timeout_seconds: float = 5.0
+    db_command_timeout_seconds: float = 60.0
+    db_pool_timeout_seconds: float = 10.0
+    # Test a pooled connection before use (three round trips on asyncpg, about a millisecond
+    # a request). Off: a connection the server closed is replaced at checkout, and a dead one
+    # found when the request begins is replaced and the BEGIN retried once (db.begin).
+    # Outages answer 503 either way.
+    db_pool_pre_ping: bool = False
 
     # Access tokens are HS256 JWTs; several keys allow rotation (the first signs).
     jwt_keys: str = DEFAULT_JWT_KEY
@@ -48,6 +58,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     # Imports of more rows than this run as a background job (202 and a job id).
     import_sync_max_rows: int = 500
+    # A running job renews its lease every quarter of this; a job whose lease ran out (its
+    # process was killed) is marked failed by any API process (services/jobs.py).
+    job_lease_seconds: float = 120.0
     # Requests per minute per user/client on expensive endpoints, by bucket.
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}
@@ -55,6 +68,10 @@ class Settings(BaseSettings):
     # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
     jobs_enabled: bool = True
     retention_days: int = 365 * 5
+    # Offline sync: change-log rows older than this are pruned (a cursor that old answers
+    # 410), and closed children drop off phones this long after closing.
+    sync_log_days: int = Field(default=90, ge=2)
+    sync_keep_closed_days: int = Field(default=30, ge=0)
 
     @property
     def signing_keys(self) -> list[str]:

@@ -4,16 +4,19 @@ and the embedded PostgreSQL used when no DATABASE_URL is given."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -40,40 +43,126 @@ class Database:
     # An optional streaming replica for heavy reads (statistics, exports, the sync initial
     # load). None: those reads go to the primary.
     replica: Database | None = None
+    # When the replica cannot be reached, heavy reads go to the primary and the replica is
+    # tried again after this many seconds (one warning per outage, not one per request).
+    replica_retry_seconds: float = 10.0
+    _replica_down_until: float | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Database:
+    def create(
+        cls,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pre_ping: bool = False,
+        connect_timeout: float = 5.0,
+        command_timeout: float | None = 60.0,
+        pool_timeout: float = 10.0,
+    ) -> Database:
+        """Every wait is bounded, so a database that is down or unreachable answers 503
+        (errors.is_database_unavailable) within seconds instead of holding the request:
+        `connect_timeout` for a new connection, `command_timeout` for one statement (None: no
+        limit), `pool_timeout` for a free pooled connection."""
+        connect_args: dict[str, Any] = {
+            # JIT costs more than it saves on the short OLTP queries this API issues.
+            "server_settings": {"jit": "off", "application_name": "childprotect-api"},
+            "timeout": connect_timeout,
+        }
+        if command_timeout is not None:
+            connect_args["command_timeout"] = command_timeout
         engine = create_async_engine(
             to_asyncpg_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            # No pre-ping (three round trips per request): a connection found closed is
-            # replaced at checkout, and one that turns out dead when the request's transaction
-            # begins is replaced and the BEGIN retried (`begin`), so dropped connections
-            # (a restarted server, pg_terminate_backend) cost nothing in the steady state.
-            pool_pre_ping=False,
+            # No pre-ping by default (three round trips per request): a connection found
+            # closed is replaced at checkout, and one that turns out dead when the request's
+            # transaction begins is replaced and the BEGIN retried (`begin`), so dropped
+            # connections (a restarted server, pg_terminate_backend) cost nothing in the
+            # steady state.
+            pool_pre_ping=pre_ping,
+            pool_timeout=pool_timeout,
             # Statement parameters hold names and ID numbers: keep them out of logs and of
             # exception messages.
             hide_parameters=True,
-            # JIT costs more than it saves on the short OLTP queries this API issues.
-            connect_args={
-                "server_settings": {"jit": "off", "application_name": "childprotect-api"}
-            },
+            connect_args=connect_args,
         )
         event.listen(engine.sync_engine, "checkout", _discard_closed)
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
 
     def with_replica(
-        self, url: str | None, *, pool_size: int = 5, max_overflow: int = 5
+        self,
+        url: str | None,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        connect_timeout: float = 3.0,
     ) -> Database:
-        """Attach a read replica (DATABASE_REPLICA_URL); None keeps every read on the primary."""
+        """Attach a read replica (DATABASE_REPLICA_URL); None keeps every read on the primary.
+
+        A short connect timeout: a replica that does not answer must not hold a request for
+        asyncpg's default minute before the read falls back to the primary."""
         if url:
-            self.replica = Database.create(url, pool_size=pool_size, max_overflow=max_overflow)
+            self.replica = Database.create(
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                connect_timeout=connect_timeout,
+                # Heavy reads: a round trip to learn early that the replica went away (and
+                # fall back to the primary) costs nothing worth saving.
+                pre_ping=True,
+            )
         return self
 
     @property
     def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """The replica's session factory when there is one, without the fallback: prefer
+        `read_session()`, which answers a primary session when the replica is unreachable."""
         return (self.replica or self).sessionmaker
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for heavy reads: on the replica when one is configured and reachable,
+        else on the primary. Only a failure to connect falls back; a replica that fails in
+        the middle of a query fails that request."""
+        conn = await self._replica_connection()
+        if conn is None:
+            async with self.sessionmaker() as session:
+                yield session
+            return
+        assert self.replica is not None
+        try:
+            async with self.replica.sessionmaker(bind=conn) as session:
+                yield session
+        finally:
+            await conn.close()
+
+    async def _replica_connection(self) -> AsyncConnection | None:
+        replica = self.replica
+        if replica is None:
+            return None
+        now = time.monotonic()
+        if self._replica_down_until is not None and now < self._replica_down_until:
+            return None
+        try:
+            # The pool pre-pings: a connection to a replica that went away is replaced, and
+            # if no new one can be made this raises.
+            conn = await replica.engine.connect()
+        except (OSError, TimeoutError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+            if self._replica_down_until is None:
+                # The exception's class only: its text may carry host names or the URL.
+                log.warning(
+                    "read replica unreachable (%s): heavy reads go to the primary; "
+                    "retrying the replica every %g s",
+                    type(exc).__name__,
+                    self.replica_retry_seconds,
+                )
+            self._replica_down_until = now + self.replica_retry_seconds
+            return None
+        if self._replica_down_until is not None:
+            log.warning("read replica reachable again: heavy reads go back to it")
+            self._replica_down_until = None
+        return conn
 
     async def dispose(self) -> None:
         if self.replica is not None:
@@ -141,10 +230,10 @@ async def begin(session: AsyncSession) -> None:
     turns out to be dead (the server restarted, or the backend was terminated, since it was
     last used), it is discarded and the BEGIN retried once on a fresh one. Nothing has run in
     the transaction yet, so the retry is always safe."""
+    conn = await session.connection()  # no connection to be had: that is an outage (503)
     try:
         await driver(session)
     except Exception as exc:
-        conn = await session.connection()
         fairy: Any = await conn.get_raw_connection()
         if not (is_disconnect(exc) or fairy.driver_connection.is_closed()):
             raise
@@ -173,11 +262,12 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A read-only transaction on the replica when DATABASE_REPLICA_URL is set, else on the
-    primary. For heavy reads that tolerate replication lag (statistics, exports, the sync
-    initial load); writes (the audit log included) still go through SessionDep."""
+    """A transaction on the replica when DATABASE_REPLICA_URL is set and the replica answers,
+    else on the primary (see Database.read_session); always rolled back, so nothing written
+    through it persists. For heavy reads that tolerate replication lag (statistics, exports,
+    the sync initial load); writes (the audit log included) go through SessionDep."""
     db = get_database(request)
-    async with db.read_sessionmaker() as session:
+    async with db.read_session() as session:
         try:
             yield session
         finally:

@@ -132,6 +132,83 @@ class ServiceUnavailable(AppError):
     title = "Service unavailable"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached, or is shutting down or starting up: the request was not
+    wrong and may be retried (PUT and the other idempotent writes are safe to resend)."""
+
+    code = "database_unavailable"
+    title = "Database unavailable"
+    retry_after_seconds = 5
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "The database is unavailable; retry later.",
+            headers={"Retry-After": str(self.retry_after_seconds)},
+        )
+
+
+# SQLSTATEs of a database that cannot serve now (not of a wrong request): class 08 (connection
+# exceptions), admin/crash shutdown, "cannot connect now" (starting up or shutting down), too
+# many connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or anything that caused it, says the database is unreachable, shutting
+    down or starting up, or that no connection could be had in time: the one decision of
+    which failures answer 503 `database_unavailable` instead of 500.
+
+    Does not rely on the pool's pre-ping: a connection that died under a request answers
+    here too (SQLAlchemy marks it `connection_invalidated`, and invalidates the pool)."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, DBAPIError) and e.connection_invalidated:
+            return True
+        if isinstance(e, PoolTimeout):  # no pooled connection within pool_timeout
+            return True
+        sqlstate = getattr(e, "sqlstate", None)
+        if isinstance(sqlstate, str) and (
+            sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+        ):
+            return True
+        if _is_driver_connection_error(e):
+            return True
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(e.exceptions)
+        orig = getattr(e, "orig", None)
+        for nested in (orig, e.__cause__, e.__context__):
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+    return False
+
+
+def _is_driver_connection_error(e: BaseException) -> bool:
+    """A socket error or timeout raised inside the driver (refused, reset, unreachable host,
+    connect or command timeout), or asyncpg's "connection is closed"."""
+    import asyncpg
+
+    if isinstance(e, asyncpg.InterfaceError):
+        return "connection is closed" in str(e) or "connection was closed" in str(e)
+    if not isinstance(e, OSError):  # TimeoutError and ConnectionError are OSErrors
+        return False
+    tb = e.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def problem_response(
     status: int,
     title: str,

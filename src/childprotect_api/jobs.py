@@ -29,17 +29,27 @@ class PeriodicJob:
     run: JobFn
 
 
-def periodic_jobs() -> list[PeriodicJob]:
+def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
     from childprotect_api.services import agreement_expiry
+    from childprotect_api.services import jobs as job_service
     from childprotect_api.services.report_deadlines import emit_overdue_reports
 
+    lease = settings.job_lease_seconds
+
+    async def reap_jobs(session: AsyncSession, now: datetime) -> int:
+        return await job_service.reap_expired(session, now, lease)
+
     return [
+        # At start-up, then every half lease: jobs of a killed process end marked failed.
+        PeriodicJob("reap_jobs", lease / 2, reap_jobs),
         PeriodicJob("report_deadlines", 60, emit_overdue_reports),
         PeriodicJob("agreement_expiry", 3600, agreement_expiry.periodic),
         # Runs at start-up and hourly, so a record is closed within an hour of the 18th
         # birthday (China's date) even after downtime.
         PeriodicJob("close_adults", 3600, _close_adults),
         PeriodicJob("retention", 6 * 3600, _retention),
+        PeriodicJob("sync_closed_tombstones", 3600, _sync_closed_tombstones),
+        PeriodicJob("sync_log_prune", 3600, _sync_log_prune),
     ]
 
 
@@ -48,6 +58,23 @@ async def _retention(session: AsyncSession, now: datetime) -> int:
     from childprotect_api.services.retention import anonymise_expired
 
     return await anonymise_expired(session, now, get_settings().retention_days)
+
+
+async def _sync_closed_tombstones(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.services.sync_feed import write_closed_tombstones
+
+    settings = get_settings()
+    return await write_closed_tombstones(
+        session, now, settings.sync_keep_closed_days, settings.sync_log_days
+    )
+
+
+async def _sync_log_prune(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.config import get_settings
+    from childprotect_api.services.sync_feed import prune_log
+
+    return await prune_log(session, now, get_settings().sync_log_days)
 
 
 async def _close_adults(session: AsyncSession, now: datetime) -> int:
@@ -84,7 +111,9 @@ class Jobs:
     def __init__(self, db: Database, settings: Settings) -> None:
         from childprotect_api.services.webhook_worker import BackgroundWorker
 
-        self._tasks = [asyncio.create_task(run_periodic(db, job)) for job in periodic_jobs()]
+        self._tasks = [
+            asyncio.create_task(run_periodic(db, job)) for job in periodic_jobs(settings)
+        ]
         self._webhooks = BackgroundWorker(db, settings)
 
     async def stop(self) -> None:

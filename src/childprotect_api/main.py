@@ -29,6 +29,7 @@ from childprotect_api.routers import (
     meta,
     report_policy,
     reports,
+    sync,
     users,
     visit_policy,
     visits,
@@ -47,6 +48,7 @@ ROUTERS = [
     worklist.router,
     children.router,
     visits.router,
+    sync.router,
     health.router,
     auth.router,
     areas.router,
@@ -87,6 +89,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
+                connect_timeout=settings.db_connect_timeout_seconds,
+                command_timeout=settings.db_command_timeout_seconds or None,
+                pool_timeout=settings.db_pool_timeout_seconds,
+                pre_ping=settings.db_pool_pre_ping,
             ).with_replica(settings.database_replica_url)
         jobs = Jobs(app.state.db, settings) if settings.jobs_enabled else None
         try:

@@ -10,8 +10,15 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from childprotect_api.errors import internal_error_body, log_unhandled
+from childprotect_api.errors import (
+    DatabaseUnavailable,
+    Problem,
+    internal_error_body,
+    is_database_unavailable,
+    log_unhandled,
+)
 
+log = logging.getLogger(__name__)
 access_log = logging.getLogger("childprotect_api.access")
 
 SECURITY_HEADERS = [
@@ -88,11 +95,26 @@ class RequestContextMiddleware:
         except BodyTooLarge:
             await _too_large(send_with_headers, rid, self.max_body_bytes)
         except Exception as exc:
-            # Answer here rather than let the server log the exception: its message and
-            # traceback locals can hold names and ID numbers.
-            log_unhandled(exc, scope.get("method", "?"), path, rid)
-            if not started:
-                await _send_json(send_with_headers, 500, internal_error_body(rid))
+            method = scope.get("method", "?")
+            if is_database_unavailable(exc):
+                # Not a bug: the database is down, restarting or out of connections. The
+                # client retries after Retry-After; the type only is logged (no message).
+                log.warning(
+                    "database unavailable: %s %s (request %s): %s",
+                    method,
+                    path,
+                    rid,
+                    type(exc).__name__,
+                )
+                if not started:
+                    status = 503
+                    await _send_problem(send_with_headers, DatabaseUnavailable(), rid)
+            else:
+                # Answer here rather than let the server log the exception: its message and
+                # traceback locals can hold names and ID numbers.
+                log_unhandled(exc, method, path, rid)
+                if not started:
+                    await _send_json(send_with_headers, 500, internal_error_body(rid))
         finally:
             # The access log names the path without its query string (a name search would
             # otherwise put a child's name in the log).
@@ -123,8 +145,22 @@ async def _too_large(send: Any, rid: str, limit: int) -> None:
     await _send_json(send, 413, body)
 
 
-async def _send_json(send: Any, status: int, data: dict[str, Any]) -> None:
+async def _send_problem(send: Any, error: DatabaseUnavailable, rid: str) -> None:
+    body = Problem(
+        title=error.title,
+        status=error.status_code,
+        detail=error.detail,
+        code=error.code,
+        request_id=rid,
+    ).model_dump()
+    await _send_json(send, error.status_code, body, error.headers)
+
+
+async def _send_json(
+    send: Any, status: int, data: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
     body = json.dumps(data).encode()
+    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -132,6 +168,7 @@ async def _send_json(send: Any, status: int, data: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )

@@ -20,6 +20,8 @@ _COMMON_ERRORS = {
     "403": "The caller's role or scopes do not allow this",
     "404": "Not found, or outside the caller's area",
     "422": "Invalid input; `errors` names the fields",
+    "503": "The database is unavailable (code `database_unavailable`): retry after the "
+    "`Retry-After` seconds",
 }
 _BODY_ERROR = ("400", "The body could not be parsed (malformed JSON, form or multipart)")
 

@@ -18,6 +18,7 @@ from childprotect_api.models.report import (
     ReportPolicy,
     ReportReferral,
 )
+from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit import Visit
 from childprotect_api.models.visit_policy import VisitPolicy
@@ -50,6 +51,7 @@ __all__ = [
     "ReportPolicy",
     "ReportReferral",
     "Role",
+    "SyncChange",
     "TokenFamily",
     "User",
     "Visit",

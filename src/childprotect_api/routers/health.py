@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from childprotect_api.errors import Problem
+from childprotect_api.errors import DatabaseUnavailable, Problem
 from childprotect_api.services.health import readiness
 
 router = APIRouter(tags=["health"])
@@ -42,6 +42,7 @@ async def readyz(request: Request) -> Health | JSONResponse:
                 "errors": [],
             },
             status_code=503,
+            headers={"Retry-After": str(DatabaseUnavailable.retry_after_seconds)},
             media_type="application/problem+json",
         )
     return Health(status="ok", database=db_state, migration=revision)

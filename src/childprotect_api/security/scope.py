@@ -49,6 +49,7 @@ class Action(StrEnum):
     jobs_read = "jobs_read"
     visit_policy_read = "visit_policy_read"
     visit_policy_manage = "visit_policy_manage"
+    sync = "sync"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -81,6 +82,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Visit intervals: read by everyone working in (or above) the county, set by its officers.
     Action.visit_policy_read: frozenset(_STAFF | {Role.auditor, Role.admin}),
     Action.visit_policy_manage: frozenset({Role.county_officer}),
+    # The offline app's changes feed: staff who work in the field. Not integration clients
+    # (they have webhooks and the list endpoints; the feed is shaped for one phone's copy).
+    Action.sync: frozenset(_STAFF),
 }
 
 # OAuth2 scopes an integration client needs for an action.

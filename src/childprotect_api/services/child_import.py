@@ -15,7 +15,8 @@ Decisions recorded here:
   what a real run would do, short of a concurrent change.
 - Files of more than `import_sync_max_rows` rows run as a job in the background (see
   services/jobs.py), committing every `PROGRESS_EVERY` rows with the job's progress; a job
-  cut short (process stopped) keeps what it committed, so re-sending the file is the fix.
+  cut short (process stopped or killed: then marked failed when its lease runs out) keeps
+  what it committed, so re-sending the file is the fix.
 - The report holds row numbers, outcomes, ids and reasons, never a name or an ID number."""
 
 from __future__ import annotations
@@ -203,12 +204,17 @@ async def run_rows(
 
 
 async def run_job(
-    db: Database, job_id: uuid.UUID, run: ImportRun, rows: Sequence[ParsedRow]
+    db: Database,
+    job_id: uuid.UUID,
+    run: ImportRun,
+    rows: Sequence[ParsedRow],
+    lease_seconds: float = 120.0,
 ) -> None:
     """A large import in the background, in its own session: the rows of each stretch of
-    PROGRESS_EVERY are committed together with the job's progress."""
+    PROGRESS_EVERY are committed together with the job's progress (so the counters always
+    say what is committed), under the job's lease (services/jobs.py)."""
     try:
-        async with db.sessionmaker() as session:
+        async with jobs.leased(db, job_id, lease_seconds), db.sessionmaker() as session:
             await jobs.update_job(session, job_id, status=JobStatus.running.value)
             await session.commit()
             for parsed in rows:
@@ -228,8 +234,12 @@ async def run_job(
             )
             await session.commit()
     except asyncio.CancelledError:
-        await jobs.fail_job(db, job_id, "interrupted: the server stopped")
+        await jobs.fail_job(db, job_id, jobs.INTERRUPTED)
         raise
+    except jobs.LeaseLost:
+        # Reaped as dead meanwhile (this process lost the database for longer than the
+        # lease): the uncommitted stretch is rolled back; the job already says failed.
+        log.warning("import job %s lost its lease: stopped", job_id)
     except Exception as e:
         # The type only: messages can quote row values (names, ID numbers).
         log.error("import job %s failed: %s", job_id, type(e).__name__)
@@ -258,5 +268,5 @@ async def import_children(
     job = await jobs.create_job(
         db, scope, JobKind.children_import, dry_run=dry_run, total=len(parsed)
     )
-    jobs.spawn(state, run_job(db, job.id, run, parsed))
+    jobs.spawn(state, run_job(db, job.id, run, parsed, settings.job_lease_seconds))
     return job

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from childprotect_api.db import Database
 from childprotect_api.migrate import head_revision
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache
@@ -22,7 +24,8 @@ async def readiness(db: Database) -> tuple[bool, str, str | None]:
             current = (
                 await conn.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar_one_or_none()
-    except (SQLAlchemyError, OSError):
+    except Exception as e:  # any failure to answer is "not ready"
+        log.warning("readiness: database check failed: %s", type(e).__name__)
         return False, "database unreachable or not migrated", None
     if current != _head():
         return False, "database schema is not at the migrations' head", current

@@ -1,0 +1,69 @@
+"""The offline sync feed over HTTP: thin; the rules are in services/sync_feed.py."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from childprotect_api.db import ReadSessionDep, SessionDep
+from childprotect_api.errors import Problem
+from childprotect_api.schemas.sync import SyncChangesPage
+from childprotect_api.security.rate_limit import RateLimit
+from childprotect_api.security.scope import CurrentScope
+from childprotect_api.services import sync_feed
+
+router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
+
+_DESCRIPTION = """The phone's copy of the caller's scope: every child, agreement and visit
+(current version) in the caller's scope and the caller's own reports.
+
+- **No cursor: the initial load**, paged like every list (children, then agreements, visits,
+  reports). Follow `next_cursor` while `has_more` is true.
+- **Then the changes**: call with the last `next_cursor` (keep it across sessions). Each
+  record that changed comes once per page with its current state, as its GET endpoint
+  answers it (`op: upsert`, with its `version`), or as a tombstone (`op: delete`, with a
+  `reason`) when the caller no longer sees it: `transferred` (moved out of the scope),
+  `closed` (closed longer than the app keeps closed records; drop the child's agreements
+  and visits with it), `anonymised`, `superseded` (a corrected visit's old version).
+  Within a page, upserts come first, parents before their records; then tombstones.
+  A record can come more than once: apply upserts idempotently.
+- The cursor never skips a change committed after the page that made it, whatever the
+  order in which concurrent writers commit.
+- **410 `sync_cursor_expired`**: the cursor is older than the kept change log, or was made
+  for another user, or before the caller's area or role changed. Reload from scratch (call
+  without a cursor) and drop what the reload did not bring."""
+
+
+@router.get(
+    "/changes",
+    operation_id="listSyncChanges",
+    response_model=SyncChangesPage,
+    description=_DESCRIPTION,
+    responses={code: {"model": Problem} for code in (401, 403, 410, 422, 429)},
+    dependencies=[Depends(RateLimit("sync"))],
+)
+async def list_sync_changes(
+    scope: CurrentScope,
+    session: SessionDep,
+    read_session: ReadSessionDep,
+    request: Request,
+    limit: Annotated[
+        int, Query(ge=1, le=sync_feed.MAX_LIMIT, description="Records per page (at most 1000).")
+    ] = sync_feed.DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(description="The `next_cursor` of the previous page.")
+    ] = None,
+) -> Response:
+    settings = request.app.state.settings
+    body = await sync_feed.list_changes(
+        session,
+        read_session,
+        scope,
+        cursor,
+        limit,
+        log_days=settings.sync_log_days,
+        keep_closed_days=settings.sync_keep_closed_days,
+    )
+    # Rendered item by item (services/sync_feed.py): not validated again.
+    return Response(body, media_type="application/json")

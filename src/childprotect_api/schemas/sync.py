@@ -1,0 +1,79 @@
+"""The offline sync feed (GET /api/v1/sync/changes): upserts carry a record in the shape of
+its GET endpoint; tombstones tell the phone to drop a record."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.child import ChildRead
+from childprotect_api.schemas.report import FiledReportRead
+from childprotect_api.schemas.visit import VisitRead
+
+SyncEntity = Literal["child", "agreement", "visit", "report"]
+
+
+class TombstoneReason(StrEnum):
+    # The record moved to an area outside the caller's scope.
+    transferred = "transferred"
+    # A child closed longer ago than the app keeps closed records (its agreements and
+    # visits go with it).
+    closed = "closed"
+    # The record was anonymised by the retention job.
+    anonymised = "anonymised"
+    # A visit version replaced by a correction (the new version comes as an upsert).
+    superseded = "superseded"
+    # Any other reason the caller no longer sees the record.
+    out_of_scope = "out_of_scope"
+
+
+class _Upsert(BaseModel):
+    id: uuid.UUID
+    op: Literal["upsert"] = "upsert"
+    version: int | None = Field(description="The record's version (its ETag).")
+
+
+class ChildUpsert(_Upsert):
+    type: Literal["child"] = "child"
+    data: ChildRead = Field(description="As GET /api/v1/children/{id}.")
+
+
+class AgreementUpsert(_Upsert):
+    type: Literal["agreement"] = "agreement"
+    data: AgreementRead = Field(description="As GET /api/v1/agreements/{id}.")
+
+
+class VisitUpsert(_Upsert):
+    type: Literal["visit"] = "visit"
+    data: VisitRead = Field(description="As GET /api/v1/visits/{id}.")
+
+
+class ReportUpsert(_Upsert):
+    type: Literal["report"] = "report"
+    data: FiledReportRead = Field(description="As GET /api/v1/reports/mine/{id}.")
+
+
+class SyncTombstone(BaseModel):
+    """Drop this record from the phone (a tombstone of a record the phone never had is
+    harmless). A child's tombstone drops its agreements and visits too."""
+
+    type: SyncEntity
+    id: uuid.UUID
+    op: Literal["delete"] = "delete"
+    reason: TombstoneReason
+
+
+SyncItem = ChildUpsert | AgreementUpsert | VisitUpsert | ReportUpsert | SyncTombstone
+
+
+class SyncChangesPage(BaseModel):
+    items: list[SyncItem]
+    next_cursor: str = Field(
+        description="Call again with this cursor: the next page, or (when `has_more` is "
+        "false) the changes made from now on. Keep it across sessions."
+    )
+    has_more: bool = Field(description="More is to fetch now; false: the phone is up to date.")
