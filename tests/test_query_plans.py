@@ -6,8 +6,8 @@ Each read in HOT_READS is made through the API; every SELECT it issues (captured
 sent, with its parameters) is EXPLAINed twice, with a custom plan for those parameters and
 with the generic plan a prepared statement falls back to after five executions, and neither
 may read `children` or `visits` with a sequential scan. A new hot read (the sync feed,
-statistics, ...) is one more line in HOT_READS; a read that needs rows of its own (a change
-log, rollups) adds them in `_fill_more`."""
+statistics, ...) is one more line in HOT_READS; a read that needs rows of its own (rollups,
+say: the bulk rows are written without triggers) adds them in `_fill_more`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ from tests.report_support import REPORTS
 from tests.report_support import file as file_report
 from tests.visit_factories import VISITS, WORKLIST, put_visit
 
-GUARDED = ("children", "visits")  # tables never to be read whole by a hot read
+GUARDED = ("children", "visits")
+SYNC = "/api/v1/sync/changes"  # tables never to be read whole by a hot read
 
 CHILDREN_PER_RUN = 30_000
 VISITS_PER_CHILD = 2
@@ -42,6 +43,7 @@ class HotRead:
     actor: str
     path: str  # "{child_id}" stands for a child of VILLAGE
     params: dict[str, Any] = field(default_factory=dict)
+    pages: int = 1  # follow `next_cursor` for this many pages
 
 
 HOT_READS = [
@@ -62,7 +64,9 @@ HOT_READS = [
     HotRead("agreements of a child", "director", CHILDREN + "/{child_id}/agreements"),
     HotRead("reports, county", "officer", REPORTS),
     HotRead("reports, township", "supervisor", REPORTS),
-    # Next: the sync feed (GET /api/v1/sync/changes) and statistics, one line each.
+    HotRead("sync feed, village", "director", SYNC, {"limit": 40}, pages=3),
+    HotRead("sync feed, township", "supervisor", SYNC, {"limit": 200}, pages=2),
+    # Next: statistics, one line each.
 ]
 
 # 5 counties x 4 townships x 25 villages (VILLAGE, 620722100001, among them); about 60
@@ -148,7 +152,7 @@ async def _fill(session, templates: dict[str, str]) -> None:  # type: ignore[no-
 
 
 async def _fill_more(session) -> None:  # type: ignore[no-untyped-def]
-    """Rows a later hot read needs (the sync change log, statistics rollups) go here."""
+    """Rows a later hot read needs (statistics rollups, say) go here."""
 
 
 def _scans(plan: Any) -> Iterator[tuple[str, str]]:
@@ -215,10 +219,14 @@ async def test_hot_reads_never_scan_children_or_visits_whole(
             captured.clear()
             event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
             try:
-                r = await client.get(path, params=params, headers=world[read.actor].headers)
+                for _ in range(read.pages):
+                    r = await client.get(path, params=params, headers=world[read.actor].headers)
+                    assert r.status_code == 200, (read.name, r.text)
+                    params = {**params, "cursor": r.json().get("next_cursor")}
+                    if not params["cursor"]:
+                        break
             finally:
                 event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
-            assert r.status_code == 200, (read.name, r.text)
             assert captured, f"{read.name}: no statement seen"
             for sql, sql_params in captured:
                 for mode, plan in (await _plans(conn, sql, sql_params)).items():

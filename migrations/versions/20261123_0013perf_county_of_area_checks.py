@@ -8,7 +8,7 @@ VALID and then validated, so existing rows are checked without blocking reads or
 tests/test_distribution_keys.py requires the CHECK on every child-linked table.
 
 Revision ID: 0013perf
-Revises: 0004v
+Revises: 0010sync
 Create Date: 2026-11-23
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013perf"
-down_revision: str | None = "0004v"
+down_revision: str | None = "0010sync"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -33,6 +33,7 @@ TABLES = (
     "attachments",
     "outbox_events",
     "audit_log",
+    "sync_changes",
 )
 
 
