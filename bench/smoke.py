@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import datagen, footprint, load, stats, sync, sync_push, worklist, writes
+from bench import baseline, datagen, footprint, load, stats, sync, sync_push, worklist, writes
 
 
 def _local_server() -> bool:
@@ -38,6 +38,11 @@ def main() -> int:
             load_args = ["--scale", "tiny", "--database-url", url, "--reuse", "--phones", "20"]
             load_args += ["--duration", "10", "--warmup", "2", "--think", "1", "--workers", "1"]
             rc |= load.main(load_args)
+            # The API against the bare baseline on the same dataset: 2 s per phase.
+            quick = ["--seconds", "2", "--warmup", "1", "--rounds", "1", "--connections", "4"]
+            rc |= baseline.main(
+                ["--scale", "tiny", "--database-url", url, "--callers", "5", *quick]
+            )
             rc |= footprint.main(
                 ["--database-url", url, "--samples", "5", "--pgbench-seconds", "2",
                  "--pgbench-clients", "1"]

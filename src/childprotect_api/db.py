@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -54,7 +55,7 @@ class Database:
         *,
         pool_size: int = 10,
         max_overflow: int = 10,
-        pre_ping: bool = True,
+        pre_ping: bool = False,
         connect_timeout: float = 5.0,
         command_timeout: float | None = 60.0,
         pool_timeout: float = 10.0,
@@ -74,6 +75,11 @@ class Database:
             to_asyncpg_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
+            # No pre-ping by default (three round trips per request): a connection found
+            # closed is replaced at checkout, and one that turns out dead when the request's
+            # transaction begins is replaced and the BEGIN retried (`begin`), so dropped
+            # connections (a restarted server, pg_terminate_backend) cost nothing in the
+            # steady state.
             pool_pre_ping=pre_ping,
             pool_timeout=pool_timeout,
             # Statement parameters hold names and ID numbers: keep them out of logs and of
@@ -81,6 +87,7 @@ class Database:
             hide_parameters=True,
             connect_args=connect_args,
         )
+        event.listen(engine.sync_engine, "checkout", _discard_closed)
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
 
     def with_replica(
@@ -101,6 +108,9 @@ class Database:
                 pool_size=pool_size,
                 max_overflow=max_overflow,
                 connect_timeout=connect_timeout,
+                # Heavy reads: a round trip to learn early that the replica went away (and
+                # fall back to the primary) costs nothing worth saving.
+                pre_ping=True,
             )
         return self
 
@@ -165,12 +175,82 @@ def get_database(request: Request) -> Database:
     return db
 
 
+def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool checkout: a connection whose socket the server already closed (its end seen by
+    the event loop) is discarded and another one taken. Free: no round trip."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+_DISCONNECT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether `exc` says the connection is gone (not that the statement was wrong)."""
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, (asyncpg.ConnectionDoesNotExistError, OSError)):
+            return True
+        if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+            return True
+        if getattr(exc, "sqlstate", None) in _DISCONNECT_SQLSTATES or str(
+            getattr(exc, "sqlstate", "")
+        ).startswith("08"):
+            return True
+        nxt = getattr(exc, "orig", None) or exc.__cause__
+        exc = nxt if isinstance(nxt, BaseException) and nxt is not exc else None  # type: ignore[assignment]
+    return False
+
+
+_DRIVER = "childprotect.driver"  # session.info: (the transaction, its asyncpg connection)
+
+
+async def driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside its transaction (begun here when it
+    has not been yet, exactly as SQLAlchemy's adapter begins it before a first statement).
+    For the hot statements of `rawsql`; remembered for the rest of the transaction."""
+    sync = session.sync_session
+    known = sync.info.get(_DRIVER)
+    if known is not None and known[0] is sync.get_transaction():
+        cached: asyncpg.Connection = known[1]
+        return cached
+    conn = await session.connection()
+    fairy = await conn.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection
+    if adapted._transaction is None:
+        await adapted._start_transaction()
+    raw: asyncpg.Connection = fairy.driver_connection
+    sync.info[_DRIVER] = (sync.get_transaction(), raw)
+    return raw
+
+
+async def begin(session: AsyncSession) -> None:
+    """Begin the session's transaction now, on a live connection: when the pooled connection
+    turns out to be dead (the server restarted, or the backend was terminated, since it was
+    last used), it is discarded and the BEGIN retried once on a fresh one. Nothing has run in
+    the transaction yet, so the retry is always safe."""
+    conn = await session.connection()  # no connection to be had: that is an outage (503)
+    try:
+        await driver(session)
+    except Exception as exc:
+        fairy: Any = await conn.get_raw_connection()
+        if not (is_disconnect(exc) or fairy.driver_connection.is_closed()):
+            raise
+        log.warning("a pooled database connection was dead; retrying on a fresh one")
+        await conn.invalidate()
+        await session.rollback()
+        await driver(session)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed once when the endpoint returns, before the
-    response is sent (so a failed commit is never reported as success), rolled back on error."""
+    response is sent (so a failed commit is never reported as success), rolled back on error.
+    It begins before the endpoint runs (`begin`: a dead pooled connection is replaced)."""
     db = get_database(request)
     async with db.sessionmaker() as session:
         try:
+            await begin(session)
             yield session
             await session.commit()
         except BaseException:

@@ -23,6 +23,7 @@ from childprotect_api.db import SessionDep
 from childprotect_api.errors import Forbidden, NotFound, Unauthorized
 from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.user import Role, User
+from childprotect_api.rawsql import Raw
 from childprotect_api.security.tokens import InvalidToken, decode_access_token
 
 
@@ -235,8 +236,14 @@ class ScopeFilter:
         return clause
 
 
-def scope_filter(scope: Scope, area_col: Any, county_col: Any = None) -> ScopeFilter:
+def scope_filter(
+    scope: Scope, area_col: Any, county_col: Any = None, *, prefix: str = "scope"
+) -> ScopeFilter:
+    """`prefix` names the parameters (`scope_county`, ...), so that a statement can hold two
+    such filters (the caller's scope and an area asked for inside it)."""
     shape, terms = _scope_terms(scope.area_code, county_col is not None)
+    if prefix != "scope":
+        terms = [(c, op, prefix + name[5:], value) for c, op, name, value in terms]
     params = {name: value for _, _, name, value in terms}
     return ScopeFilter(shape, params, terms, area_col, county_col)
 
@@ -251,7 +258,7 @@ def apply_scope(stmt: T, scope: Scope, area_col: Any, county_col: Any = None) ->
 # Runs on every request: built once, as plain Core (no ORM work per execution).
 _users = User.__table__  # type: ignore[attr-defined]
 _families = TokenFamily.__table__  # type: ignore[attr-defined]
-_SESSION_CHECK = (
+_SESSION_CHECK = Raw(
     select(_users.c.is_active, _users.c.role, _users.c.area_code, _families.c.revoked_at)
     .join(_families, _families.c.user_id == _users.c.id)
     .where(_users.c.id == bindparam("user_id"), _families.c.id == bindparam("session_id"))
@@ -280,18 +287,16 @@ async def get_scope(
     if claims.kind == "user":
         # One query: the account must still be active and the login session not revoked, so
         # deactivation and logout take effect at once. Role and area come from the row.
-        row = (
-            await session.execute(
-                _SESSION_CHECK, {"user_id": claims.subject, "session_id": claims.session_id}
-            )
-        ).first()
-        if row is None or not row.is_active or row.revoked_at is not None:
+        row = await _SESSION_CHECK.fetchrow(
+            session, {"user_id": claims.subject, "session_id": claims.session_id}
+        )
+        if row is None or not row["is_active"] or row["revoked_at"] is not None:
             raise _unauthorized("the token is no longer valid")
         scope = Scope(
             "user",
             claims.subject,
-            row.role,
-            row.area_code or "",
+            row["role"],
+            row["area_code"] or "",
             session_id=claims.session_id,
             request_id=rid,
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -68,13 +70,24 @@ class InvalidToken(Exception):
 
 
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    """The claims of a valid token, or InvalidToken. A phone sends the same token with every
+    request for its lifetime: a token verified once (signature, issuer, required claims) is
+    remembered by its exact text, and only its expiry is checked again."""
+    claims, expires = _verified(tuple(settings.signing_keys), settings.jwt_issuer, token)
+    if expires < int(time.time()):  # as python-jose decides it (no leeway)
+        raise InvalidToken("token expired")
+    return claims
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(keys: tuple[str, ...], issuer: str, token: str) -> tuple[AccessClaims, int]:
+    """Verify a token (raises InvalidToken, which is never cached)."""
     try:
         header = jwt.get_unverified_header(token)
     except JWTError as e:
         raise InvalidToken("malformed token") from e
     if header.get("alg") not in ALGORITHMS:
         raise InvalidToken("algorithm not allowed")
-    keys = settings.signing_keys
     kid = header.get("kid")
     ordered = sorted(keys, key=lambda k: _kid(k) != kid)
     last: Exception | None = None
@@ -84,7 +97,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
                 token,
                 key,
                 algorithms=ALGORITHMS,
-                issuer=settings.jwt_issuer,
+                issuer=issuer,
                 options={"require_exp": True, "require_iat": True, "require_sub": True},
             )
             break
@@ -94,7 +107,7 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
         raise InvalidToken("invalid token") from last
     try:
         sid = data.get("sid")
-        return AccessClaims(
+        claims = AccessClaims(
             subject=uuid.UUID(data["sub"]),
             kind=str(data["typ"]),
             role=str(data["role"]),
@@ -103,7 +116,8 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
             session_id=uuid.UUID(sid) if sid else None,
             token_id=str(data["jti"]),
         )
-    except (KeyError, ValueError) as e:
+        return claims, int(data["exp"])
+    except (KeyError, ValueError, TypeError) as e:
         raise InvalidToken("invalid claims") from e
 
 

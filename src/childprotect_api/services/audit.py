@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.models.audit import AuditEvent
+from childprotect_api.rawsql import Raw
 from childprotect_api.security.scope import Action, Scope, apply_scope
 from childprotect_api.services import write_buffer
 
@@ -38,7 +39,23 @@ def _row(
 
 
 _TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
-_INSERT = insert(_TABLE)
+_COLUMNS = (
+    "actor_id",
+    "actor_role",
+    "client_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "county_code",
+    "area_code",
+    "request_id",
+)
+# Written on every read of personal data: a prepared INSERT on the driver (rawsql).
+_INSERT = Raw(
+    insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+    .values({name: bindparam(name) for name in _COLUMNS})
+    .inline()  # nothing to answer: no RETURNING of the new id
+)
 
 
 async def record(
@@ -49,15 +66,14 @@ async def record(
     resource_id: uuid.UUID | None,
     area_code: str | None = None,
 ) -> None:
-    # Whatever the caller has pending goes first, as an ORM flush of the event would do;
-    # the event itself is a prepared INSERT (it is written on every read of personal data).
+    # Whatever the caller has pending goes first, as an ORM flush of the event would do.
     if session.new or session.dirty or session.deleted:
         await session.flush()
     row = _row(scope, action, resource_type, resource_id, area_code)
     if (buffer := write_buffer.active(session)) is not None:
         buffer.add(_TABLE, row)  # a batch writes its rows in one statement at its end
         return
-    await session.execute(_INSERT, row)
+    await _INSERT.execute(session, row)
 
 
 async def record_many(
@@ -71,9 +87,10 @@ async def record_many(
     page)."""
     if not resources:
         return
-    await session.execute(
-        insert(AuditEvent),
-        [_row(scope, action, resource_type, rid, area) for rid, area in resources],
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    await _INSERT.executemany(
+        session, [_row(scope, action, resource_type, rid, area) for rid, area in resources]
     )
 
 

@@ -8,8 +8,10 @@ their villages' range); the returned visits are one probe of a small partial ind
 token check and the audit event that is four statements per request, whatever the page size.
 The agreement follow-up lists add their own: two short pages, two scoped counts, and the
 audit rows of what they show (services/agreement_lists.py).
-The two statements are built once per shape of scope and then only executed with parameters
-(building them cost more than running them), and their prepared forms keep generic plans."""
+The two statements are built once per shape of scope and compiled for the driver (rawsql), then
+only executed with parameters (building them, and SQLAlchemy's work per execution, cost more
+than running them), and their prepared forms keep generic plans. The page is assembled as plain
+data and serialised once (`worklist_data`); `worklist` answers it as the validated model."""
 
 from __future__ import annotations
 
@@ -34,16 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.visit import Visit
+from childprotect_api.rawsql import Raw
 from childprotect_api.schemas.agreement import AgreementRead
-from childprotect_api.schemas.visit import FollowUpAction
-from childprotect_api.schemas.worklist import (
-    AgreementFollowUps,
-    ReturnedVisit,
-    Worklist,
-    WorklistChild,
-    WorklistCounts,
-    WorklistItem,
-)
+from childprotect_api.schemas.worklist import AgreementFollowUps, Worklist
 from childprotect_api.security.scope import Action, Scope, ScopeFilter, scope_filter
 from childprotect_api.services import agreement_lists, audit
 from childprotect_api.services.agreement_expiry import EXPIRING_WINDOW_DAYS, china_today
@@ -63,7 +58,7 @@ _ACTIVE = _C.status == literal_column("'active'")
 _RETURNED = _V.status == literal_column("'returned'")
 
 # (statement, shape of scope, with a cursor) -> the statement, built on first use.
-_STATEMENTS: dict[tuple[str, str, bool], Select[Any]] = {}
+_STATEMENTS: dict[tuple[str, str, bool], Raw] = {}
 
 
 def _due_filter(scope_clause: ColumnElement[bool]) -> list[ColumnElement[bool]]:
@@ -161,37 +156,40 @@ def _returned_statement(flt: ScopeFilter) -> Select[Any]:
     return stmt
 
 
-def _statement(kind: str, flt: ScopeFilter, with_cursor: bool = False) -> Select[Any]:
+def _statement(kind: str, flt: ScopeFilter, with_cursor: bool = False) -> Raw:
     key = (kind, flt.shape, with_cursor)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        stmt = _page_statement(flt, with_cursor) if kind == "page" else _returned_statement(flt)
-        _STATEMENTS[key] = stmt
+        built = _page_statement(flt, with_cursor) if kind == "page" else _returned_statement(flt)
+        stmt = _STATEMENTS[key] = Raw(built)
     return stmt
 
 
-def _item(row: Any, now: datetime) -> WorklistItem:
-    # Unpacked by position (the page statement's column order): much cheaper than named
-    # access on a Row, and this runs for every child on the screen.
+def _follow_up(action: dict[str, Any]) -> dict[str, Any]:
+    # FollowUpAction's fields, in order (stored validated by the visit's schema).
+    return {"action": action["action"], "due_on": action["due_on"], "done": False}
+
+
+def _item(row: Any, now: datetime) -> dict[str, Any]:
+    """A WorklistItem as data. Unpacked by position (the page statement's column order):
+    this runs for every child on the screen."""
     _, _, child_id, _, name, area_code, level, categories, due, last, latest_id, actions = row
     late = (now - due).total_seconds()
-    return WorklistItem(
-        child=WorklistChild(
-            id=child_id,
-            name=name,
-            area_code=area_code,
-            risk_level=level,
-            categories=categories,
-        ),
-        next_visit_due=due,
-        last_visit_at=last,
-        overdue=late > 0,
-        days_overdue=int(late // _DAY) if late > 0 else 0,
-        open_follow_ups=[
-            FollowUpAction.model_validate(a) for a in actions or () if not a.get("done")
-        ],
-        latest_visit_id=latest_id,
-    )
+    return {
+        "child": {
+            "id": child_id,
+            "name": name,
+            "area_code": area_code,
+            "risk_level": level,
+            "categories": categories,
+        },
+        "next_visit_due": due,
+        "last_visit_at": last,
+        "overdue": late > 0,
+        "days_overdue": int(late // _DAY) if late > 0 else 0,
+        "open_follow_ups": [_follow_up(a) for a in actions or () if not a.get("done")],
+        "latest_visit_id": latest_id,
+    }
 
 
 async def _agreement_follow_ups(session: AsyncSession, scope: Scope) -> AgreementFollowUps:
@@ -218,17 +216,19 @@ async def _agreement_follow_ups(session: AsyncSession, scope: Scope) -> Agreemen
     )
 
 
-def _returned_visit(row: Any) -> ReturnedVisit:
-    return ReturnedVisit(
-        id=row.id,
-        child_id=row.child_id,
-        child_name=row.name,
-        visited_at=row.visited_at,
-        review_comment=row.review_comment,
-        reviewed_by=row.reviewed_by,
-        reviewed_at=row.reviewed_at,
-        version=row.version,
-    )
+def _returned_visit(row: Any) -> dict[str, Any]:
+    """A ReturnedVisit as data (the statement's columns, in order)."""
+    vid, child_id, name, visited_at, comment, reviewed_by, reviewed_at, version = row
+    return {
+        "id": vid,
+        "child_id": child_id,
+        "child_name": name,
+        "visited_at": visited_at,
+        "review_comment": comment,
+        "reviewed_by": reviewed_by,
+        "reviewed_at": reviewed_at,
+        "version": version,
+    }
 
 
 async def worklist(
@@ -241,7 +241,33 @@ async def worklist(
     now: datetime | None = None,
     include_agreements: bool = False,
 ) -> tuple[Worklist, tuple[datetime, uuid.UUID] | None]:
-    """Answers the page and the sort key of its last row when more may follow."""
+    """The page as the validated model, and the sort key of its last row when more may
+    follow."""
+    data, last = await worklist_data(
+        session,
+        scope,
+        within_days=within_days,
+        limit=limit,
+        after=after,
+        now=now,
+        include_agreements=include_agreements,
+    )
+    return Worklist.model_validate(data), last
+
+
+async def worklist_data(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    within_days: int,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    now: datetime | None = None,
+    include_agreements: bool = False,
+) -> tuple[dict[str, Any], tuple[datetime, uuid.UUID] | None]:
+    """The page as data shaped as the Worklist schema, field by field and in order (the
+    router serialises it once; tests hold it to the schema), and the sort key of its last
+    row when more may follow."""
     scope.require(Action.visit_log)
     now = now or utcnow()
     flt = scope_filter(scope, _C.area_code, _C.county_code)
@@ -253,26 +279,25 @@ async def worklist(
     }
     if after is not None:
         params["after_due"], params["after_id"] = after
-    rows = (await session.execute(_statement("page", flt, after is not None), params)).all()
-    items = [r for r in rows if r.id is not None]
-    returned = (
-        await session.execute(
-            _statement("returned", flt), {**flt.params, "visitor_id": scope.user_id}
-        )
-    ).all()
+    rows = await _statement("page", flt, after is not None).fetch(session, params)
+    items = [r for r in rows if r["id"] is not None]
+    returned = await _statement("returned", flt).fetch(
+        session, {**flt.params, "visitor_id": scope.user_id}
+    )
     # One audit event per screen: it shows the names of the children listed.
     await audit.record(session, scope, "list", "worklist", None, scope.area_code or None)
-    last = (items[-1].next_visit_due, items[-1].id) if len(items) == limit else None
-    page = Worklist(
-        items=[_item(r, now) for r in items],
-        counts=WorklistCounts(overdue=rows[0].overdue, due_soon=rows[0].due_soon),
-        returned_visits=[_returned_visit(r) for r in returned],
-        as_of=now,
-        within_days=within_days,
-        agreement_follow_ups=(
+    last = (items[-1]["next_visit_due"], items[-1]["id"]) if len(items) == limit else None
+    page = {
+        "items": [_item(r, now) for r in items],
+        "next_cursor": None,
+        "counts": {"overdue": rows[0]["overdue"], "due_soon": rows[0]["due_soon"]},
+        "returned_visits": [_returned_visit(r) for r in returned],
+        "as_of": now,
+        "within_days": within_days,
+        "agreement_follow_ups": (
             await _agreement_follow_ups(session, scope)
             if include_agreements and after is None and scope.can(Action.children_read)
             else None
         ),
-    )
+    }
     return page, last

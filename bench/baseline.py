@@ -1,0 +1,1000 @@
+"""The API against a bare-minimum baseline serving the same three reads, in one run.
+
+    python -m bench.baseline --scale tiny                    # CI smoke size, ~20 s
+    python -m bench.baseline --scale full                    # the province dataset (reused)
+    python -m bench.baseline --scale full --workers 1,2      # and how both scale to 2 workers
+
+The baseline (`baseline_app()` below) is a plain Starlette app on an asyncpg pool: per request
+it verifies the JWT (python-jose, the same key, issuer and algorithm list as the API), checks
+the login session, runs the read and writes the audit row, in one transaction, with exactly
+the SQL statements the API issues (the constants below; tests/test_bench_baseline.py checks
+them against the statements the API runs, and the baseline's JSON against the API's), and
+answers the same JSON. It only serves a village director: the three reads the app makes on
+its first screens.
+
+    child     GET /api/v1/children/{id}
+    worklist  GET /api/v1/worklist
+    children  GET /api/v1/children            (the default page: 50 children)
+
+Both servers run at once as uvicorn subprocesses with the same worker count and pool size;
+the load generator (wrk when installed, else a raw asyncio HTTP/1.1 client: httpx itself
+would need more CPU than the servers) drives one server at a time with N keep-alive
+connections, alternating API and baseline phase by phase (`--rounds`), so both see the same
+machine. It prints throughput and p50/p95/p99 per read for each, and the ratios:
+throughput API / baseline (target >= 0.6) and p95 API / baseline (target <= 1.5).
+
+The machine has 2 cores, and the load generator and PostgreSQL need CPU too: with 2 workers
+the servers compete with them for the same cores (the output says so). Callers are users
+made for the run (bench_baseline_*) and removed afterwards; the reads write their audit rows,
+as the API does for every read of personal data (the audit log is append-only: they stay)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+from jose import JWTError, jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench import datagen
+from childprotect_api.config import Settings
+from childprotect_api.pagination import encode_cursor
+from childprotect_api.security.tokens import create_access_token
+
+# --- the SQL: what the API runs for a village director (its scope: county = and area =) ----
+
+SESSION_CHECK = (
+    "SELECT users.is_active, users.role, users.area_code, token_families.revoked_at "
+    "FROM users JOIN token_families ON token_families.user_id = users.id "
+    "WHERE users.id = $1::UUID AND token_families.id = $2::UUID"
+)
+CHILD_COLUMNS = (
+    "children.id, children.county_code, children.area_code, children.name, children.gender, "
+    "children.ethnicity, children.birth_date, children.id_number_enc, children.id_number_hash, "
+    "children.id_number_masked, children.household_registration, children.residence, "
+    "children.address, children.categories, children.family_situation, "
+    "children.main_income_source, children.father, children.mother, children.school, "
+    "children.grade, children.enrolment_status, children.boarding, children.dropout_risk, "
+    "children.dropout_reported_on, children.health_notes, children.disability_notes, "
+    "children.subsidies, children.assigned_director_id, children.pairing_helper_name, "
+    "children.pairing_helper_phone, children.risk_level, children.risk_reason, "
+    "children.risk_set_by, children.risk_set_at, children.status, children.closed_reason, "
+    "children.closed_at, children.anonymised_at, children.last_visit_at, "
+    "children.next_visit_due, children.version, children.created_at, children.updated_at, "
+    "children.created_by, children.updated_by, children.create_fingerprint"
+)
+CHILD_BY_ID = (
+    f"SELECT {CHILD_COLUMNS} FROM children WHERE children.id = $1::UUID "
+    "AND children.county_code = $2::VARCHAR AND children.area_code = $3::VARCHAR"
+)
+AUDIT_ONE = (
+    "INSERT INTO audit_log (actor_id, actor_role, client_id, action, resource_type, "
+    "resource_id, county_code, area_code, request_id) VALUES ($1::UUID, $2::VARCHAR, $3::UUID, "
+    "$4::VARCHAR, $5::VARCHAR, $6::UUID, $7::VARCHAR, $8::VARCHAR, $9::VARCHAR)"
+)
+_DUE = (
+    "children.county_code = $2::VARCHAR AND children.area_code = $3::VARCHAR "
+    "AND children.status = 'active' AND children.next_visit_due <= $4::TIMESTAMP WITH TIME ZONE"
+)
+WORKLIST_PAGE = (
+    "WITH counts AS (SELECT count(*) FILTER (WHERE children.next_visit_due < "
+    "$1::TIMESTAMP WITH TIME ZONE) AS overdue, count(*) FILTER (WHERE children.next_visit_due "
+    f">= $1::TIMESTAMP WITH TIME ZONE) AS due_soon FROM children WHERE {_DUE}) "
+    "SELECT counts.overdue, counts.due_soon, child.id, child.county_code, child.name, "
+    "child.area_code, child.risk_level, child.categories, child.next_visit_due, "
+    "child.last_visit_at, latest.id AS latest_visit_id, latest.follow_up_actions "
+    "FROM counts LEFT OUTER JOIN ((SELECT children.id AS id, children.county_code AS "
+    "county_code, children.next_visit_due AS next_visit_due FROM children WHERE "
+    f"{_DUE} ORDER BY children.next_visit_due, children.id LIMIT $5::INTEGER) AS page "
+    "JOIN children AS child ON child.id = page.id AND child.county_code = page.county_code "
+    "LEFT OUTER JOIN LATERAL (SELECT visits.id AS id, visits.follow_up_actions AS "
+    "follow_up_actions FROM visits WHERE visits.county_code = page.county_code AND "
+    "visits.child_id = page.id AND visits.is_current ORDER BY visits.visited_at DESC, "
+    "visits.id DESC LIMIT $6::INTEGER) AS latest ON true) ON true "
+    "ORDER BY page.next_visit_due, page.id"
+)
+WORKLIST_RETURNED = (
+    "SELECT visits.id, visits.child_id, children.name, visits.visited_at, "
+    "visits.review_comment, visits.reviewed_by, visits.reviewed_at, visits.version "
+    "FROM visits JOIN children ON children.id = visits.child_id "
+    "WHERE visits.visitor_id = $1::UUID AND visits.status = 'returned' AND visits.is_current "
+    "AND children.county_code = $2::VARCHAR AND children.area_code = $3::VARCHAR "
+    "ORDER BY visits.reviewed_at DESC LIMIT $4::INTEGER"
+)
+SUMMARY_COLUMNS = (
+    "children.county_code, children.id, children.area_code, children.name, children.gender, "
+    "children.birth_date, children.id_number_masked, children.categories, children.school, "
+    "children.assigned_director_id, children.risk_level, children.status, "
+    "children.last_visit_at, children.next_visit_due, children.version, children.updated_at"
+)
+CHILDREN_PAGE = (
+    f"SELECT {SUMMARY_COLUMNS} FROM children WHERE children.county_code = $1::VARCHAR "
+    "AND children.area_code = $2::VARCHAR "
+    "ORDER BY children.county_code, children.area_code, children.id LIMIT $3::INTEGER"
+)
+
+# The statements of each read, in order (the drift test compares them with the API's).
+STATEMENTS: dict[str, list[str]] = {
+    "child": [SESSION_CHECK, CHILD_BY_ID, AUDIT_ONE],
+    "worklist": [SESSION_CHECK, WORKLIST_PAGE, WORKLIST_RETURNED, AUDIT_ONE],
+    "children": [SESSION_CHECK, CHILDREN_PAGE, AUDIT_ONE],
+}
+READS = ("child", "worklist", "children")
+PAGE_LIMIT = 50
+RETURNED_LIMIT = 50
+CHINA_TZ = timezone(timedelta(hours=8))
+_DAY = 86400
+
+# The JSON the API answers, field by field (schemas/child.py, schemas/worklist.py).
+SUMMARY_FIELDS = (
+    "id", "area_code", "name", "gender", "birth_date", "age", "id_number", "categories",
+    "school", "assigned_director_id", "risk_level", "status", "last_visit_at",
+    "next_visit_due", "version", "updated_at",
+)  # fmt: skip
+READ_FIELDS = (
+    *SUMMARY_FIELDS, "ethnicity", "household_registration", "residence", "address",
+    "family_situation", "main_income_source", "father", "mother", "grade",
+    "enrolment_status", "boarding", "dropout_risk", "dropout_reported_on", "health_notes",
+    "disability_notes", "subsidies", "pairing_helper_name", "pairing_helper_phone",
+    "risk_reason", "risk_set_by", "risk_set_at", "closed_reason", "closed_at", "created_at",
+    "created_by", "updated_by",
+)  # fmt: skip
+PARENT_FIELDS = ("situation", "work_place", "away_since", "note")
+
+
+# --- the baseline server ---------------------------------------------------------------------
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, (date, uuid.UUID)):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_default).encode()
+
+
+def _json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(data), status, headers, media_type="application/json")
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _parent(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else {k: value.get(k) for k in PARENT_FIELDS}
+
+
+def _subsidy(value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": value.get("kind"),
+        "monthly_amount": value.get("monthly_amount"),
+        "from": value.get("from"),
+        "to": value.get("to"),
+    }
+
+
+def _child(row: asyncpg.Record, fields: tuple[str, ...], today: date) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in fields:
+        if name == "age":
+            out[name] = _age(row["birth_date"], today)
+        elif name == "id_number":
+            out[name] = row["id_number_masked"]
+        elif name in ("father", "mother"):
+            out[name] = _parent(row[name])
+        elif name == "subsidies":
+            out[name] = [_subsidy(s) for s in row[name]]
+        else:
+            out[name] = row[name]
+    return out
+
+
+class _Unauthorized(Exception):
+    pass
+
+
+@dataclass
+class Caller:
+    user_id: uuid.UUID
+    role: str
+    area: str
+    request_id: str
+
+
+class Baseline:
+    """The state of one baseline process: settings and the pool."""
+
+    def __init__(self, url: str, settings: Settings, pool_size: int) -> None:
+        self.dsn = datagen.dsn(url)
+        self.key = settings.signing_keys[0]
+        self.issuer = settings.jwt_issuer
+        self.pool_size = pool_size
+        self.pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        async def init(conn: asyncpg.Connection) -> None:
+            # As SQLAlchemy's asyncpg dialect does: json and jsonb decoded to Python values.
+            for name in ("json", "jsonb"):
+                await conn.set_type_codec(
+                    name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+                )
+
+        self.pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self.pool_size,
+            max_size=self.pool_size,
+            init=init,
+            server_settings={"jit": "off", "application_name": "childprotect-baseline"},
+        )
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    def claims(self, request: Request) -> tuple[uuid.UUID, uuid.UUID]:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            raise _Unauthorized
+        try:
+            data = jwt.decode(
+                auth[7:],
+                self.key,
+                algorithms=["HS256"],
+                issuer=self.issuer,
+                options={"require_exp": True, "require_iat": True, "require_sub": True},
+            )
+            return uuid.UUID(data["sub"]), uuid.UUID(data["sid"])
+        except (JWTError, KeyError, ValueError) as e:
+            raise _Unauthorized from e
+
+    async def caller(self, conn: asyncpg.Connection, request: Request) -> Caller:
+        user_id, session_id = self.claims(request)
+        row = await conn.fetchrow(SESSION_CHECK, user_id, session_id)
+        if row is None or not row["is_active"] or row["revoked_at"] is not None:
+            raise _Unauthorized
+        if row["role"] != "village_director":
+            raise _Unauthorized  # the baseline serves village directors only
+        return Caller(user_id, row["role"], row["area_code"], secrets.token_hex(8))
+
+    async def serve(
+        self,
+        request: Request,
+        read: Callable[[asyncpg.Connection, Caller, Request], Awaitable[Response]],
+    ) -> Response:
+        assert self.pool is not None
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                caller = await self.caller(conn, request)
+                return await read(conn, caller, request)
+        except _Unauthorized:
+            return _json_response({"status": 401, "code": "unauthorized"}, 401)
+
+
+async def _read_child(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
+    try:
+        child_id = uuid.UUID(request.path_params["child_id"])
+    except ValueError:
+        return _json_response({"status": 422, "code": "validation_error"}, 422)
+    row = await conn.fetchrow(CHILD_BY_ID, child_id, caller.area[:6], caller.area)
+    if row is None:
+        return _json_response({"status": 404, "code": "not_found"}, 404)
+    await conn.execute(
+        AUDIT_ONE,
+        caller.user_id,
+        caller.role,
+        None,
+        "child.read",
+        "child",
+        row["id"],
+        row["county_code"],
+        row["area_code"],
+        caller.request_id,
+    )
+    today = datetime.now(UTC).astimezone(CHINA_TZ).date()
+    return _json_response(_child(row, READ_FIELDS, today), headers={"ETag": f'"{row["version"]}"'})
+
+
+async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
+    now = datetime.now(UTC)
+    county = caller.area[:6]
+    rows = await conn.fetch(
+        WORKLIST_PAGE, now, county, caller.area, now + timedelta(days=7), PAGE_LIMIT, 1
+    )
+    returned = await conn.fetch(
+        WORKLIST_RETURNED, caller.user_id, county, caller.area, RETURNED_LIMIT
+    )
+    await conn.execute(
+        AUDIT_ONE,
+        caller.user_id,
+        caller.role,
+        None,
+        "list",
+        "worklist",
+        None,
+        county,
+        caller.area,
+        caller.request_id,
+    )
+    items = []
+    for r in rows:
+        if r["id"] is None:
+            continue
+        late = (now - r["next_visit_due"]).total_seconds()
+        items.append(
+            {
+                "child": {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "area_code": r["area_code"],
+                    "risk_level": r["risk_level"],
+                    "categories": r["categories"],
+                },
+                "next_visit_due": r["next_visit_due"],
+                "last_visit_at": r["last_visit_at"],
+                "overdue": late > 0,
+                "days_overdue": int(late // _DAY) if late > 0 else 0,
+                "open_follow_ups": [
+                    {"action": a["action"], "due_on": a["due_on"], "done": a.get("done", False)}
+                    for a in r["follow_up_actions"] or ()
+                    if not a.get("done")
+                ],
+                "latest_visit_id": r["latest_visit_id"],
+            }
+        )
+    next_cursor = None
+    if len(items) == PAGE_LIMIT:
+        last = items[-1]
+        next_cursor = encode_cursor([last["next_visit_due"].isoformat(), str(last["child"]["id"])])
+    body = {
+        "items": items,
+        "next_cursor": next_cursor,
+        "counts": {"overdue": rows[0]["overdue"], "due_soon": rows[0]["due_soon"]},
+        "returned_visits": [
+            {
+                "id": v["id"],
+                "child_id": v["child_id"],
+                "child_name": v["name"],
+                "visited_at": v["visited_at"],
+                "review_comment": v["review_comment"],
+                "reviewed_by": v["reviewed_by"],
+                "reviewed_at": v["reviewed_at"],
+                "version": v["version"],
+            }
+            for v in returned
+        ],
+        "as_of": now,
+        "within_days": 7,
+        "agreement_follow_ups": None,
+    }
+    return _json_response(body)
+
+
+async def _read_children(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
+    rows = await conn.fetch(CHILDREN_PAGE, caller.area[:6], caller.area, PAGE_LIMIT)
+    if rows:
+        await conn.executemany(
+            AUDIT_ONE,
+            [
+                (
+                    caller.user_id,
+                    caller.role,
+                    None,
+                    "child.list",
+                    "child",
+                    r["id"],
+                    r["county_code"],
+                    r["area_code"],
+                    caller.request_id,
+                )
+                for r in rows
+            ],
+        )
+    today = datetime.now(UTC).astimezone(CHINA_TZ).date()
+    next_cursor = None
+    if len(rows) == PAGE_LIMIT:
+        last = rows[-1]
+        next_cursor = encode_cursor([last["county_code"], last["area_code"], str(last["id"])])
+    return _json_response(
+        {"items": [_child(r, SUMMARY_FIELDS, today) for r in rows], "next_cursor": next_cursor}
+    )
+
+
+def baseline_app(url: str | None = None, settings: Settings | None = None) -> Starlette:
+    """The baseline ASGI app (DATABASE_URL and the API's settings from the environment)."""
+    settings = settings or Settings()
+    url = url or settings.database_url
+    assert url, "DATABASE_URL is not set"
+    state = Baseline(url, settings, pool_size=settings.db_pool_size)
+
+    async def child(request: Request) -> Response:
+        return await state.serve(request, _read_child)
+
+    async def worklist(request: Request) -> Response:
+        return await state.serve(request, _read_worklist)
+
+    async def children(request: Request) -> Response:
+        return await state.serve(request, _read_children)
+
+    async def ready(request: Request) -> Response:
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", ready),
+            Route("/api/v1/worklist", worklist),
+            Route("/api/v1/children", children),
+            Route("/api/v1/children/{child_id}", child),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.baseline = state
+    return app
+
+
+def app_factory() -> Starlette:
+    """Entry point for uvicorn (`--factory`)."""
+    return baseline_app()
+
+
+# --- callers and the requests they make ------------------------------------------------------
+
+CALLER_PREFIX = "bench_baseline_"
+
+
+@dataclass
+class Target:
+    """A caller (village director), their token and what they read."""
+
+    area: str
+    user_id: uuid.UUID
+    token: str
+    child_ids: list[uuid.UUID]
+
+
+async def make_targets(url: str, settings: Settings, villages: list[str]) -> list[Target]:
+    """One village director per village with a live login session (removed by
+    `remove_targets`), and a few of the village's children to read."""
+    conn = await datagen.connect(url)
+    targets = []
+    try:
+        for area in villages:
+            ids = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM children WHERE county_code = $1 AND area_code = $2 "
+                    "ORDER BY id LIMIT 20",
+                    area[:6],
+                    area,
+                )
+            ]
+            if not ids:
+                continue
+            user_id, family_id = uuid.uuid4(), uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO users (id, username, display_name, role, area_code, "
+                "password_hash, is_active, version) "
+                "VALUES ($1, $2, 'bench baseline', 'village_director', $3, '!', true, 1)",
+                user_id,
+                f"{CALLER_PREFIX}{area}_{user_id.hex[:6]}",
+                area,
+            )
+            await conn.execute(
+                "INSERT INTO token_families (id, user_id) VALUES ($1, $2)", family_id, user_id
+            )
+            token, _ = create_access_token(
+                settings,
+                subject=user_id,
+                kind="user",
+                role="village_director",
+                area=area,
+                session_id=family_id,
+            )
+            targets.append(Target(area, user_id, token, ids))
+    finally:
+        await conn.close()
+    return targets
+
+
+async def remove_targets(url: str) -> None:
+    conn = await datagen.connect(url)
+    try:
+        users = "SELECT id FROM users WHERE username LIKE $1"
+        await conn.execute(
+            f"DELETE FROM token_families WHERE user_id IN ({users})", CALLER_PREFIX + "%"
+        )
+        await conn.execute("DELETE FROM users WHERE username LIKE $1", CALLER_PREFIX + "%")
+    finally:
+        await conn.close()
+
+
+def requests_for(read: str, targets: list[Target], rng: random.Random) -> list[tuple[str, str]]:
+    """(path, token) pairs, spread over the callers, cycled by the load generator."""
+    out = []
+    for t in targets:
+        if read == "child":
+            out += [(f"/api/v1/children/{cid}", t.token) for cid in t.child_ids[:5]]
+        elif read == "worklist":
+            out.append(("/api/v1/worklist", t.token))
+        else:
+            out.append(("/api/v1/children", t.token))
+    rng.shuffle(out)
+    return out
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start(name: str, app: str, url: str, workers: int, pool_size: int) -> Server:
+    port = _free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        CHILDPROTECT_ENV="local",
+        CHILDPROTECT_JOBS_ENABLED="false",  # no background work in either server
+        CHILDPROTECT_DB_POOL_SIZE=str(pool_size),
+        CHILDPROTECT_ACCESS_TOKEN_MINUTES="240",
+    )
+    cmd = [
+        sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    return Server(name, port, subprocess.Popen(cmd, env=env))  # noqa: S603 (our own module)
+
+
+async def wait_ready(server: Server, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited with {server.proc.returncode}")
+        try:
+            # /healthz, not /readyz: the dataset may be at an older migration than this code
+            # (the benchmark never migrates it), which the reads measured do not mind.
+            status, _ = await fetch_once(server.port, "/healthz", None)
+            if status == 200:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{server.name} did not become ready")
+
+
+def stop(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+
+
+# --- load generators -------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    server: str
+    read: str
+    requests: int
+    seconds: float
+    p50: float  # milliseconds
+    p95: float
+    p99: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def _request_bytes(path: str, token: str | None) -> bytes:
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = 0
+    for line in lines[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+async def fetch_once(port: int, path: str, token: str | None) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(_request_bytes(path, token))
+        await writer.drain()
+        return await _read_response(reader)
+    finally:
+        writer.close()
+
+
+async def drive_asyncio(
+    port: int, requests: list[tuple[str, str]], connections: int, seconds: float
+) -> tuple[list[float], int, float]:
+    """Closed loop over keep-alive connections: latencies (ms), errors, elapsed seconds."""
+    wire = [_request_bytes(p, t) for p, t in requests]
+    latencies: list[float] = []
+    errors = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def connection(offset: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        i = offset
+        try:
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                writer.write(wire[i % len(wire)])
+                status, _ = await _read_response(reader)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if status != 200:
+                    errors += 1
+                i += 1
+        finally:
+            writer.close()
+
+    step = max(1, len(wire) // connections)
+    await asyncio.gather(*(connection(k * step) for k in range(connections)))
+    return latencies, errors, time.perf_counter() - started
+
+
+def _pct(samples: list[float], p: int) -> float:
+    if len(samples) < 2:
+        return samples[0] if samples else float("nan")
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
+
+
+_WRK_SCRIPT = """
+local reqs = {%s}
+local i = 0
+function setup(thread) end
+function init(args) i = math.random(#reqs) end
+function request()
+  i = i %% #reqs + 1
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  io.write(string.format("WRK %%d %%d %%d %%d %%.1f %%.1f %%.1f\\n",
+    summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect + summary.errors.read +
+      summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def drive_wrk(
+    port: int, requests: list[tuple[str, str]], connections: int, seconds: float
+) -> tuple[int, int, float, float, float, float]:
+    """wrk with one thread: requests, errors, seconds, p50/p95/p99 (ms)."""
+    reqs = ",".join(
+        f'wrk.format("GET", {_lua_string(p)}, {{["Authorization"] = {_lua_string("Bearer " + t)}}})'
+        for p, t in requests
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(_WRK_SCRIPT % reqs)
+        script = f.name
+    try:
+        out = subprocess.run(  # noqa: S603 (wrk, found on PATH)
+            [
+                shutil.which("wrk") or "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script,
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script)
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    n, micros, status_errors, io_errors, p50, p95, p99 = line.split()[1:]
+    return (
+        int(n),
+        int(status_errors) + int(io_errors),
+        int(micros) / 1e6,
+        float(p50) / 1000,
+        float(p95) / 1000,
+        float(p99) / 1000,
+    )
+
+
+async def drive(
+    driver: str,
+    server: Server,
+    read: str,
+    requests: list[tuple[str, str]],
+    connections: int,
+    seconds: float,
+) -> Phase:
+    if driver == "wrk":
+        n, errors, elapsed, p50, p95, p99 = await asyncio.to_thread(
+            drive_wrk, server.port, requests, connections, seconds
+        )
+        return Phase(server.name, read, n, elapsed, p50, p95, p99, errors)
+    samples, errors, elapsed = await drive_asyncio(server.port, requests, connections, seconds)
+    return Phase(
+        server.name,
+        read,
+        len(samples),
+        elapsed,
+        _pct(samples, 50),
+        _pct(samples, 95),
+        _pct(samples, 99),
+        errors,
+    )
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    workers: int
+    phases: list[Phase] = field(default_factory=list)
+
+    def median(self, server: str, read: str, attr: str) -> float:
+        values = [getattr(p, attr) for p in self.phases if p.server == server and p.read == read]
+        return statistics.median(values) if values else float("nan")
+
+
+async def check_same_answers(api: Server, base: Server, requests: dict[str, list]) -> None:
+    """Both servers answer 200 to the first request of each read (else the run is void)."""
+    for read, reqs in requests.items():
+        path, token = reqs[0]
+        for server in (api, base):
+            status, body = await fetch_once(server.port, path, token)
+            if status != 200:
+                raise RuntimeError(f"{server.name} {read}: {status} {body[:300]!r}")
+
+
+async def compare(
+    url: str,
+    targets: list[Target],
+    args: argparse.Namespace,
+    workers: int,
+    driver: str,
+) -> Comparison:
+    rng = random.Random(args.seed)
+    requests = {read: requests_for(read, targets, rng) for read in args.reads}
+    api = start("api", "childprotect_api.main:app_factory", url, workers, args.pool_size)
+    base = start("baseline", "bench.baseline:app_factory", url, workers, args.pool_size)
+    result = Comparison(workers)
+    try:
+        await wait_ready(api)
+        await wait_ready(base)
+        await check_same_answers(api, base, requests)
+        for read in args.reads:  # warm both up: prepared statements, caches, pools
+            for server in (api, base):
+                await drive(driver, server, read, requests[read], args.connections, args.warmup)
+        for rnd in range(args.rounds):
+            for read in args.reads:
+                order = (api, base) if rnd % 2 == 0 else (base, api)
+                for server in order:
+                    phase = await drive(
+                        driver, server, read, requests[read], args.connections, args.seconds
+                    )
+                    if phase.errors:
+                        raise RuntimeError(f"{server.name} {read}: {phase.errors} errors")
+                    result.phases.append(phase)
+    finally:
+        stop(api)
+        stop(base)
+    return result
+
+
+def _median_of(result: Comparison, server: str, read: str, attr: str) -> float:
+    return result.median(server, read, attr)
+
+
+def report(result: Comparison, reads: list[str]) -> bool:
+    print(f"\n{result.workers} worker(s) per server; figures are medians over the rounds")
+    print(
+        f"{'read':<9} {'server':<9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+        f"   {'ratio (req/s api/base)':>22} {'p95 api/base':>13}"
+    )
+    ok = True
+    for read in reads:
+        for server in ("api", "baseline"):
+            m = functools.partial(_median_of, result, server, read)
+            line = f"{read:<9} {server:<9} {m('rps'):>8.0f} {m('p50'):>8.2f} {m('p95'):>8.2f}"
+            line += f" {m('p99'):>8.2f}"
+            if server == "baseline":
+                ratio = result.median("api", read, "rps") / m("rps")
+                p95 = result.median("api", read, "p95") / m("p95")
+                met = ratio >= 0.6 and p95 <= 1.5
+                ok = ok and met
+                line += f"   {ratio:>22.2f} {p95:>13.2f}  {'ok' if met else 'MISSED'}"
+            print(line)
+    return ok
+
+
+def report_scaling(results: list[Comparison], reads: list[str]) -> None:
+    if len(results) < 2:
+        return
+    first = results[0]
+    print(
+        f"\nthroughput from {first.workers} worker(s) to more (same machine: the load "
+        f"generator and PostgreSQL use the same {os.cpu_count()} CPUs as the servers)"
+    )
+    for read in reads:
+        for server in ("api", "baseline"):
+            base = first.median(server, read, "rps")
+            steps = "  ".join(
+                f"{r.workers}w {r.median(server, read, 'rps'):.0f} req/s "
+                f"(x{r.median(server, read, 'rps') / base:.2f})"
+                for r in results
+            )
+            print(f"  {read:<9} {server:<9} {steps}")
+
+
+async def run(args: argparse.Namespace) -> int:
+    scale = datagen.SCALES[args.scale]
+    url = args.database_url or datagen.with_database(
+        datagen.DEFAULT_SERVER, "bench_province" if scale.name == "full" else f"bench_{scale.name}"
+    )
+    dataset = await datagen.existing(url, scale)
+    if dataset is None and scale.name == "full" and not args.build:
+        print(
+            f"no full dataset in {datagen.database_name(url)}: build it with "
+            "`python -m bench.worklist --scale full` (or pass --build)",
+            file=sys.stderr,
+        )
+        return 2
+    if dataset is None:
+        datagen.log(f"building the {scale.name} dataset in {datagen.database_name(url)}")
+        url = await datagen.fresh_database(url, datagen.database_name(url))
+        await asyncio.to_thread(datagen.migrate, url)
+        dataset = await datagen.generate(url, scale)
+    else:
+        datagen.log(f"reusing the {scale.name} dataset in {datagen.database_name(url)}")
+    driver = args.driver
+    if driver == "auto":
+        driver = "wrk" if shutil.which("wrk") else "asyncio"
+    settings = Settings(env="local", DATABASE_URL=url, access_token_minutes=240)
+    rng = random.Random(args.seed)
+    villages = rng.sample(dataset.villages, min(args.callers, len(dataset.villages)))
+    await remove_targets(url)  # what an interrupted run left
+    targets = await make_targets(url, settings, villages)
+    print(
+        f"\nbaseline comparison, scale={scale.name}: {dataset.children:,} children, "
+        f"{dataset.visits:,} visits; {len(targets)} village directors; driver {driver}, "
+        f"{args.connections} connections, {args.rounds} round(s) of {args.seconds:.0f} s per "
+        f"server and read; pool {args.pool_size}; {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    load_before = os.getloadavg()
+    results = []
+    try:
+        for workers in args.workers:
+            results.append(await compare(url, targets, args, workers, driver))
+    finally:
+        await remove_targets(url)
+    load_after = os.getloadavg()
+    print(
+        f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
+        f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/"
+        f"{load_after[2]:.2f}"
+    )
+    ok = True
+    for result in results:
+        ok = report(result, args.reads) and ok
+    report_scaling(results, args.reads)
+    if any(r.workers > 1 for r in results):
+        print(
+            "note: with more workers than free cores the load generator and PostgreSQL "
+            "compete with the servers for CPU; scaling is bounded by the machine, not the API."
+        )
+    if args.drop:
+        await datagen.drop_database(url)
+    return 0 if ok or not args.strict else 1
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def _reads(text: str) -> list[str]:
+    reads = [x.strip() for x in text.split(",") if x.strip()]
+    for r in reads:
+        if r not in READS:
+            raise argparse.ArgumentTypeError(f"unknown read {r!r} (choose from {READS})")
+    return reads
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--scale", choices=sorted(datagen.SCALES), default="tiny")
+    p.add_argument("--database-url", default=None, help="the database to use (built if empty)")
+    p.add_argument("--workers", type=_ints, default=[1], help="worker counts to run, e.g. 1,2")
+    p.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections")
+    p.add_argument("--seconds", type=float, default=10, help="length of each timed phase")
+    p.add_argument("--warmup", type=float, default=3, help="untimed seconds per server and read")
+    p.add_argument("--rounds", type=int, default=2, help="API/baseline alternations per read")
+    p.add_argument("--callers", type=int, default=20, help="village directors (one per village)")
+    p.add_argument("--pool-size", type=int, default=10, help="database pool per worker, both")
+    p.add_argument("--reads", type=_reads, default=list(READS), help="child,worklist,children")
+    p.add_argument("--driver", choices=("auto", "wrk", "asyncio"), default="auto")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--build", action="store_true", help="build the full dataset when missing")
+    p.add_argument("--drop", action="store_true", help="drop the database afterwards")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(run(parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
