@@ -142,6 +142,20 @@ async def _terminate_api_backends(database_url: str) -> int:
     return len(rows)
 
 
+async def _sleep_running(database_url: str) -> bool:
+    conn = await asyncpg.connect(_asyncpg_dsn(_with_database(database_url, "postgres")))
+    try:
+        return bool(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                "AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+                database_url.rsplit("/", 1)[1],
+            )
+        )
+    finally:
+        await conn.close()
+
+
 async def test_pooled_connections_killed_are_replaced(
     client, session, settings, world, db: Database, database_url: str
 ):
@@ -172,7 +186,12 @@ async def test_a_request_in_flight_when_the_server_stops_answers_503(
     _with_sleep_route(app)
 
     async def stop_soon() -> None:
-        await asyncio.sleep(0.5)
+        # Only once the statement is really running (a loaded machine may take longer than
+        # any fixed delay to get there; killing an idle pooled connection is another test).
+        for _ in range(200):
+            await asyncio.sleep(0.1)
+            if await _sleep_running(database_url):
+                break
         assert await _terminate_api_backends(database_url) >= 1
 
     stopper = asyncio.create_task(stop_soon())
