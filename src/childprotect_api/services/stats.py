@@ -42,7 +42,11 @@ export hide the same figures. What is NOT protected, and why:
   township is not hidden: the rule is about villages); likewise an auditor whose own area is
   a township gets suppression computed over that township only.
 - Trend points are protected against the months of the same village and the villages of the
-  same month, not against summaries over arbitrary sub-periods (see the first point)."""
+  same month, not against summaries over arbitrary sub-periods (see the first point).
+- Bounds: the sums protect exact values, not ranges. Figures are never negative, so a shown
+  total of 0 says its hidden parts are 0, and a small total bounds them (hiding 0 as "<5"
+  keeps "<5" from meaning "1 to 4", which would make a total of 2 over two hidden villages
+  exact)."""
 
 from __future__ import annotations
 

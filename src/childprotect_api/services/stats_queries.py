@@ -1,7 +1,8 @@
 """The statements behind the statistics: one per figure group (children, visits, agreements,
 reports, users, villages, subsidies), each one pass over the area's rows with one aggregate
 `FILTER (WHERE ...)` per figure, grouped by area code prefix with GROUPING SETS, so that a
-breakdown and its total are the same statement as the summary.
+breakdown and its total are the same statement as the summary. (One module, longer than most,
+so that every statement the statistics issue, and what each figure counts, reads in one place.)
 
 Every statement filters by the area through `security.scope` (`scope_filter` on the caller's scope
 narrowed to the area: county code first, the leading column of every scope index), so a
