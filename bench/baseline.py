@@ -38,7 +38,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench import datagen
+from bench.pgcluster import free_port as _free_port
 from childprotect_api.config import Settings
 from childprotect_api.pagination import encode_cursor
 from childprotect_api.security.tokens import create_access_token
@@ -559,12 +559,6 @@ def requests_for(read: str, targets: list[Target], rng: random.Random) -> list[t
 
 
 # --- servers ---------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -20,13 +20,9 @@ import subprocess
 from pathlib import Path
 from typing import Any, Literal
 
+from bench.pgcluster import free_port  # one helper for every benchmark
+
 StopMode = Literal["smart", "fast", "immediate"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class OwnPostgres:

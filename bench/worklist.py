@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from typing import IO
 import httpx
 
 from bench import datagen
+from bench.pgcluster import free_port as _free_port
 from childprotect_api.config import Settings
 
 TARGET_P95_MS = {"village_director": 20.0, "township_supervisor": 50.0, "county_officer": 200.0}
@@ -48,12 +48,6 @@ class Result:
 
     def pct(self, p: int) -> float:
         return statistics.quantiles(self.samples, n=100, method="inclusive")[p - 1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(
