@@ -204,6 +204,7 @@ async def store(pending: Pending, response: Response, data_key: str) -> None:
     headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
     answer = {"headers": headers, "body": base64.b64encode(body).decode()}
     resource_id, area = _shown_record(body, headers.get("content-type", ""))
+    area = area or pending.scope.area_code or None
     row = IdempotencyKey(
         principal_id=pending.scope.actor_id,
         key=pending.key,
@@ -213,7 +214,8 @@ async def store(pending: Pending, response: Response, data_key: str) -> None:
         response_enc=b"",
         resource_type=pending.resource_type,
         resource_id=resource_id,
-        area_code=area or pending.scope.area_code or None,
+        county_code=area[:6] if area else None,
+        area_code=area,
         expires_at=utcnow() + pending.ttl,
     )
     row.response_enc = crypto.encrypt(data_key, json.dumps(answer), context=_context(row))

@@ -36,6 +36,10 @@ class IdempotencyKey(SQLModel, table=True):
     # What a replay is audited as (the record the answer shows, when it shows one).
     resource_type: str = Field(sa_column=Column(String(32), nullable=False))
     resource_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True))
+    # The shown record's area (or the caller's), and its county: the distribution key.
+    county_code: str | None = Field(
+        default=None, sa_column=Column(String(6, collation="C"), nullable=True)
+    )
     area_code: str | None = Field(
         default=None, sa_column=Column(String(12, collation="C"), nullable=True)
     )
