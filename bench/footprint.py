@@ -42,10 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from sqlalchemy import literal
 from sqlalchemy.dialects import postgresql
 
 from bench import datagen, pgcluster
 from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
+from childprotect_api.rawsql import Raw
 from childprotect_api.security.scope import Scope, scope_filter
 from childprotect_api.services import child_list, children, worklist
 from childprotect_api.services.worklist import _C
@@ -69,6 +71,16 @@ READS_PER_ACTIVE_PHONE_MINUTE = 0.2  # one worklist/sync read per active phone e
 
 def _sql(stmt: Any) -> str:
     return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def _raw_sql(raw: Raw, params: dict[str, Any]) -> str:
+    """A prepared statement of the API's hot paths (rawsql.Raw: $1, $2, ...) with its
+    parameters written in as literals, for EXPLAIN and pgbench."""
+    sql = raw.sql
+    args = raw.args(params)
+    for n in range(len(args), 0, -1):  # $10 before $1
+        sql = sql.replace(f"${n}", _sql(literal(args[n - 1])))
+    return sql
 
 
 async def connect(url: str) -> asyncpg.Connection:
@@ -320,30 +332,35 @@ def _scope(role: str, area: str) -> Scope:
 
 def worklist_sql(area: str, now: datetime, within_days: int = 7, limit: int = 50) -> str:
     flt = scope_filter(_scope("village_director", area), _C.area_code, _C.county_code)
-    stmt = worklist._statement("page", flt).params(
-        **flt.params, now=now, horizon=now + timedelta(days=within_days), page_limit=limit
-    )
-    return _sql(stmt)
+    params = {
+        **flt.params,
+        "now": now,
+        "horizon": now + timedelta(days=within_days),
+        "page_limit": limit,
+    }
+    return _raw_sql(worklist._statement("page", flt), params)
 
 
 def returned_sql(area: str, visitor: uuid.UUID) -> str:
     flt = scope_filter(_scope("village_director", area), _C.area_code, _C.county_code)
-    return _sql(worklist._statement("returned", flt).params(**flt.params, visitor_id=visitor))
+    return _raw_sql(worklist._statement("returned", flt), {**flt.params, "visitor_id": visitor})
 
 
 def session_check_sql(user_id: uuid.UUID, session_id: uuid.UUID) -> str:
     from childprotect_api.security.scope import _SESSION_CHECK
 
-    return _sql(_SESSION_CHECK.params(user_id=user_id, session_id=session_id))
+    return _raw_sql(_SESSION_CHECK, {"user_id": user_id, "session_id": session_id})
 
 
 def list_sql(area: str, limit: int = 50) -> str:
     scope = _scope("village_director", area)
-    return _sql(child_list.list_query(scope, child_list.ChildFilters(), limit, None))
+    stmt, params = child_list.list_statement(scope, child_list.ChildFilters(), limit, None)
+    return _raw_sql(stmt, params)
 
 
 def child_sql(area: str, child_id: uuid.UUID) -> str:
-    return _sql(children._scoped(_scope("village_director", area), child_id))
+    flt = scope_filter(_scope("village_director", area), _C.area_code, _C.county_code)
+    return _raw_sql(children._by_id(flt), {**flt.params, "child_id": child_id})
 
 
 async def explain(conn: asyncpg.Connection, sql: str) -> tuple[float, float, int, int]:
