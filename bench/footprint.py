@@ -79,7 +79,9 @@ def _raw_sql(raw: Raw, params: dict[str, Any]) -> str:
     sql = raw.sql
     args = raw.args(params)
     for n in range(len(args), 0, -1):  # $10 before $1
-        sql = sql.replace(f"${n}", _sql(literal(args[n - 1])))
+        value = args[n - 1]
+        text = f"'{value}'::uuid" if isinstance(value, uuid.UUID) else _sql(literal(value))
+        sql = sql.replace(f"${n}", text)
     return sql
 
 
