@@ -4,18 +4,23 @@ the protection of ID numbers (never in clear in the database or the logs)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, text
 
 from childprotect_api.models.audit import AuditEvent
+from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.user import Role
+from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
+from childprotect_api.schemas.child import ChildCreate
+from childprotect_api.security.crypto import lookup_hash
 from childprotect_api.services import id_numbers
-from childprotect_api.services.child_rules import today, years_before
+from childprotect_api.services.child_rules import fingerprint, today, years_before
 from tests.child_payloads import CHILDREN, etag_of, id_number, new_child
 from tests.conftest import (
     TOWNSHIP,
@@ -405,3 +410,91 @@ async def test_patch_to_a_registered_id_number_conflicts(client, world):
         headers={**world["director"].headers, "If-Match": '"1"'},
     )
     assert r.status_code == 409 and r.json()["code"] == "duplicate_child"
+
+
+# --- registered_at: a child registered on the phone, offline --------------------------------
+
+CHINA = timezone(timedelta(hours=8))
+
+
+async def test_registered_at_is_the_records_registration_time(client, world, session):
+    """The phone's registration time is the record's created_at and the base of its first due
+    date; a retry answers the record, whatever offset the phone writes the same time with."""
+    h = world["director"].headers
+    registered = (utcnow() - timedelta(hours=3)).astimezone(CHINA)
+    body = new_child(id=str(uuid.uuid4()), registered_at=registered.isoformat())
+    first = await client.post(CHILDREN, json=body, headers=h)
+    assert first.status_code == 201, first.text
+    child = first.json()
+    assert datetime.fromisoformat(child["created_at"]) == registered
+    due = datetime.fromisoformat(child["next_visit_due"])
+    assert due == registered + timedelta(days=DEFAULT_INTERVAL_DAYS["blue"])
+    r = await client.get(f"{CHILDREN}/{child['id']}", headers=h)
+    assert r.status_code == 200 and r.json() == child
+
+    retry = await client.post(CHILDREN, json=body, headers=h)
+    assert retry.status_code == 200 and retry.json() == child
+    in_utc = {**body, "registered_at": registered.astimezone(UTC).isoformat()}
+    retry = await client.post(CHILDREN, json=in_utc, headers=h)
+    assert retry.status_code == 200 and retry.json() == child
+    # Another registration time under the same id is other content.
+    later = {**body, "registered_at": (registered + timedelta(minutes=1)).isoformat()}
+    r = await client.post(CHILDREN, json=later, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "id_conflict"
+    assert (await session.execute(select(func.count()).select_from(Child))).scalar() == 1
+    # The audit log keeps the server's own time.
+    at = (
+        await session.execute(select(AuditEvent.at).where(AuditEvent.action == "child.create"))
+    ).scalar_one()
+    assert at is not None and at > utcnow() - timedelta(minutes=5)
+
+
+async def test_registered_at_limits(client, world, session):
+    h, now = world["director"].headers, utcnow()
+    for registered, code, field in [
+        ((now + timedelta(hours=1)).isoformat(), "registered_at_in_future", "registered_at"),
+        ((now - timedelta(days=31)).isoformat(), "registered_at_too_old", "registered_at"),
+        ("2026-01-05T10:00:00", "validation_error", "registered_at"),  # no time zone
+        ("yesterday", "validation_error", "registered_at"),
+    ]:
+        r = await client.post(CHILDREN, json=new_child(registered_at=registered), headers=h)
+        assert r.status_code == 422, (registered, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] == code, (registered, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field]
+    assert (await session.execute(select(func.count()).select_from(Child))).scalar() == 0
+
+    # A phone clock a little ahead is allowed; the record is not registered in the future.
+    ahead = (utcnow() + timedelta(minutes=2)).isoformat()
+    r = await client.post(CHILDREN, json=new_child(registered_at=ahead), headers=h)
+    assert r.status_code == 201, r.text
+    assert datetime.fromisoformat(r.json()["created_at"]) <= utcnow()
+    # Without registered_at: the server's time, as before.
+    r = await client.post(CHILDREN, json=new_child(), headers=h)
+    assert r.status_code == 201
+    assert utcnow() - datetime.fromisoformat(r.json()["created_at"]) < timedelta(minutes=1)
+
+
+async def test_a_retry_later_than_the_offline_window_still_meets_its_record(
+    client, world, settings
+):
+    h = world["director"].headers
+    registered = (utcnow() - timedelta(days=2)).isoformat()
+    body = new_child(id=str(uuid.uuid4()), registered_at=registered)
+    first = await client.post(CHILDREN, json=body, headers=h)
+    assert first.status_code == 201, first.text
+    settings.sync_push_ledger_days = 1  # the window has passed since (as if days went by)
+    retry = await client.post(CHILDREN, json=body, headers=h)
+    assert retry.status_code == 200 and retry.json() == first.json()
+    r = await client.post(CHILDREN, json=new_child(registered_at=registered), headers=h)
+    assert r.status_code == 422 and r.json()["code"] == "registered_at_too_old"
+
+
+def test_the_print_of_a_create_without_registered_at_is_as_before():
+    """Records created before registered_at existed keep answering their retries."""
+    data = ChildCreate.model_validate(new_child(id=str(uuid.uuid4())))
+    content = data.model_dump(mode="json", by_alias=True, exclude={"id", "registered_at"})
+    content["id_number"] = str(content["id_number"]).strip().upper()
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    key = "k" * 32
+    assert fingerprint(key, data) == lookup_hash(key, canonical, purpose="child_create")

@@ -20,6 +20,7 @@ from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.report import Report
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
+from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
 from childprotect_api.services import visits as visit_service
 from tests import agreement_helpers, report_support
 from tests.child_payloads import CHILDREN, new_child
@@ -510,3 +511,71 @@ async def test_pushed_visits_follow_the_countys_own_intervals(client, world, ses
         now = await _child_at(client, world["director"], child.id)
         due = datetime.fromisoformat(now["next_visit_due"])
         assert abs(due - (at + timedelta(days=10))) < timedelta(seconds=1)
+
+
+async def test_a_child_registered_offline_can_be_visited_right_away(client, world, session):
+    """Registered on the phone at 10:00, visited at 10:30, pushed at 18:00: the child's
+    registration time is the phone's, so the visit is after it and both are created."""
+    director = world["director"]
+    registered, visited = utcnow() - timedelta(hours=2), utcnow() - timedelta(hours=1)
+    child = op("create_child", new_child(registered_at=registered.isoformat()))
+    visit = op("create_visit", visit_body(uuid.UUID(child["id"]), visited))
+    answer = await push(client, director, child, visit)
+    assert statuses(answer) == ["created", "created"], answer
+    record = answer["results"][0]["record"]
+    assert datetime.fromisoformat(record["created_at"]) == registered
+    now = await _child_at(client, director, child["id"])
+    assert datetime.fromisoformat(now["created_at"]) == registered
+    assert datetime.fromisoformat(now["last_visit_at"]) == visited
+    interval = DEFAULT_INTERVAL_DAYS[now["risk_level"]]
+    assert datetime.fromisoformat(now["next_visit_due"]) == visited + timedelta(days=interval)
+    # The audit row keeps the server's own time of the registration.
+    at = (
+        await session.execute(
+            select(AuditEvent.at).where(
+                AuditEvent.action == "child.create", AuditEvent.resource_id == record["id"]
+            )
+        )
+    ).scalar_one()
+    assert at is not None and at > utcnow() - timedelta(minutes=5)
+
+    # Sent again (the answer was lost): the same records, unchanged.
+    again = await push(client, director, child, visit)
+    assert statuses(again) == ["unchanged", "unchanged"]
+    assert await count(session, Child) == 1 and await count(session, Visit) == 1
+
+
+async def test_without_registered_at_a_visit_before_the_push_is_still_refused(client, world):
+    """The check that a visit is not dated before the registration holds: with no
+    registered_at the child is registered at the push, after the visit."""
+    child = op("create_child", new_child())
+    visit = op("create_visit", visit_body(uuid.UUID(child["id"]), utcnow() - timedelta(hours=1)))
+    answer = await push(client, world["director"], child, visit)
+    assert statuses(answer) == ["created", "rejected"]
+    problem = answer["results"][1]["problem"]
+    assert (problem["status"], problem["code"]) == (422, "visited_before_registration")
+    assert problem["errors"][0]["field"] == "visited_at"
+
+
+async def test_registered_at_out_of_bounds_is_rejected(client, world, session):
+    now = utcnow()
+    ops = [
+        op("create_child", new_child(registered_at=(now + timedelta(hours=1)).isoformat())),
+        op("create_child", new_child(registered_at=(now - timedelta(days=31)).isoformat())),
+        op("create_child", new_child(registered_at="2026-01-05T10:00:00")),
+    ]
+    answer = await push(client, world["director"], *ops)
+    assert statuses(answer) == ["rejected"] * 3
+    problems = [x["problem"] for x in answer["results"]]
+    assert [p["code"] for p in problems] == [
+        "registered_at_in_future",
+        "registered_at_too_old",
+        "validation_error",
+    ]
+    assert [p["status"] for p in problems] == [422] * 3
+    assert [p["errors"][0]["field"] for p in problems] == [
+        "registered_at",
+        "registered_at",
+        "data.registered_at",
+    ]
+    assert await count(session, Child) == 0

@@ -191,7 +191,13 @@ async def create_child(
     """Register a child. Send a client-generated `id` so a retry never makes a second one.
     The same ID number as an existing record answers 409 `duplicate_child` (with
     `existing_child_id` when that record is in your scope)."""
-    child, created = await service.create_child(session, scope, _data_key(request), body)
+    child, created = await service.create_child(
+        session,
+        scope,
+        _data_key(request),
+        body,
+        offline_days=request.app.state.settings.sync_push_ledger_days,
+    )
     if not created:
         response.status_code = 200
     return _read(response, child)

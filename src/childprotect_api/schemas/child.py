@@ -10,7 +10,14 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from childprotect_api.models.child import (
@@ -112,6 +119,14 @@ class ChildCreate(_ChildFields):
     categories: list[Category] = Field(default_factory=list, max_length=len(Category))
     risk_level: RiskLevel = RiskLevel.blue
     risk_reason: Reason | None = None
+    registered_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the child was registered on the phone (offline work); default: "
+        "now. With a time zone; not in the future (a few minutes of clock skew allowed: a "
+        "later time is stored as now), nor older than the offline window "
+        "(CHILDPROTECT_SYNC_PUSH_LEDGER_DAYS, 30 days). Stored as the record's `created_at`, "
+        "the base of the first visit due date; a visit may not be dated before it.",
+    )
 
 
 class ChildUpdate(_ChildFields):
@@ -175,7 +190,10 @@ class ChildRead(ChildSummary):
     risk_set_at: datetime | None
     closed_reason: ClosedReason | None
     closed_at: datetime | None
-    created_at: datetime | None
+    created_at: datetime | None = Field(
+        description="When the child was registered: the create's `registered_at`, or the "
+        "time the server received it."
+    )
     created_by: uuid.UUID | None
     updated_by: uuid.UUID | None
 

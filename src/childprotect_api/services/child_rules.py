@@ -22,6 +22,7 @@ from childprotect_api.schemas.child import ChildCreate
 from childprotect_api.security.crypto import lookup_hash
 from childprotect_api.security.scope import Scope, apply_scope, in_scope
 from childprotect_api.services import id_numbers
+from childprotect_api.services.visits import CLOCK_SKEW
 
 ADULT_AGE = 18
 LEFT_BEHIND_MAX_AGE = 16  # 农村留守儿童: under 16
@@ -162,10 +163,31 @@ async def raise_if_duplicate(
     )
 
 
+def registration_time(registered_at: datetime, now: datetime, offline_days: int) -> datetime:
+    """The record's registration time (its `created_at`) when the phone says when it registered
+    the child (offline work): within the offline window, and not in the future beyond the
+    clock skew visits are allowed (a time inside the skew is taken as now)."""
+    if registered_at > now + CLOCK_SKEW:
+        raise Unprocessable.field(
+            "registered_at", "is in the future", code="registered_at_in_future"
+        )
+    if registered_at < now - timedelta(days=offline_days):
+        raise Unprocessable.field(
+            "registered_at",
+            f"is more than {offline_days} days ago (the offline window)",
+            code="registered_at_too_old",
+        )
+    return min(registered_at.astimezone(UTC), now)  # in UTC, as the record is read back
+
+
 def fingerprint(data_key: str, data: ChildCreate) -> str:
     """A keyed hash of a create request's content (without its id): equal for a retry of the
     same request, and useless to anyone without the data key."""
-    content = data.model_dump(mode="json", by_alias=True, exclude={"id"})
+    content = data.model_dump(mode="json", by_alias=True, exclude={"id", "registered_at"})
+    # Absent: left out, so that the prints of creates made before the field existed hold.
+    # Present: in UTC, so that a retry written with another offset is the same request.
+    if data.registered_at is not None:
+        content["registered_at"] = data.registered_at.astimezone(UTC).isoformat()
     if content.get("id_number"):
         content["id_number"] = str(content["id_number"]).strip().upper()
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -17,7 +17,7 @@ Decisions recorded here:
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select, text, update
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.concurrency import check_version
+from childprotect_api.config import get_settings
 from childprotect_api.errors import Conflict, Forbidden, NotFound, Unprocessable
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.base import utcnow
@@ -150,13 +151,25 @@ async def _retry_of(
 
 
 def _new_child(
-    scope: Scope, data: ChildCreate, protected: id_numbers.ProtectedIdNumber | None, print_: str
+    scope: Scope,
+    data: ChildCreate,
+    protected: id_numbers.ProtectedIdNumber | None,
+    print_: str,
+    now: datetime,
+    registered: datetime,
 ) -> Child:
-    now = utcnow()
     values = data.model_dump(
         mode="json",
         by_alias=True,
-        exclude={"id", "id_number", "area_code", "gender", "birth_date", "categories"},
+        exclude={
+            "id",
+            "id_number",
+            "area_code",
+            "gender",
+            "birth_date",
+            "categories",
+            "registered_at",
+        },
         exclude_none=True,
     )
     child = Child(
@@ -168,7 +181,7 @@ def _new_child(
         categories=[c.value for c in data.categories],
         risk_set_by=scope.user_id,
         risk_set_at=now,
-        created_at=now,
+        created_at=registered,
         updated_at=now,
         created_by=scope.user_id,
         updated_by=scope.user_id,
@@ -183,10 +196,20 @@ def _new_child(
 
 
 async def create_child(
-    session: AsyncSession, scope: Scope, data_key: str, data: ChildCreate
+    session: AsyncSession,
+    scope: Scope,
+    data_key: str,
+    data: ChildCreate,
+    *,
+    offline_days: int | None = None,
 ) -> tuple[Child, bool]:
     """Register a child; answers (record, created). A retry of the same create answers the
-    stored record with created=False."""
+    stored record with created=False (before the rules that depend on the time: a retry
+    later than the offline window still meets its record).
+
+    `registered_at` (offline work) becomes the record's `created_at`, the registration time
+    the visit rules and statistics use; the audit row keeps the server's time. It may be at
+    most `offline_days` old (default: the sync_push_ledger_days setting)."""
     scope.require(Action.children_write)
     print_ = rules.fingerprint(data_key, data)
     if data.id is not None:
@@ -200,13 +223,19 @@ async def create_child(
     rules.check_identity(info, data.birth_date, data.gender)
     rules.check_age(data.birth_date, today)
     rules.check_categories(list(data.categories), data.birth_date, today)
+    now = utcnow()
+    registered = now
+    if data.registered_at is not None:
+        if offline_days is None:
+            offline_days = get_settings().sync_push_ledger_days
+        registered = rules.registration_time(data.registered_at, now, offline_days)
     if data.assigned_director_id is not None:
         await rules.check_assigned_director(session, data.assigned_director_id, data.area_code)
     protected = id_numbers.protect(data_key, info.normalized) if info else None
     if protected is not None:
         await rules.raise_if_duplicate(session, scope, protected.hash)
 
-    child = _new_child(scope, data, protected, print_)
+    child = _new_child(scope, data, protected, print_, now, registered)
     try:
         async with session.begin_nested():
             session.add(child)

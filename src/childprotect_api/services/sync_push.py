@@ -341,7 +341,11 @@ def child_record(child: Child) -> ChildRead:
 async def _create_child(batch: Push, op: PushOperation) -> PushResult:
     body = ChildCreate.model_validate(_with_id(op, op.data))
     child, created = await children.create_child(
-        batch.session, batch.scope, batch.settings.data_key, body
+        batch.session,
+        batch.scope,
+        batch.settings.data_key,
+        body,
+        offline_days=batch.settings.sync_push_ledger_days,
     )
     status = PushStatus.created if created else PushStatus.unchanged
     return _result(op, status, child_record(child), child.version)
