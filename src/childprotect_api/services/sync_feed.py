@@ -763,12 +763,18 @@ _CLOSED_TOMBSTONES = text(
     WITH due AS (
         SELECT c.id, c.county_code, c.area_code, c.version
         FROM children c
+        -- A lateral probe per child (LIMIT 1), not NOT EXISTS: the planner then always looks
+        -- the child up in the log's (entity_type, entity_id) index, whatever its statistics
+        -- say; with stale ones (a log analysed while nearly empty) an anti join compared
+        -- every closed child with every tombstone (seconds per pass, growing with the log).
+        LEFT JOIN LATERAL (
+            SELECT 1 AS found FROM sync_changes s
+            WHERE s.entity_type = 'child' AND s.entity_id = c.id
+              AND s.op = 'T' AND s.reason = 'closed' AND s.changed_at >= c.closed_at
+            LIMIT 1) t ON true
         WHERE c.status = 'closed' AND c.anonymised_at IS NULL
           AND c.closed_at < :cutoff AND c.closed_at >= :oldest
-          AND NOT EXISTS (
-              SELECT 1 FROM sync_changes s
-              WHERE s.entity_type = 'child' AND s.entity_id = c.id
-                AND s.op = 'T' AND s.reason = 'closed' AND s.changed_at >= c.closed_at)
+          AND t.found IS NULL
         ORDER BY c.closed_at
         LIMIT :batch
         FOR UPDATE OF c SKIP LOCKED
