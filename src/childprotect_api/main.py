@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,6 +73,16 @@ ROUTERS = [
 ]
 
 
+def freeze_startup_heap() -> None:
+    """Move everything built at start-up (the routes, the schemas' validators, the models'
+    metadata: about 200,000 objects) out of the garbage collector's reach. They live as long
+    as the process; without this every full collection walks them all again (50-130 ms
+    here, a pause of every request in flight: the slowest one in a hundred). Requests'
+    objects are collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def _operation_id(route: APIRoute) -> str:
     # Every route names its operationId explicitly; this only guards against a forgotten one.
     return route.name
@@ -99,6 +110,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 pre_ping=settings.db_pool_pre_ping,
             ).with_replica(settings.database_replica_url)
         jobs = Jobs(app.state.db, settings) if settings.jobs_enabled else None
+        freeze_startup_heap()
         try:
             yield
         finally:
