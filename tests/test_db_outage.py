@@ -161,7 +161,7 @@ async def test_pooled_connections_killed_are_replaced(
 ):
     """Connections that died while idle in the pool are replaced before use: by the pre-ping,
     or without it by the checkout check (a socket the server closed) and the request's BEGIN
-    retried once on a fresh connection (db.begin; tests/test_db_liveness.py)."""
+    retried once on a fresh connection (db.RequestSession.open; tests/test_db_liveness.py)."""
     h = world["director"].headers
     await session.close()
     assert (await _get(client, "GET", WORKLIST, headers=h)).status_code == 200

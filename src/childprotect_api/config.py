@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = 10.0
     # Test a pooled connection before use (three round trips on asyncpg, about a millisecond
     # a request). Off: a connection the server closed is replaced at checkout, and a dead one
-    # found when the request begins is replaced and the BEGIN retried once (db.begin).
+    # found when the request begins is replaced and the BEGIN retried once (db.RequestSession.open).
     # Outages answer 503 either way.
     db_pool_pre_ping: bool = False
 

@@ -3,6 +3,7 @@ and the embedded PostgreSQL used when no DATABASE_URL is given."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -22,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +81,9 @@ class Database:
             max_overflow=max_overflow,
             # No pre-ping by default (three round trips per request): a connection found
             # closed is replaced at checkout, and one that turns out dead when the request's
-            # transaction begins is replaced and the BEGIN retried (`begin`), so dropped
-            # connections (a restarted server, pg_terminate_backend) cost nothing in the
-            # steady state.
+            # transaction begins is replaced and the BEGIN retried (`RequestSession.open`),
+            # so dropped connections (a restarted server, pg_terminate_backend) cost nothing
+            # in the steady state.
             pool_pre_ping=pre_ping,
             pool_timeout=pool_timeout,
             # Statement parameters hold names and ID numbers: keep them out of logs and of
@@ -210,6 +214,8 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session, inside its transaction (begun here when it
     has not been yet, exactly as SQLAlchemy's adapter begins it before a first statement).
     For the hot statements of `rawsql`; remembered for the rest of the transaction."""
+    if isinstance(session, RequestSession):
+        return await session.driver_connection()
     sync = session.sync_session
     known = sync.info.get(_DRIVER)
     if known is not None and known[0] is sync.get_transaction():
@@ -225,37 +231,144 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     return raw
 
 
-async def begin(session: AsyncSession) -> None:
-    """Begin the session's transaction now, on a live connection: when the pooled connection
-    turns out to be dead (the server restarted, or the backend was terminated, since it was
-    last used), it is discarded and the BEGIN retried once on a fresh one. Nothing has run in
-    the transaction yet, so the retry is always safe."""
-    conn = await session.connection()  # no connection to be had: that is an outage (503)
-    try:
-        await driver(session)
-    except Exception as exc:
-        fairy: Any = await conn.get_raw_connection()
-        if not (is_disconnect(exc) or fairy.driver_connection.is_closed()):
-            raise
-        log.warning("a pooled database connection was dead; retrying on a fresh one")
-        await conn.invalidate()
-        await session.rollback()
-        await driver(session)
+class RequestSession(AsyncSession):
+    """The session of one request (`SessionDep`): its transaction is begun at once on a pooled
+    connection (`open`), and the ORM's Session over that same connection and transaction is
+    only made when something uses it (a query through the ORM, `add`, `flush`...).
+
+    The app's hottest requests (a child's record, the worklist, the children list) run only
+    prebuilt statements on the driver (rawsql) and never make it: a checkout, BEGIN and
+    COMMIT and the checkin are all they pay, about half the CPU of a Session's own
+    connection and transaction bookkeeping. Everything else sees a plain AsyncSession.
+
+    One transaction either way: the Session is bound to a Connection over the same pooled
+    connection, whose driver transaction is already begun (SQLAlchemy's asyncpg adapter
+    begins one only when none is), and `finish` commits it once, through the Session when
+    there is one."""
+
+    def __init__(self, db: Database, fairy: Any) -> None:  # no super().__init__: lazy
+        self._async_bind = db.engine
+        self._async_binds = {}
+        self._db = db
+        self._fairy = fairy
+        self._made: Session | None = None
+        self._info: dict[Any, Any] = {}
+
+    # --- the lazy Session -------------------------------------------------------------------
+
+    def _make(self) -> Session:
+        if self._made is None:
+            sync_conn = Connection(self._db.engine.sync_engine, connection=self._fairy)
+            kw = dict(self._db.sessionmaker.kw)
+            kw.pop("bind", None)
+            made = Session(bind=sync_conn, **kw)
+            made.__dict__["info"] = self._info  # what was noted before, and after, is shared
+            self._made = self._assign_proxied(made)
+        return self._made
+
+    @property
+    def sync_session(self) -> Session:
+        return self._make()
+
+    @sync_session.setter
+    def sync_session(self, value: Session) -> None:
+        raise AttributeError("a request's Session is made on first use")
+
+    @property
+    def _proxied(self) -> Session:  # type: ignore[override]
+        return self._make()
+
+    @property  # type: ignore[misc]
+    def bind(self) -> AsyncEngine:
+        return self._db.engine
+
+    @property
+    def info(self) -> dict[Any, Any]:
+        return self._info
+
+    @property
+    def new(self) -> Any:
+        return self._made.new if self._made is not None else ()
+
+    @property
+    def dirty(self) -> Any:
+        return self._made.dirty if self._made is not None else ()
+
+    @property
+    def deleted(self) -> Any:
+        return self._made.deleted if self._made is not None else ()
+
+    # --- the transaction --------------------------------------------------------------------
+
+    @property
+    def _adapted(self) -> Any:
+        return self._fairy.dbapi_connection
+
+    async def driver_connection(self) -> asyncpg.Connection:
+        adapted = self._adapted
+        if adapted._transaction is None:  # the ORM committed in the middle of the request
+            await adapted._start_transaction()
+        raw: asyncpg.Connection = self._fairy.driver_connection
+        return raw
+
+    @classmethod
+    async def open(cls, db: Database) -> RequestSession:
+        """A pooled connection with its transaction begun. When the pooled connection turns
+        out to be dead (the server restarted, or the backend was terminated, since it was
+        last used), it is discarded and the BEGIN retried once on a fresh one: nothing has
+        run in the transaction yet, so the retry is always safe. No connection to be had at
+        all is an outage (503)."""
+        sync_engine = db.engine.sync_engine
+        fairy: Any = await greenlet_spawn(sync_engine.raw_connection)
+        try:
+            await fairy.dbapi_connection._start_transaction()
+        except Exception as exc:
+            if not (is_disconnect(exc) or fairy.driver_connection.is_closed()):
+                await greenlet_spawn(fairy.close)
+                raise
+            log.warning("a pooled database connection was dead; retrying on a fresh one")
+            await greenlet_spawn(fairy.invalidate)
+            fairy = await greenlet_spawn(sync_engine.raw_connection)
+            try:
+                await fairy.dbapi_connection._start_transaction()
+            except BaseException:
+                await greenlet_spawn(fairy.close)
+                raise
+        return cls(db, fairy)
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit (or roll back) the request's transaction and give the connection back."""
+        try:
+            if self._made is not None:
+                if commit:
+                    await greenlet_spawn(self._made.commit)
+                else:
+                    await greenlet_spawn(self._made.rollback)
+            adapted = self._adapted
+            if adapted._transaction is not None:  # begun by the driver after an ORM commit
+                end = adapted._transaction.commit if commit else adapted._transaction.rollback
+                await adapted._call_and_discard(end)
+        finally:
+            made, self._made = self._made, None
+            if made is not None:
+                await greenlet_spawn(made.close)
+            await greenlet_spawn(self._fairy.close)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed once when the endpoint returns, before the
     response is sent (so a failed commit is never reported as success), rolled back on error.
-    It begins before the endpoint runs (`begin`: a dead pooled connection is replaced)."""
-    db = get_database(request)
-    async with db.sessionmaker() as session:
-        try:
-            await begin(session)
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    It begins before the endpoint runs, on a live connection (`RequestSession.open`)."""
+    session = await RequestSession.open(get_database(request))
+    try:
+        yield session
+    except BaseException:
+        # The request's own error is what matters: a rollback that fails too (the database
+        # went away) only discards the connection.
+        with contextlib.suppress(Exception):
+            await session.finish(commit=False)
+        raise
+    await session.finish(commit=True)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
