@@ -3,6 +3,8 @@
     python -m bench.baseline --scale tiny                    # CI smoke size, ~20 s
     python -m bench.baseline --scale full                    # the province dataset (reused)
     python -m bench.baseline --scale full --workers 1,2      # and how both scale to 2 workers
+    python -m bench.baseline --scale full --workers 1,2 --reads health
+                                  # the same without the database: what a 2nd worker adds
 
 The baseline (`baseline_app()` below) is a plain Starlette app on an asyncpg pool: per request
 it verifies the JWT (python-jose, the same key, issuer and algorithm list as the API), checks
@@ -141,6 +143,10 @@ STATEMENTS: dict[str, list[str]] = {
     "children": [SESSION_CHECK, CHILDREN_PAGE, AUDIT_ONE],
 }
 READS = ("child", "worklist", "children")
+# Not one of the three reads (no target): GET /healthz, no database and no token, the cost of
+# the process itself. With the database out of the way it shows what a second worker adds
+# where the machine has a core to give it (`--reads health --workers 1,2`).
+EXTRA_READS = ("health",)
 PAGE_LIMIT = 50
 RETURNED_LIMIT = 50
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -552,6 +558,8 @@ def requests_for(read: str, targets: list[Target], rng: random.Random) -> list[t
             out += [(f"/api/v1/children/{cid}", t.token) for cid in t.child_ids[:5]]
         elif read == "worklist":
             out.append(("/api/v1/worklist", t.token))
+        elif read == "health":
+            out.append(("/healthz", ""))
         else:
             out.append(("/api/v1/children", t.token))
     rng.shuffle(out)
@@ -867,8 +875,12 @@ def report(result: Comparison, reads: list[str]) -> bool:
                 ratio = result.median("api", read, "rps") / m("rps")
                 p95 = result.median("api", read, "p95") / m("p95")
                 met = ratio >= 0.6 and p95 <= 1.5
-                ok = ok and met
-                line += f"   {ratio:>22.2f} {p95:>13.2f}  {'ok' if met else 'MISSED'}"
+                if read in READS:
+                    ok = ok and met
+                    verdict = "ok" if met else "MISSED"
+                else:
+                    verdict = "(no target)"
+                line += f"   {ratio:>22.2f} {p95:>13.2f}  {verdict}"
             print(line)
     return ok
 
@@ -961,8 +973,10 @@ def _ints(text: str) -> list[int]:
 def _reads(text: str) -> list[str]:
     reads = [x.strip() for x in text.split(",") if x.strip()]
     for r in reads:
-        if r not in READS:
-            raise argparse.ArgumentTypeError(f"unknown read {r!r} (choose from {READS})")
+        if r not in READS + EXTRA_READS:
+            raise argparse.ArgumentTypeError(
+                f"unknown read {r!r} (choose from {READS + EXTRA_READS})"
+            )
     return reads
 
 
@@ -977,7 +991,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=2, help="API/baseline alternations per read")
     p.add_argument("--callers", type=int, default=20, help="village directors (one per village)")
     p.add_argument("--pool-size", type=int, default=10, help="database pool per worker, both")
-    p.add_argument("--reads", type=_reads, default=list(READS), help="child,worklist,children")
+    p.add_argument(
+        "--reads",
+        type=_reads,
+        default=list(READS),
+        help="child,worklist,children (and health: no database, see EXTRA_READS)",
+    )
     p.add_argument("--driver", choices=("auto", "wrk", "asyncio"), default="auto")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--build", action="store_true", help="build the full dataset when missing")
