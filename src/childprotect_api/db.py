@@ -4,6 +4,7 @@ and the embedded PostgreSQL used when no DATABASE_URL is given."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -411,10 +412,15 @@ class EmbeddedPostgres:
             import pgserver  # imported lazily: only the embedded mode needs it
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
-        if "(1 row)" not in exists:
-            self._server.psql(f"CREATE DATABASE {DB_NAME};")
+        # Several processes may start the same folder at once (the test workers on a new
+        # machine): pgserver creates the data folder without expecting a rival, so they take
+        # turns. The lock is released when the file is closed.
+        with open(self.pgdata.parent / ".start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+            if "(1 row)" not in exists:
+                self._server.psql(f"CREATE DATABASE {DB_NAME};")
         uri: str = self._server.get_uri(DB_NAME)
         log.info("embedded PostgreSQL running in %s", self.pgdata)
         return uri
