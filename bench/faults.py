@@ -859,8 +859,12 @@ async def run(args: argparse.Namespace) -> int:
             finally:
                 await asyncio.to_thread(own.pg.destroy)
         if any(o.failed for o in outcomes):
-            print(f"\nserver output kept in {logdir / 'api.log'}:")
-            print((logdir / "api.log").read_text(errors="replace")[-4000:])
+            # The unexpected lines first (an unhandled error and its frames), then the tail:
+            # a long outage's 503 warnings would push a 500's trace out of the tail.
+            text = (logdir / "api.log").read_text(errors="replace")
+            unexpected = [ln for ln in text.splitlines() if "database unavailable:" not in ln]
+            print(f"\nserver output (without its 503 warnings) in {logdir / 'api.log'}:")
+            print("\n".join(unexpected)[-6000:])
     print()
     print(
         f"load average (1 min) before {load:.2f}, after {os.getloadavg()[0]:.2f}; "

@@ -101,5 +101,8 @@ def test_what_counts_as_a_disconnect():
     assert is_disconnect(asyncpg.ConnectionDoesNotExistError("closed in the middle"))
     assert is_disconnect(ConnectionResetError())
     assert is_disconnect(asyncpg.AdminShutdownError("terminating connection"))
+    assert is_disconnect(
+        asyncpg.InternalClientError('cannot switch to state 15; protocol is in the "failed" state')
+    )
     assert not is_disconnect(asyncpg.UniqueViolationError("duplicate key"))
     assert not is_disconnect(ValueError("no"))

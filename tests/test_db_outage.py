@@ -256,6 +256,12 @@ def _dbapi_error(orig: Exception, *, invalidated: bool = False) -> Exception:
         (asyncpg.ConnectionDoesNotExistError("connection was closed in the middle"), True),
         (asyncpg.TooManyConnectionsError("sorry, too many clients already"), True),
         (asyncpg.InterfaceError("connection is closed"), True),
+        (
+            asyncpg.InternalClientError(
+                'cannot switch to state 15; protocol is in the "failed" state'
+            ),
+            True,
+        ),
         (_dbapi_error(asyncpg.CannotConnectNowError("starting up")), True),
         (_dbapi_error(RuntimeError("whatever"), invalidated=True), True),
         # Errors of the request or of the code are not outages: they stay 409/422/500.
@@ -266,6 +272,12 @@ def _dbapi_error(orig: Exception, *, invalidated: bool = False) -> Exception:
             False,
         ),
         (asyncpg.QueryCanceledError("canceling statement due to statement timeout"), False),
+        (
+            asyncpg.InternalClientError(
+                "cannot switch to state 15; another operation (11) is in progress"
+            ),
+            False,
+        ),
         (OSError("no such file"), False),  # not raised inside the driver
         (ValueError("bad"), False),
     ],

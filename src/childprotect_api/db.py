@@ -199,6 +199,8 @@ def is_disconnect(exc: BaseException) -> bool:
             return True
         if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
             return True
+        if isinstance(exc, asyncpg.InternalClientError) and '"failed" state' in str(exc):
+            return True  # the server ended the session; asyncpg marked the protocol failed
         if getattr(exc, "sqlstate", None) in _DISCONNECT_SQLSTATES or str(
             getattr(exc, "sqlstate", "")
         ).startswith("08"):

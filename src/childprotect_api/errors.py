@@ -191,6 +191,9 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+_PROTOCOL_FAILED = 'protocol is in the "failed" state'
+
+
 def _is_driver_connection_error(e: BaseException) -> bool:
     """A socket error or timeout raised inside the driver (refused, reset, unreachable host,
     connect or command timeout), or asyncpg's "connection is closed"."""
@@ -198,6 +201,11 @@ def _is_driver_connection_error(e: BaseException) -> bool:
 
     if isinstance(e, asyncpg.InterfaceError):
         return "connection is closed" in str(e) or "connection was closed" in str(e)
+    if isinstance(e, asyncpg.InternalClientError):
+        # The server ended the session between two statements (its FATAL "terminating
+        # connection" arrived while the connection was idle in the request's transaction):
+        # asyncpg marks the protocol failed and refuses the next statement.
+        return _PROTOCOL_FAILED in str(e)
     if not isinstance(e, OSError):  # TimeoutError and ConnectionError are OSErrors
         return False
     tb = e.__traceback__
