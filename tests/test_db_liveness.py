@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 from sqlalchemy import event
 
 from childprotect_api.db import _discard_closed, is_disconnect
@@ -106,3 +107,31 @@ def test_what_counts_as_a_disconnect():
     )
     assert not is_disconnect(asyncpg.UniqueViolationError("duplicate key"))
     assert not is_disconnect(ValueError("no"))
+
+
+class _Conn:
+    def __init__(self, closed_after: int) -> None:
+        self.checks = 0
+        self.closed_after = closed_after
+
+    def is_closed(self) -> bool:
+        self.checks += 1
+        return self.checks > self.closed_after
+
+
+async def test_a_protocol_error_on_a_connection_the_server_closed_is_a_lost_connection():
+    """The server ended the session between two statements: asyncpg's next one can fail with
+    an InternalClientError about its protocol's state. On a connection found closed (at once,
+    or once the loop has seen the socket's end) that is a lost connection (503)."""
+    from childprotect_api.errors import is_database_unavailable
+    from childprotect_api.rawsql import closed_is_gone
+
+    for closed_after in (0, 2):
+        with pytest.raises(asyncpg.ConnectionDoesNotExistError) as got:
+            async with closed_is_gone(_Conn(closed_after)):
+                raise asyncpg.InternalClientError("cannot switch to state 15")
+        assert is_database_unavailable(got.value)
+    # On a connection still open it is what it says: a bug (500), not an outage.
+    with pytest.raises(asyncpg.InternalClientError):
+        async with closed_is_gone(_Conn(closed_after=99)):
+            raise asyncpg.InternalClientError("cannot switch to state 15")

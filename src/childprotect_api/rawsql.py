@@ -13,7 +13,9 @@ rest. A statement that fails raises the driver's exception (errors.py answers it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -53,15 +55,18 @@ class Raw:
 
     async def fetch(self, session: AsyncSession, params: Mapping[str, Any]) -> list[Any]:
         conn, args = await _prepare(session, self.sql, self.args(params))
-        return list(await conn.fetch(self.sql, *args))
+        async with closed_is_gone(conn):
+            return list(await conn.fetch(self.sql, *args))
 
     async def fetchrow(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         conn, args = await _prepare(session, self.sql, self.args(params))
-        return await conn.fetchrow(self.sql, *args)
+        async with closed_is_gone(conn):
+            return await conn.fetchrow(self.sql, *args)
 
     async def execute(self, session: AsyncSession, params: Mapping[str, Any]) -> None:
         conn, args = await _prepare(session, self.sql, self.args(params))
-        await conn.execute(self.sql, *args)
+        async with closed_is_gone(conn):
+            await conn.execute(self.sql, *args)
 
     async def executemany(self, session: AsyncSession, rows: Iterable[Mapping[str, Any]]) -> None:
         """One round trip for all the rows (asyncpg pipelines the binds)."""
@@ -69,7 +74,25 @@ class Raw:
         if not many:
             return
         conn, _ = await _prepare(session, self.sql, many, executemany=True)
-        await conn.executemany(self.sql, many)
+        async with closed_is_gone(conn):
+            await conn.executemany(self.sql, many)
+
+
+@asynccontextmanager
+async def closed_is_gone(conn: Any) -> AsyncIterator[None]:
+    """When the server ends the session while the request's connection is idle between two
+    statements (a restart, pg_terminate_backend), asyncpg's next statement can fail with an
+    InternalClientError about its protocol's state rather than a connection error. On a
+    connection that is closed by then, that is the connection lost (an outage: 503), not a
+    bug in the request."""
+    try:
+        yield
+    except asyncpg.InternalClientError as e:
+        for _ in range(5):  # the end of the socket may still be on its way to the loop
+            if conn.is_closed():
+                raise asyncpg.ConnectionDoesNotExistError("connection was closed") from e
+            await asyncio.sleep(0.01)
+        raise
 
 
 async def _prepare(
