@@ -123,14 +123,21 @@ async def test_a_protocol_error_on_a_connection_the_server_closed_is_a_lost_conn
     """The server ended the session between two statements: asyncpg's next one can fail with
     an InternalClientError about its protocol's state. On a connection found closed (at once,
     or once the loop has seen the socket's end) that is a lost connection (503)."""
+    from childprotect_api.db import closed_is_gone
     from childprotect_api.errors import is_database_unavailable
-    from childprotect_api.rawsql import closed_is_gone
 
     for closed_after in (0, 2):
         with pytest.raises(asyncpg.ConnectionDoesNotExistError) as got:
             async with closed_is_gone(_Conn(closed_after)):
                 raise asyncpg.InternalClientError("cannot switch to state 15")
         assert is_database_unavailable(got.value)
+    # Wrapped, as SQLAlchemy raises it for the ORM's statements.
+    from sqlalchemy.exc import DBAPIError
+
+    wrapped = DBAPIError.instance("COMMIT", None, asyncpg.InternalClientError("x"), Exception)
+    with pytest.raises(asyncpg.ConnectionDoesNotExistError):
+        async with closed_is_gone(_Conn(0)):
+            raise wrapped
     # On a connection still open it is what it says: a bug (500), not an outage.
     with pytest.raises(asyncpg.InternalClientError):
         async with closed_is_gone(_Conn(closed_after=99)):

@@ -3,6 +3,7 @@ and the embedded PostgreSQL used when no DATABASE_URL is given."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -210,6 +211,37 @@ def is_disconnect(exc: BaseException) -> bool:
     return False
 
 
+@asynccontextmanager
+async def closed_is_gone(conn: Any) -> AsyncIterator[None]:
+    """When the server ends the session while the request's connection is idle between two
+    statements (a restart, pg_terminate_backend), asyncpg's next statement can fail with an
+    InternalClientError about its protocol's state rather than a connection error. On a
+    connection that is closed by then, that is the connection lost (an outage: 503), not a
+    bug in the request. The error may come wrapped (SQLAlchemy's, for the ORM's statements)."""
+    try:
+        yield
+    except Exception as e:
+        if not _caused_by(e, asyncpg.InternalClientError):
+            raise
+        for _ in range(5):  # the end of the socket may still be on its way to the loop
+            if conn.is_closed():
+                raise asyncpg.ConnectionDoesNotExistError("connection was closed") from e
+            await asyncio.sleep(0.01)
+        raise
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, kind):
+            return True
+        seen.add(id(e))
+        nxt = getattr(e, "orig", None) or e.__cause__
+        e = nxt if isinstance(nxt, BaseException) else None
+    return False
+
+
 _DRIVER = "childprotect.driver"  # session.info: (the transaction, its asyncpg connection)
 
 
@@ -343,14 +375,13 @@ class RequestSession(AsyncSession):
         """Commit (or roll back) the request's transaction and give the connection back."""
         try:
             if self._made is not None:
-                if commit:
-                    await greenlet_spawn(self._made.commit)
-                else:
-                    await greenlet_spawn(self._made.rollback)
+                async with closed_is_gone(self._fairy.driver_connection):
+                    await greenlet_spawn(self._made.commit if commit else self._made.rollback)
             adapted = self._adapted
             if adapted._transaction is not None:  # begun by the driver after an ORM commit
                 end = adapted._transaction.commit if commit else adapted._transaction.rollback
-                await adapted._call_and_discard(end)
+                async with closed_is_gone(self._fairy.driver_connection):
+                    await adapted._call_and_discard(end)
         finally:
             made, self._made = self._made, None
             if made is not None:

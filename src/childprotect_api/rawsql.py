@@ -13,9 +13,7 @@ rest. A statement that fails raises the driver's exception (errors.py answers it
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,7 +21,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
-from childprotect_api.db import driver
+from childprotect_api.db import closed_is_gone, driver
 
 _DIALECT = asyncpg_dialect.dialect()
 
@@ -76,23 +74,6 @@ class Raw:
         conn, _ = await _prepare(session, self.sql, many, executemany=True)
         async with closed_is_gone(conn):
             await conn.executemany(self.sql, many)
-
-
-@asynccontextmanager
-async def closed_is_gone(conn: Any) -> AsyncIterator[None]:
-    """When the server ends the session while the request's connection is idle between two
-    statements (a restart, pg_terminate_backend), asyncpg's next statement can fail with an
-    InternalClientError about its protocol's state rather than a connection error. On a
-    connection that is closed by then, that is the connection lost (an outage: 503), not a
-    bug in the request."""
-    try:
-        yield
-    except asyncpg.InternalClientError as e:
-        for _ in range(5):  # the end of the socket may still be on its way to the loop
-            if conn.is_closed():
-                raise asyncpg.ConnectionDoesNotExistError("connection was closed") from e
-            await asyncio.sleep(0.01)
-        raise
 
 
 async def _prepare(
