@@ -88,7 +88,10 @@ async def test_a_dead_connection_handed_out_is_replaced_when_the_request_begins(
     finally:
         event.remove(engine, "checkout", check_all_but_the_first)
         event.listen(engine, "checkout", _discard_closed)
-    assert raced == [True]  # the first checkout handed out a dead connection
+    # The first checkout handed out a connection whose backend was terminated (whether or
+    # not the event loop had seen the socket's end by then: on a busy machine it may not
+    # have), and the request's BEGIN on it was retried on a fresh one.
+    assert len(raced) == 1
     assert "retrying on a fresh one" in caplog.text
 
 
