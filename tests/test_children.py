@@ -215,7 +215,10 @@ async def test_offline_retry_makes_one_record(client, world, session):
 
 
 async def _wait_for_lock_waiter(session) -> None:
-    for _ in range(200):
+    for _ in range(500):
+        # pg_stat_activity is read once per transaction unless its snapshot is cleared: the
+        # session's transaction may have begun before the request started waiting.
+        await session.execute(text("SELECT pg_stat_clear_snapshot()"))
         waiting = (
             await session.execute(
                 text(
