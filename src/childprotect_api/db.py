@@ -350,26 +350,32 @@ class RequestSession(AsyncSession):
     async def open(cls, db: Database) -> RequestSession:
         """A pooled connection with its transaction begun. When the pooled connection turns
         out to be dead (the server restarted, or the backend was terminated, since it was
-        last used), it is discarded and the BEGIN retried once on a fresh one: nothing has
+        last used), it is discarded and the BEGIN retried on another (up to 3 in all): nothing has
         run in the transaction yet, so the retry is always safe. No connection to be had at
         all is an outage (503)."""
         sync_engine = db.engine.sync_engine
-        fairy: Any = await greenlet_spawn(sync_engine.raw_connection)
-        try:
-            await fairy.dbapi_connection._start_transaction()
-        except Exception as exc:
-            if not (is_disconnect(exc) or fairy.driver_connection.is_closed()):
-                await greenlet_spawn(fairy.close)
-                raise
-            log.warning("a pooled database connection was dead; retrying on a fresh one")
-            await greenlet_spawn(fairy.invalidate)
-            fairy = await greenlet_spawn(sync_engine.raw_connection)
+        attempts = 3  # the pool may hold several connections that died together
+        for attempt in range(attempts):
+            fairy: Any = await greenlet_spawn(sync_engine.raw_connection)
             try:
                 await fairy.dbapi_connection._start_transaction()
-            except BaseException:
-                await greenlet_spawn(fairy.close)
-                raise
-        return cls(db, fairy)
+            except Exception as exc:
+                # Nothing has run on it yet: any protocol error here is a dead connection.
+                dead = (
+                    is_disconnect(exc)
+                    or _caused_by(exc, asyncpg.InternalClientError)
+                    or fairy.driver_connection.is_closed()
+                )
+                if not dead:
+                    await greenlet_spawn(fairy.close)
+                    raise
+                await greenlet_spawn(fairy.invalidate)
+                if attempt == attempts - 1:
+                    raise asyncpg.ConnectionDoesNotExistError("no live connection") from exc
+                log.warning("a pooled database connection was dead; retrying on a fresh one")
+                continue
+            return cls(db, fairy)
+        raise AssertionError("unreachable")
 
     async def finish(self, *, commit: bool) -> None:
         """Commit (or roll back) the request's transaction and give the connection back."""
