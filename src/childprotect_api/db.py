@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.util import greenlet_spawn
+
+from childprotect_api.errors import causes, is_database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -188,58 +190,40 @@ def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         raise DisconnectionError("connection closed by the server")
 
 
-_DISCONNECT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
-
-
-def is_disconnect(exc: BaseException) -> bool:
-    """Whether `exc` says the connection is gone (not that the statement was wrong)."""
-    while exc is not None:
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+async def _closed_soon(conn: Any) -> bool:
+    """Whether the connection is closed, now or within 50 ms: the end of its socket may still
+    be on its way to the event loop when the server's last message has been read."""
+    for _ in range(5):
+        if conn.is_closed():
             return True
-        if isinstance(exc, (asyncpg.ConnectionDoesNotExistError, OSError)):
-            return True
-        if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
-            return True
-        if isinstance(exc, asyncpg.InternalClientError) and '"failed" state' in str(exc):
-            return True  # the server ended the session; asyncpg marked the protocol failed
-        if getattr(exc, "sqlstate", None) in _DISCONNECT_SQLSTATES or str(
-            getattr(exc, "sqlstate", "")
-        ).startswith("08"):
-            return True
-        nxt = getattr(exc, "orig", None) or exc.__cause__
-        exc = nxt if isinstance(nxt, BaseException) and nxt is not exc else None  # type: ignore[assignment]
-    return False
+        await asyncio.sleep(0.01)
+    return bool(conn.is_closed())
 
 
 @asynccontextmanager
 async def closed_is_gone(conn: Any) -> AsyncIterator[None]:
     """When the server ends the session while the request's connection is idle between two
     statements (a restart, pg_terminate_backend), asyncpg's next statement can fail with an
-    InternalClientError about its protocol's state rather than a connection error. On a
-    connection that is closed by then, that is the connection lost (an outage: 503), not a
-    bug in the request. The error may come wrapped (SQLAlchemy's, for the ORM's statements)."""
+    InternalClientError about its protocol's state ("failed", or "another operation is in
+    progress": the server's unsolicited FATAL) rather than a connection error. On a connection
+    that is closed by then, that is the connection lost (an outage: 503), not a bug in the
+    request. For the driver's own statements (rawsql) and the driver's COMMIT: what runs
+    through SQLAlchemy needs nothing more, as its asyncpg dialect counts any error on a
+    closed connection as a disconnect (the connection is invalidated, and the error answers
+    503).
+
+    asyncpg aborts the connection itself after such a protocol error, so in practice it is
+    closed at once; the short wait covers an error raised on a path that does not."""
     try:
         yield
     except Exception as e:
-        if not _caused_by(e, asyncpg.InternalClientError):
-            raise
-        for _ in range(5):  # the end of the socket may still be on its way to the loop
-            if conn.is_closed():
-                raise asyncpg.ConnectionDoesNotExistError("connection was closed") from e
-            await asyncio.sleep(0.01)
+        if _caused_by(e, asyncpg.InternalClientError) and await _closed_soon(conn):
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed") from e
         raise
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        if isinstance(e, kind):
-            return True
-        seen.add(id(e))
-        nxt = getattr(e, "orig", None) or e.__cause__
-        e = nxt if isinstance(nxt, BaseException) else None
-    return False
+    return any(isinstance(e, kind) for e in causes(exc))
 
 
 _DRIVER = "childprotect.driver"  # session.info: (the transaction, its asyncpg connection)
@@ -362,7 +346,7 @@ class RequestSession(AsyncSession):
             except Exception as exc:
                 # Nothing has run on it yet: any protocol error here is a dead connection.
                 dead = (
-                    is_disconnect(exc)
+                    is_database_unavailable(exc)
                     or _caused_by(exc, asyncpg.InternalClientError)
                     or fairy.driver_connection.is_closed()
                 )
@@ -381,10 +365,10 @@ class RequestSession(AsyncSession):
         """Commit (or roll back) the request's transaction and give the connection back."""
         try:
             if self._made is not None:
-                async with closed_is_gone(self._fairy.driver_connection):
-                    await greenlet_spawn(self._made.commit if commit else self._made.rollback)
-            adapted = self._adapted
-            if adapted._transaction is not None:  # begun by the driver after an ORM commit
+                await greenlet_spawn(self._made.commit if commit else self._made.rollback)
+            adapted = self._adapted  # None once a lost connection was invalidated
+            if adapted is not None and adapted._transaction is not None:
+                # Begun by the driver after an ORM commit, or the driver's alone.
                 end = adapted._transaction.commit if commit else adapted._transaction.rollback
                 async with closed_is_gone(self._fairy.driver_connection):
                     await adapted._call_and_discard(end)

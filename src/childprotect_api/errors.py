@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -154,6 +155,24 @@ _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 _DRIVER_MODULES = ("asyncpg", "sqlalchemy")
 
 
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and everything behind it, each once: what SQLAlchemy wrapped (`orig`), the
+    explicit and implicit causes, and the members of an exception group."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        if isinstance(e, BaseExceptionGroup):
+            stack.extend(e.exceptions)
+        for nested in (getattr(e, "orig", None), e.__cause__, e.__context__):
+            if isinstance(nested, BaseException):
+                stack.append(nested)
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether `exc`, or anything that caused it, says the database is unreachable, shutting
     down or starting up, or that no connection could be had in time: the one decision of
@@ -164,13 +183,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in causes(exc):
         if isinstance(e, DBAPIError) and e.connection_invalidated:
             return True
         if isinstance(e, PoolTimeout):  # no pooled connection within pool_timeout
@@ -182,12 +195,6 @@ def is_database_unavailable(exc: BaseException) -> bool:
             return True
         if _is_driver_connection_error(e):
             return True
-        if isinstance(e, BaseExceptionGroup):
-            stack.extend(e.exceptions)
-        orig = getattr(e, "orig", None)
-        for nested in (orig, e.__cause__, e.__context__):
-            if isinstance(nested, BaseException):
-                stack.append(nested)
     return False
 
 
