@@ -12,9 +12,17 @@ import struct
 import asyncpg
 import pytest
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 
-from childprotect_api.db import Database, RequestSession, SessionDep, _discard_closed
-from childprotect_api.errors import causes, is_database_unavailable
+from childprotect_api.db import (
+    Database,
+    RequestSession,
+    SessionDep,
+    _caused_by,
+    _discard_closed,
+    closed_is_gone,
+)
+from childprotect_api.errors import is_database_unavailable
 from tests.conftest import _asyncpg_dsn
 from tests.visit_factories import WORKLIST
 
@@ -118,17 +126,12 @@ async def test_a_protocol_error_on_a_connection_the_server_closed_is_a_lost_conn
     """The server ended the session between two statements: asyncpg's next one can fail with
     an InternalClientError about its protocol's state. On a connection found closed (at once,
     or once the loop has seen the socket's end) that is a lost connection (503)."""
-    from childprotect_api.db import closed_is_gone
-    from childprotect_api.errors import is_database_unavailable
-
     for closed_after in (0, 2):
         with pytest.raises(asyncpg.ConnectionDoesNotExistError) as got:
             async with closed_is_gone(_Conn(closed_after)):
                 raise asyncpg.InternalClientError("cannot switch to state 15")
         assert is_database_unavailable(got.value)
     # Wrapped, as SQLAlchemy raises it for the ORM's statements.
-    from sqlalchemy.exc import DBAPIError
-
     wrapped = DBAPIError.instance("COMMIT", None, asyncpg.InternalClientError("x"), Exception)
     with pytest.raises(asyncpg.ConnectionDoesNotExistError):
         async with closed_is_gone(_Conn(0)):
@@ -177,8 +180,7 @@ async def test_an_orm_statement_after_the_server_ended_the_session_is_a_lost_con
     _server_ends_the_session(session._fairy.driver_connection)
     with pytest.raises(Exception) as got:
         await session.execute(text("SELECT 2"))
-    # The protocol-state error was met (the race this covers), and it answers 503.
-    assert any(isinstance(e, asyncpg.InternalClientError) for e in causes(got.value))
+    assert _caused_by(got.value, asyncpg.InternalClientError)  # the race was met
     assert is_database_unavailable(got.value)
     await session.finish(commit=False)
     await _reopened(db)
@@ -190,7 +192,7 @@ async def test_an_orm_commit_after_the_server_ended_the_session_is_a_lost_connec
     _server_ends_the_session(session._fairy.driver_connection)
     with pytest.raises(Exception) as got:
         await session.finish(commit=True)
-    assert any(isinstance(e, asyncpg.InternalClientError) for e in causes(got.value))
+    assert _caused_by(got.value, asyncpg.InternalClientError)  # the race was met
     assert is_database_unavailable(got.value)
     await _reopened(db)
 
@@ -202,7 +204,7 @@ async def test_a_driver_statement_after_the_server_ended_the_session_is_a_lost_c
     _server_ends_the_session(session._fairy.driver_connection)
     with pytest.raises(Exception) as got:
         await Raw(text("SELECT 1")).fetch(session, {})
-    assert any(isinstance(e, asyncpg.InternalClientError) for e in causes(got.value))
+    assert _caused_by(got.value, asyncpg.InternalClientError)  # the race was met
     assert is_database_unavailable(got.value)
     with contextlib.suppress(Exception):
         await session.finish(commit=False)
@@ -213,14 +215,15 @@ async def test_a_protocol_error_before_the_sockets_end_is_seen_is_a_lost_connect
     """The server's FATAL read and its socket's end not yet seen at all: asyncpg aborts the
     connection itself after the protocol error it raises, so it is a lost connection (503)
     whichever way the race went. (An InternalClientError on a connection that stays open is
-    still an error of its own: see the test above.)"""
+    still an error of its own: see
+    test_a_protocol_error_on_a_connection_the_server_closed_is_a_lost_connection.)"""
     session = await RequestSession.open(db)
     await session.execute(text("SELECT 1"))
     raw = session._fairy.driver_connection
     raw._protocol.data_received(_FATAL)
     with pytest.raises(Exception) as got:
         await session.execute(text("SELECT 2"))
-    assert any(isinstance(e, asyncpg.InternalClientError) for e in causes(got.value))
+    assert _caused_by(got.value, asyncpg.InternalClientError)  # the race was met
     assert is_database_unavailable(got.value)
     assert raw.is_closed()
     await session.finish(commit=False)
