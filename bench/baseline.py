@@ -61,7 +61,7 @@ from starlette.routing import Route
 from bench import datagen
 from bench.pgcluster import free_port as _free_port
 from childprotect_api.config import Settings
-from childprotect_api.pagination import encode_cursor
+from childprotect_api.core.pagination import encode_cursor
 from childprotect_api.security.tokens import create_access_token
 
 # --- the SQL: what the API runs for a village director (its scope: county = and area =) ----

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from childprotect_api.config import Settings
-from childprotect_api.db import to_asyncpg_url
-from childprotect_api.migrate import upgrade
+from childprotect_api.core.db import to_asyncpg_url
+from childprotect_api.core.migrate import upgrade
 from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
 from childprotect_api.security.tokens import create_access_token
 
@@ -374,12 +374,13 @@ async def generate(url: str, scale: Scale) -> Dataset:
 
 
 async def settle(url: str, *, max_passes: int = 200) -> dict[str, int]:
-    """Run the API's periodic jobs (jobs.py) until they find nothing more to do, then ANALYZE:
+    """Run the API's periodic jobs (services/periodic.py) until they find nothing more to do,
+    then ANALYZE:
     the dataset as a running server keeps it (snapshots computed, nothing overdue for a job),
     so that a benchmark's server does not spend its first minute catching up on work that a
     bulk load left behind. Answers what each job did."""
-    from childprotect_api.db import Database
-    from childprotect_api.jobs import periodic_jobs, run_job_once
+    from childprotect_api.core.db import Database
+    from childprotect_api.services.periodic import periodic_jobs, run_job_once
 
     db = Database.create(url)
     done: dict[str, int] = {}

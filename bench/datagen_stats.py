@@ -26,7 +26,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from bench.datagen import Scale, connect, log
 from childprotect_api.models import stats as stats_models
-from childprotect_api.services.stats_rollup import REBUILD
+from childprotect_api.services.stats.rollup import REBUILD
 
 
 @dataclass(frozen=True)
@@ -314,9 +314,9 @@ async def _made(conn: asyncpg.Connection, county: str) -> bool:
 async def refresh_snapshots(url: str) -> int:
     """The county snapshots as the API's periodic job makes them (the benchmark runs the API
     with jobs off): city and province figures read them."""
-    from childprotect_api.db import Database
+    from childprotect_api.core.db import Database
     from childprotect_api.models.base import utcnow
-    from childprotect_api.services import stats_snapshots
+    from childprotect_api.services.stats import snapshots as stats_snapshots
 
     db = Database.create(url, pool_size=1, max_overflow=0)
     try:

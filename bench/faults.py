@@ -65,7 +65,7 @@ from bench import datagen
 from bench.own_postgres import OwnPostgres, StopMode, free_port
 from bench.worklist import start_server, wait_ready
 from childprotect_api.config import Settings
-from childprotect_api.services import id_numbers
+from childprotect_api.services.children import id_numbers
 
 # A small area tree and registry: 1 county, 2 townships, 4 villages, 400 children.
 FAULT_SCALE = datagen.Scale("faults", 1, 1, 2, 4, 400, 2)

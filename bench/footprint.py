@@ -46,11 +46,13 @@ from sqlalchemy import literal
 from sqlalchemy.dialects import postgresql
 
 from bench import datagen, pgcluster
+from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
-from childprotect_api.rawsql import Raw
 from childprotect_api.security.scope import Scope, scope_filter
-from childprotect_api.services import child_list, children, worklist
-from childprotect_api.services.worklist import _C
+from childprotect_api.services.children import listing as child_list
+from childprotect_api.services.children import registry as children
+from childprotect_api.services.visits import worklist
+from childprotect_api.services.visits.worklist import _C
 
 MB = 1024 * 1024
 GB = 1024 * MB

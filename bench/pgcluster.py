@@ -4,7 +4,7 @@ cluster with initdb in a folder of ours on a free port, start and stop it.
 The binaries come from CHILDPROTECT_TEST_PG_BINDIR, `pg_config --bindir`,
 /usr/lib/postgresql/*/bin or the `pgserver` package (the embedded server's own binaries).
 initdb refuses to run as root: as root, clusters run as the `postgres` (or `pgserver`) system
-user. tests/replica.py builds a primary and its streaming replica with it; bench/writes.py a
+user. tests/core/replica.py builds a primary and its streaming replica with it; bench/writes.py a
 cluster whose WAL only its own workload writes."""
 
 from __future__ import annotations

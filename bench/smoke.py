@@ -25,7 +25,7 @@ def main() -> int:
     if _local_server():
         server = datagen.DEFAULT_SERVER
     else:
-        from childprotect_api.db import EmbeddedPostgres
+        from childprotect_api.core.db import EmbeddedPostgres
 
         embedded = EmbeddedPostgres(Path(tempfile.gettempdir()) / "childprotect-bench-pg")
         server = embedded.start()

@@ -45,7 +45,7 @@ import httpx
 
 from bench import datagen, pgcluster
 from childprotect_api.config import Settings
-from childprotect_api.db import Database
+from childprotect_api.core.db import Database
 from childprotect_api.main import create_app
 from childprotect_api.models.base import utcnow
 from childprotect_api.schemas.visit import CHECKLIST_ITEMS

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 import childprotect_api.models  # noqa: F401  (registers every table)
 from childprotect_api.config import get_settings
-from childprotect_api.db import to_asyncpg_url
+from childprotect_api.core.db import to_asyncpg_url
 
 config = context.config
 target_metadata = SQLModel.metadata

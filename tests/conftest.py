@@ -20,15 +20,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.config import Settings
-from childprotect_api.db import Database, EmbeddedPostgres, to_asyncpg_url
+from childprotect_api.core.db import Database, EmbeddedPostgres, to_asyncpg_url
+from childprotect_api.core.migrate import upgrade
 from childprotect_api.main import create_app
-from childprotect_api.migrate import upgrade
 from childprotect_api.models.area import LEVEL_BY_LENGTH, Area
 from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.user import Role, User
 from childprotect_api.security.passwords import hash_password
 from childprotect_api.security.tokens import create_access_token
-from tests.replica import replica_app, replica_pair  # noqa: F401 (fixtures: a real replica)
+from tests.core.replica import replica_app, replica_pair  # noqa: F401 (fixtures: a real replica)
 
 TEST_PASSWORD = "Test-Password-2026"
 _counter = itertools.count()

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.config import Settings
 from childprotect_api.models.child import Child
-from childprotect_api.services import id_numbers
-from childprotect_api.services.visit_schedule import refresh_due
+from childprotect_api.services.children import id_numbers
+from childprotect_api.services.children.schedule import refresh_due
 
 _seq = itertools.count(1)
 

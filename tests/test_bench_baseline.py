@@ -12,9 +12,9 @@ import pytest
 from bench import baseline
 from sqlalchemy import text
 
-from tests.child_payloads import CHILDREN, new_child
+from tests.children.child_payloads import CHILDREN, new_child
 from tests.conftest import VILLAGE
-from tests.visit_factories import WORKLIST, StatementLog, put_visit, registered_child
+from tests.visits.visit_factories import WORKLIST, StatementLog, put_visit, registered_child
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ import uvicorn
 
 from childprotect_api.main import create_app
 from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
-from childprotect_api.services import id_numbers
+from childprotect_api.services.children import id_numbers
 from tests.conftest import TEST_PASSWORD, VILLAGE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,12 +23,12 @@ import pytest
 from sqlalchemy import event, text
 
 from childprotect_api.models.base import utcnow
-from tests.agreement_helpers import away_child, make_active
-from tests.child_payloads import CHILDREN
+from tests.agreements.agreement_helpers import away_child, make_active
+from tests.children.child_payloads import CHILDREN
 from tests.conftest import VILLAGE, _asyncpg_dsn
-from tests.report_support import REPORTS
-from tests.report_support import file as file_report
-from tests.visit_factories import VISITS, WORKLIST, put_visit
+from tests.reports.report_support import REPORTS
+from tests.reports.report_support import file as file_report
+from tests.visits.visit_factories import VISITS, WORKLIST, put_visit
 
 GUARDED = ("children", "visits")
 SYNC = "/api/v1/sync/changes"  # tables never to be read whole by a hot read

@@ -19,7 +19,7 @@ def _database_url(settings: Settings, args: argparse.Namespace) -> tuple[str, ob
     """The server to use: DATABASE_URL, or an embedded PostgreSQL in the data folder."""
     if settings.database_url:
         return settings.database_url, None
-    from childprotect_api.db import EmbeddedPostgres
+    from childprotect_api.core.db import EmbeddedPostgres
 
     embedded = EmbeddedPostgres(settings.data_dir)
     print(f"Starting the embedded PostgreSQL in {embedded.pgdata} ...", file=sys.stderr)
@@ -38,11 +38,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     url, embedded = _database_url(settings, args)
     try:
-        from childprotect_api.migrate import upgrade
+        from childprotect_api.core.migrate import upgrade
 
         upgrade(url)
         if args.demo:
-            from childprotect_api.services.demo import load_demo
+            from childprotect_api.services.demo.loader import load_demo
 
             logins = asyncio.run(load_demo(url))
             _print_logins(logins)
@@ -76,7 +76,7 @@ def _print_logins(logins: list[tuple[str, str, str, str]]) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Deliver webhooks without serving the API (any number of these may run)."""
-    from childprotect_api.services.webhook_worker import run_worker
+    from childprotect_api.services.integrations.worker import run_worker
 
     settings = get_settings()
     url, embedded = _database_url(settings, args)
@@ -95,7 +95,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from childprotect_api.migrate import upgrade
+    from childprotect_api.core.migrate import upgrade
 
     settings = get_settings()
     url, embedded = _database_url(settings, args)
@@ -114,7 +114,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     settings = get_settings()
     url, embedded = _database_url(settings, args)
     try:
-        from childprotect_api.migrate import upgrade
+        from childprotect_api.core.migrate import upgrade
 
         upgrade(url)
         problem = asyncio.run(
@@ -148,7 +148,7 @@ def cmd_import_areas(args: argparse.Namespace) -> int:
     settings = get_settings()
     url, embedded = _database_url(settings, args)
     try:
-        from childprotect_api.migrate import upgrade
+        from childprotect_api.core.migrate import upgrade
 
         upgrade(url)
         report = asyncio.run(import_areas_cli(url, path.read_text(encoding="utf-8-sig")))

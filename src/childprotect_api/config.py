@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # Imports of more rows than this run as a background job (202 and a job id).
     import_sync_max_rows: int = 500
     # A running job renews its lease every quarter of this; a job whose lease ran out (its
-    # process was killed) is marked failed by any API process (services/jobs.py).
+    # process was killed) is marked failed by any API process (core/jobs.py).
     job_lease_seconds: float = 120.0
     # Idempotency-Key answers are kept this long (then pruned hourly); a retry with the same
     # key after that runs again, which the create endpoints' own client ids make harmless.

@@ -12,11 +12,11 @@ from fastapi.routing import APIRoute
 
 from childprotect_api import __version__
 from childprotect_api.config import ConfigError, Settings, get_settings
-from childprotect_api.db import Database
-from childprotect_api.errors import install_error_handlers
-from childprotect_api.jobs import Jobs
-from childprotect_api.middleware import RequestContextMiddleware, install_access_log_redaction
-from childprotect_api.openapi import shape_openapi
+from childprotect_api.core import jobs as job_service
+from childprotect_api.core.db import Database
+from childprotect_api.core.errors import install_error_handlers
+from childprotect_api.core.middleware import RequestContextMiddleware, install_access_log_redaction
+from childprotect_api.core.openapi import shape_openapi
 from childprotect_api.routers import (
     agreements,
     areas,
@@ -40,8 +40,8 @@ from childprotect_api.routers import (
 )
 from childprotect_api.routers import jobs as job_routes
 from childprotect_api.routers import sync_push as sync_push_routes
-from childprotect_api.services import clients as client_service
-from childprotect_api.services import jobs as job_service
+from childprotect_api.services.integrations import clients as client_service
+from childprotect_api.services.periodic import Jobs
 
 log = logging.getLogger(__name__)
 

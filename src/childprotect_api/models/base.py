@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, DateTime, String, func
@@ -10,6 +10,10 @@ from sqlalchemy import Column, DateTime, String, func
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# How far ahead of the server a phone's clock may run (visits, registrations, reports).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def area_code_column(*, nullable: bool = False, index: bool = False, **kw: Any) -> Column[str]:

@@ -146,7 +146,7 @@ class Report(SQLModel, table=True):
             "child_id_number_hash",
             postgresql_where=text("child_id_number_hash IS NOT NULL"),
         ),
-        # Overdue filters (services/report_deadlines.py writes the same predicates).
+        # Overdue filters (services/reports/deadlines.py writes the same predicates).
         Index(
             "ix_reports_accept_due",
             "county_code",

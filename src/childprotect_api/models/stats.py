@@ -1,12 +1,12 @@
 """What the statistics read besides the records themselves: two rollups of visit counts, the
 counties' snapshots for city and province figures, and the covering indexes of the live
-figures (services/stats.py says why).
+figures (services/stats/service.py says why).
 
 The rollups are kept by a trigger on `visits` (see the migration `0012stats`), in the
 transaction of each change: every visit that becomes current adds a row +1, every one that
 stops being current (a correction, a transfer of its child) a row -1. Rows are only ever
 inserted by the trigger, so concurrent visits never wait on one another; a periodic job
-(`services/stats_rollup.py`) folds them into one `compacted` row per key. Readers sum every
+(`services/stats/rollup.py`) folds them into one `compacted` row per key. Readers sum every
 row of a key, compacted or not, so the figures are exact at any moment.
 
 What they cost the writes: two small inserts per visit recorded (and per correction or
@@ -140,7 +140,7 @@ class CountySnapshot(SQLModel, table=True):
     """A county's figures that do not depend on the period (children by category and level,
     visit coverage, agreements, subsidies) as of `computed_at`, and the days its children were
     registered and closed: city and province figures add these up instead of reading a million
-    children (services/stats_snapshots.py refreshes them every few minutes)."""
+    children (services/stats/snapshots.py refreshes them every few minutes)."""
 
     __tablename__ = "stats_county_snapshots"
 

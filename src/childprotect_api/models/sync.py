@@ -5,10 +5,10 @@
 change, so no code path can forget it. A row whose area changed also gets a tombstone ('T')
 row for the area it left. Rows are never updated; the pruning job deletes rows older than
 `sync_log_days`, and the closed-children job adds 'T' rows for records closed longer than
-the app keeps them (services/sync_feed.py).
+the app keeps them (services/sync/feed.py).
 
 `txid` is the writing (top-level) transaction's id: the feed serves only rows whose
-transaction ended before every snapshot it could still race with — see services/sync_feed.py
+transaction ended before every snapshot it could still race with — see services/sync/feed.py
 for why ordering by (txid, seq) under that horizon never skips a change."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ adds a row with `revision + 1` and marks the previous row `is_current = false`,
 `superseded_by = <new id>`; the old row stays readable as it was.
 
 The worklist indexes on `children` live here too, next to the visits that move the due
-dates: they serve `GET /api/v1/worklist` (services/worklist.py)."""
+dates: they serve `GET /api/v1/worklist` (services/visits/worklist.py)."""
 
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import PreconditionRequired, Problem, Unprocessable
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import PreconditionRequired, Problem, Unprocessable
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.models.agreement import Agreement, AgreementStatus
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.agreement import (
     AgreementCreate,
     AgreementGaps,
@@ -30,11 +30,9 @@ from childprotect_api.schemas.area import AREA_CODE_PATTERN
 from childprotect_api.schemas.attachment import AttachmentRead
 from childprotect_api.schemas.common import Page
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import agreement_attachments as scans
-from childprotect_api.services import agreement_lifecycle as lifecycle
-from childprotect_api.services import agreement_lists as lists
-from childprotect_api.services import agreements as service
-from childprotect_api.services.agreement_expiry import EXPIRING_WINDOW_DAYS, china_today
+from childprotect_api.services.agreements import attachments as scans
+from childprotect_api.services.agreements import lifecycle, lists, service
+from childprotect_api.services.agreements.expiry import EXPIRING_WINDOW_DAYS, china_today
 from childprotect_api.services.attachments import download
 
 child_router = APIRouter(

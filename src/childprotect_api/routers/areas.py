@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem, Unprocessable
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem, Unprocessable
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.area import (
     AREA_CODE_PATTERN,
     AreaCreate,

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem, Unprocessable
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem, Unprocessable
+from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.audit import AuditEventRead
 from childprotect_api.schemas.common import Page
 from childprotect_api.security.scope import CurrentScope

@@ -8,8 +8,8 @@ from urllib.parse import unquote_plus
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import AppError, Problem, problem_response
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import AppError, Problem, problem_response
 from childprotect_api.models.area import Area
 from childprotect_api.models.user import User
 from childprotect_api.schemas.auth import LogoutRequest, Me, TokenResponse

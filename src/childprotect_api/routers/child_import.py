@@ -1,5 +1,5 @@
 """Bulk import of screening results (摸排) over HTTP. Thin; the rules are in
-services/child_import.py and the file format in services/child_import_file.py."""
+services/children/bulk_import.py and the file format in services/children/import_file.py."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from childprotect_api.db import SessionDep, get_database
-from childprotect_api.errors import PayloadTooLarge, Problem
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.db import SessionDep, get_database
+from childprotect_api.core.errors import PayloadTooLarge, Problem
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.schemas.child_import import ChildImportReport
 from childprotect_api.schemas.job import JobRead
 from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import child_import
+from childprotect_api.services.children import bulk_import as child_import
 
 router = APIRouter(prefix="/api/v1/children", tags=["children"], route_class=IdempotentRoute)
 

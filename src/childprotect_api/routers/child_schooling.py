@@ -1,5 +1,5 @@
 """Schooling, subsidies and lookup by ID number, for the education and civil-affairs systems
-(and staff). Thin; the rules are in services/child_schooling.py."""
+(and staff). Thin; the rules are in services/children/schooling.py."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from childprotect_api.concurrency import IfMatch, parse_if_match, set_etag
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
+from childprotect_api.core.concurrency import IfMatch, parse_if_match, set_etag
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
 from childprotect_api.models.child import Child
 from childprotect_api.schemas.child_schooling import (
     ChildLookup,
@@ -20,7 +20,7 @@ from childprotect_api.schemas.child_schooling import (
     ChildSubsidiesSet,
 )
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import child_schooling as service
+from childprotect_api.services.children import schooling as service
 
 router = APIRouter(prefix="/api/v1/children", tags=["children"])
 

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from childprotect_api.concurrency import IfMatch, etag, parse_if_match, set_etag
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem, Unprocessable
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.concurrency import IfMatch, etag, parse_if_match, set_etag
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem, Unprocessable
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.models.child import Category, Child, ChildStatus, RiskLevel
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 from childprotect_api.schemas.child import (
     ChildClose,
@@ -32,15 +32,13 @@ from childprotect_api.schemas.child import (
 )
 from childprotect_api.schemas.common import Page
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import (
-    child_history,
-    child_list,
-    child_risk,
-    child_rules,
-    child_transfer,
-)
-from childprotect_api.services import children as service
-from childprotect_api.services.id_numbers import age_on
+from childprotect_api.services.children import history as child_history
+from childprotect_api.services.children import listing as child_list
+from childprotect_api.services.children import registry as service
+from childprotect_api.services.children import risk as child_risk
+from childprotect_api.services.children import rules as child_rules
+from childprotect_api.services.children import transfer as child_transfer
+from childprotect_api.services.children.id_numbers import age_on
 
 router = APIRouter(prefix="/api/v1/children", tags=["children"], route_class=IdempotentRoute)
 

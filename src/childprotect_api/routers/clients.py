@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
-from childprotect_api.pagination import (
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     cursor_uuid,
@@ -18,7 +18,7 @@ from childprotect_api.pagination import (
 from childprotect_api.schemas.client import ClientCreate, ClientRead, ClientWithSecret
 from childprotect_api.schemas.common import Page
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import clients as client_service
+from childprotect_api.services.integrations import clients as client_service
 
 router = APIRouter(prefix="/api/v1/clients", tags=["clients"], route_class=IdempotentRoute)
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from childprotect_api.errors import DatabaseUnavailable, Problem
+from childprotect_api.core.errors import DatabaseUnavailable, Problem
 from childprotect_api.services.health import readiness
 
 router = APIRouter(tags=["health"])

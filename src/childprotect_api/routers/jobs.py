@@ -6,11 +6,11 @@ import uuid
 
 from fastapi import APIRouter
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
+from childprotect_api.core import jobs as service
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
 from childprotect_api.schemas.job import JobRead
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import jobs as service
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 

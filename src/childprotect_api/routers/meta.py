@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from childprotect_api.errors import Problem
+from childprotect_api.core.errors import Problem
 from childprotect_api.schemas.meta import EnumOption
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services.enums import ENUM_LABELS
-from childprotect_api.services.stats_metrics import METRIC_LABELS
+from childprotect_api.services.stats.metrics import METRIC_LABELS
 
 router = APIRouter(prefix="/api/v1/meta", tags=["meta"])
 

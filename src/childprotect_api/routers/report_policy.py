@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from childprotect_api.db import SessionDep
+from childprotect_api.core.db import SessionDep
 from childprotect_api.schemas.report_policy import ReportPolicyRead, ReportPolicyUpdate
 from childprotect_api.schemas.visit_policy import COUNTY_CODE_PATTERN
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import report_policy
+from childprotect_api.services.reports import policy as report_policy
 
 router = APIRouter(prefix="/api/v1/report-policy", tags=["report policy"])
 

@@ -6,17 +6,17 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem, Unprocessable
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
-from childprotect_api.models.report import ReportSituation, ReportStatus
-from childprotect_api.pagination import (
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem, Unprocessable
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     decode_cursor,
     decode_time_id_cursor,
     encode_cursor,
 )
+from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.report import (
@@ -33,7 +33,9 @@ from childprotect_api.schemas.report import (
     TimelineEventRead,
 )
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import report_access, report_workflow, reports
+from childprotect_api.services.reports import access as report_access
+from childprotect_api.services.reports import intake as reports
+from childprotect_api.services.reports import workflow as report_workflow
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"], route_class=IdempotentRoute)
 

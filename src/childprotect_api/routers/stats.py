@@ -5,10 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from childprotect_api.db import ReadSessionDep, SessionDep
-from childprotect_api.errors import Problem
+from childprotect_api.core import audit
+from childprotect_api.core.db import ReadSessionDep, SessionDep
+from childprotect_api.core.errors import Problem
 from childprotect_api.models.area import AreaLevel
 from childprotect_api.schemas.stats import (
+    Metric,
     StatsBreakdown,
     StatsFormat,
     StatsInterval,
@@ -17,9 +19,9 @@ from childprotect_api.schemas.stats import (
 )
 from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import audit, stats_export
-from childprotect_api.services import stats as stats_service
-from childprotect_api.services.stats_metrics import TRENDABLE, Metric
+from childprotect_api.services.stats import export as stats_export
+from childprotect_api.services.stats import service as stats_service
+from childprotect_api.services.stats.metrics import TRENDABLE
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 

@@ -1,4 +1,4 @@
-"""The offline sync feed over HTTP: thin; the rules are in services/sync_feed.py."""
+"""The offline sync feed over HTTP: thin; the rules are in services/sync/feed.py."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from childprotect_api.db import ReadSessionDep, SessionDep
-from childprotect_api.errors import Problem
+from childprotect_api.core.db import ReadSessionDep, SessionDep
+from childprotect_api.core.errors import Problem
 from childprotect_api.schemas.sync import SyncChangesPage
 from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import sync_feed
+from childprotect_api.services.sync import feed as sync_feed
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
 
@@ -65,5 +65,5 @@ async def list_sync_changes(
         log_days=settings.sync_log_days,
         keep_closed_days=settings.sync_keep_closed_days,
     )
-    # Rendered item by item (services/sync_feed.py): not validated again.
+    # Rendered item by item (services/sync/feed.py): not validated again.
     return Response(body, media_type="application/json")

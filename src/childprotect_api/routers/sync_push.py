@@ -1,16 +1,16 @@
-"""The batch push of the phone app over HTTP. Thin: the rules are in services/sync_push.py."""
+"""The batch push of the phone app over HTTP. Thin: the rules are in services/sync/push.py."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute, Pending
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute, Pending
 from childprotect_api.schemas.sync_push import PushRequest, PushResponse
 from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import sync_push
+from childprotect_api.services.sync import push as sync_push
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"], route_class=IdempotentRoute)
 

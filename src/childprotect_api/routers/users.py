@@ -5,11 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.models.user import Role
-from childprotect_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.user import PasswordChange, UserCreate, UserRead, UserUpdate

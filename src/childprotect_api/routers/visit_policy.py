@@ -4,15 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
 from childprotect_api.schemas.visit_policy import (
     COUNTY_CODE_PATTERN,
     VisitPolicyRead,
     VisitPolicyUpdate,
 )
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import visit_schedule
+from childprotect_api.services.children import schedule as visit_schedule
 
 router = APIRouter(prefix="/api/v1/visit-policy", tags=["visit policy"])
 

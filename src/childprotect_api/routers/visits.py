@@ -7,22 +7,22 @@ from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFil
 from pydantic import AwareDatetime
 
 from childprotect_api.config import Settings
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
-from childprotect_api.models.visit import VisitStatus
-from childprotect_api.pagination import (
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     decode_time_id_cursor,
     encode_cursor,
 )
+from childprotect_api.models.visit import VisitStatus
 from childprotect_api.schemas.attachment import AttachmentRead
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.visit import VisitCorrection, VisitCreate, VisitRead, VisitReview
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import visit_attachments
-from childprotect_api.services import visits as visit_service
+from childprotect_api.services.visits import attachments as visit_attachments
+from childprotect_api.services.visits import service as visit_service
 
 router = APIRouter(prefix="/api/v1/visits", tags=["visits"], route_class=IdempotentRoute)
 

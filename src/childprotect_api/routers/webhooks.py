@@ -5,11 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
-from childprotect_api.idempotency import IDEMPOTENT, IdempotentRoute
-from childprotect_api.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery
-from childprotect_api.pagination import (
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
+from childprotect_api.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     cursor_int,
@@ -18,6 +17,7 @@ from childprotect_api.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from childprotect_api.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from childprotect_api.schemas.common import Page
 from childprotect_api.schemas.webhook import (
     AttemptRead,
@@ -27,7 +27,7 @@ from childprotect_api.schemas.webhook import (
     WebhookWithSecret,
 )
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import webhooks as webhook_service
+from childprotect_api.services.integrations import webhooks as webhook_service
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=IdempotentRoute)
 

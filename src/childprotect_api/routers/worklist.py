@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic_core import to_json
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Problem
-from childprotect_api.pagination import (
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Problem
+from childprotect_api.core.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     decode_time_id_cursor,
@@ -15,7 +15,7 @@ from childprotect_api.pagination import (
 )
 from childprotect_api.schemas.worklist import Worklist
 from childprotect_api.security.scope import CurrentScope
-from childprotect_api.services import worklist as worklist_service
+from childprotect_api.services.visits import worklist as worklist_service
 
 router = APIRouter(prefix="/api/v1/worklist", tags=["worklist"])
 

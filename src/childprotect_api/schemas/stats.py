@@ -15,7 +15,6 @@ from childprotect_api.models.area import AreaLevel
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.models.visit import VisitKind
-from childprotect_api.services.stats_metrics import Metric
 
 Marker = Literal["<5", "suppressed"]
 Count = int | Marker
@@ -23,6 +22,111 @@ Rate = float | None | Literal["suppressed"]
 Amount = float | Literal["suppressed"]
 Hours = float | None | Literal["suppressed"]
 Figure = int | float | None | Marker
+
+
+# Every figure of the statistics endpoints by name (what each counts: services/stats/metrics.py).
+class Metric(StrEnum):
+    children_active = "children.active"
+    children_category_left_behind = "children.category.left_behind"
+    children_category_in_difficulty = "children.category.in_difficulty"
+    children_category_orphan = "children.category.orphan"
+    children_category_de_facto_unsupported = "children.category.de_facto_unsupported"
+    children_category_low_income_disabled_or_ill = "children.category.low_income_disabled_or_ill"
+    children_category_low_income = "children.category.low_income"
+    children_category_disabled = "children.category.disabled"
+    children_category_migrant = "children.category.migrant"
+    children_category_street = "children.category.street"
+    children_category_parent_imprisoned = "children.category.parent_imprisoned"
+    children_category_dropout_risk = "children.category.dropout_risk"
+    children_category_serious_misconduct = "children.category.serious_misconduct"
+    children_risk_blue = "children.risk.blue"
+    children_risk_yellow = "children.risk.yellow"
+    children_risk_orange = "children.risk.orange"
+    children_risk_red = "children.risk.red"
+    children_new = "children.new"
+    children_closed = "children.closed"
+    children_closed_turned_18 = "children.closed.turned_18"
+    children_closed_moved_away = "children.closed.moved_away"
+    children_closed_deceased = "children.closed.deceased"
+    children_closed_no_longer_eligible = "children.closed.no_longer_eligible"
+    visits_due = "visits.due"
+    visits_covered = "visits.covered"
+    visits_overdue = "visits.overdue"
+    visits_coverage = "visits.coverage"
+    visits_due_blue = "visits.due.blue"
+    visits_covered_blue = "visits.covered.blue"
+    visits_overdue_blue = "visits.overdue.blue"
+    visits_coverage_blue = "visits.coverage.blue"
+    visits_due_yellow = "visits.due.yellow"
+    visits_covered_yellow = "visits.covered.yellow"
+    visits_overdue_yellow = "visits.overdue.yellow"
+    visits_coverage_yellow = "visits.coverage.yellow"
+    visits_due_orange = "visits.due.orange"
+    visits_covered_orange = "visits.covered.orange"
+    visits_overdue_orange = "visits.overdue.orange"
+    visits_coverage_orange = "visits.coverage.orange"
+    visits_due_red = "visits.due.red"
+    visits_covered_red = "visits.covered.red"
+    visits_overdue_red = "visits.overdue.red"
+    visits_coverage_red = "visits.coverage.red"
+    visits_made = "visits.made"
+    visits_made_home = "visits.made.home"
+    visits_made_phone = "visits.made.phone"
+    visits_made_school = "visits.made.school"
+    visits_made_other = "visits.made.other"
+    agreements_left_behind = "agreements.left_behind"
+    agreements_covered = "agreements.covered"
+    agreements_coverage = "agreements.coverage"
+    agreements_active = "agreements.active"
+    agreements_expiring = "agreements.expiring"
+    reports_filed = "reports.filed"
+    reports_situation_genital_injury = "reports.situation.genital_injury"
+    reports_situation_sexual_assault_under_14 = "reports.situation.sexual_assault_under_14"
+    reports_situation_assault_pregnancy_14_plus = "reports.situation.assault_pregnancy_14_plus"
+    reports_situation_multiple_injuries_or_abuse = "reports.situation.multiple_injuries_or_abuse"
+    reports_situation_abnormal_disability_or_death = (
+        "reports.situation.abnormal_disability_or_death"
+    )
+    reports_situation_abandoned_or_no_care = "reports.situation.abandoned_or_no_care"
+    reports_situation_missing_or_trafficked = "reports.situation.missing_or_trafficked"
+    reports_situation_organised_begging = "reports.situation.organised_begging"
+    reports_situation_other_serious_harm = "reports.situation.other_serious_harm"
+    reports_status_submitted = "reports.status.submitted"
+    reports_status_accepted = "reports.status.accepted"
+    reports_status_referred = "reports.status.referred"
+    reports_status_closed = "reports.status.closed"
+    reports_accepted = "reports.accepted"
+    reports_accept_due = "reports.accept_due"
+    reports_accepted_in_time = "reports.accepted_in_time"
+    reports_accepted_in_time_rate = "reports.accepted_in_time_rate"
+    reports_referral_due = "reports.referral_due"
+    reports_referred_in_time = "reports.referred_in_time"
+    reports_referred_in_time_rate = "reports.referred_in_time_rate"
+    reports_median_hours_to_acceptance = "reports.median_hours_to_acceptance"
+    workforce_village_directors = "workforce.village_directors"
+    workforce_township_supervisors = "workforce.township_supervisors"
+    workforce_villages = "workforce.villages"
+    workforce_villages_without_director = "workforce.villages_without_director"
+    subsidies_children = "subsidies.children"
+    subsidies_monthly_total = "subsidies.monthly_total"
+    subsidies_children_orphan_allowance = "subsidies.children.orphan_allowance"
+    subsidies_children_de_facto_unsupported_allowance = (
+        "subsidies.children.de_facto_unsupported_allowance"
+    )
+    subsidies_children_minimum_living_allowance = "subsidies.children.minimum_living_allowance"
+    subsidies_children_disability_allowance = "subsidies.children.disability_allowance"
+    subsidies_children_education_aid = "subsidies.children.education_aid"
+    subsidies_children_other = "subsidies.children.other"
+    subsidies_monthly_total_orphan_allowance = "subsidies.monthly_total.orphan_allowance"
+    subsidies_monthly_total_de_facto_unsupported_allowance = (
+        "subsidies.monthly_total.de_facto_unsupported_allowance"
+    )
+    subsidies_monthly_total_minimum_living_allowance = (
+        "subsidies.monthly_total.minimum_living_allowance"
+    )
+    subsidies_monthly_total_disability_allowance = "subsidies.monthly_total.disability_allowance"
+    subsidies_monthly_total_education_aid = "subsidies.monthly_total.education_aid"
+    subsidies_monthly_total_other = "subsidies.monthly_total.other"
 
 
 class StatsFormat(StrEnum):

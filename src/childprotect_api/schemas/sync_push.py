@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from childprotect_api.errors import Problem
+from childprotect_api.core.errors import Problem
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead

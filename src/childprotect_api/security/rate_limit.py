@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import TooManyRequests
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import TooManyRequests
 from childprotect_api.security.scope import Scope, get_scope
 
 _UPSERT = text(

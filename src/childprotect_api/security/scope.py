@@ -19,11 +19,11 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true
 
 from childprotect_api.config import Settings
-from childprotect_api.db import SessionDep
-from childprotect_api.errors import Forbidden, NotFound, Unauthorized
+from childprotect_api.core.db import SessionDep
+from childprotect_api.core.errors import Forbidden, NotFound, Unauthorized
+from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.user import Role, User
-from childprotect_api.rawsql import Raw
 from childprotect_api.security.tokens import InvalidToken, decode_access_token
 
 
@@ -77,7 +77,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # civil-affairs systems through their OAuth2 scopes.
     Action.schooling_write: frozenset(_STAFF),
     Action.subsidies_write: frozenset(_STAFF),
-    # Following a job one started (an import); which jobs is decided in services/jobs.py.
+    # Following a job one started (an import); which jobs is decided in core/jobs.py.
     Action.jobs_read: frozenset(_STAFF),
     # Visit intervals: read by everyone working in (or above) the county, set by its officers.
     Action.visit_policy_read: frozenset(_STAFF | {Role.auditor, Role.admin}),

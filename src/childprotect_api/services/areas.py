@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.errors import NotFound, Unprocessable
+from childprotect_api.core.errors import NotFound, Unprocessable
 from childprotect_api.models.area import LEVEL_BY_LENGTH, PARENT_LENGTH, Area, AreaLevel
 from childprotect_api.schemas.area import AreaCreate, AreaImportReport, AreaImportRow
 from childprotect_api.security.scope import Scope, apply_scope

@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlmodel import col
 
-from childprotect_api.errors import NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
+from childprotect_api.core.errors import (
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from childprotect_api.models.attachment import Attachment
 from childprotect_api.security.scope import Scope, in_scope
 

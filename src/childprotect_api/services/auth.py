@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import Settings
-from childprotect_api.errors import AppError, TooManyRequests
+from childprotect_api.core.errors import AppError, TooManyRequests
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.user import User

@@ -6,8 +6,8 @@ import uuid
 
 from pydantic import ValidationError
 
-from childprotect_api.db import Database
-from childprotect_api.errors import AppError
+from childprotect_api.core.db import Database
+from childprotect_api.core.errors import AppError
 from childprotect_api.models.user import Role
 from childprotect_api.schemas.area import AreaImportReport
 from childprotect_api.schemas.user import UserCreate

@@ -7,8 +7,8 @@ from functools import lru_cache
 
 from sqlalchemy import text
 
-from childprotect_api.db import Database
-from childprotect_api.migrate import head_revision
+from childprotect_api.core.db import Database
+from childprotect_api.core.migrate import head_revision
 
 log = logging.getLogger(__name__)
 

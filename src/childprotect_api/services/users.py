@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.errors import Conflict, Forbidden, NotFound, Unprocessable
+from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.base import utcnow

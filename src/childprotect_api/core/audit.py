@@ -1,0 +1,92 @@
+"""Writes to the append-only audit log, in the transaction of the change they record (the
+scoped read is services/audit.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from childprotect_api.core import write_buffer
+from childprotect_api.core.rawsql import Raw
+from childprotect_api.models.audit import AuditEvent
+from childprotect_api.security.scope import Scope
+
+
+def _row(
+    scope: Scope,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | None,
+    area_code: str | None,
+) -> dict[str, Any]:
+    return {
+        "actor_id": scope.actor_id,
+        "actor_role": scope.role,
+        "client_id": scope.actor_id if scope.is_client else None,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "county_code": area_code[:6] if area_code and len(area_code) >= 6 else None,
+        "area_code": area_code,
+        "request_id": scope.request_id,
+    }
+
+
+_TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
+_COLUMNS = (
+    "actor_id",
+    "actor_role",
+    "client_id",
+    "action",
+    "resource_type",
+    "resource_id",
+    "county_code",
+    "area_code",
+    "request_id",
+)
+# Written on every read of personal data: a prepared INSERT on the driver (rawsql).
+_INSERT = Raw(
+    insert(AuditEvent.__table__)  # type: ignore[attr-defined]
+    .values({name: bindparam(name) for name in _COLUMNS})
+    .inline()  # nothing to answer: no RETURNING of the new id
+)
+
+
+async def record(
+    session: AsyncSession,
+    scope: Scope,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | None,
+    area_code: str | None = None,
+) -> None:
+    # Whatever the caller has pending goes first, as an ORM flush of the event would do.
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    row = _row(scope, action, resource_type, resource_id, area_code)
+    if (buffer := write_buffer.active(session)) is not None:
+        buffer.add(_TABLE, row)  # a batch writes its rows in one statement at its end
+        return
+    await _INSERT.execute(session, row)
+
+
+async def record_many(
+    session: AsyncSession,
+    scope: Scope,
+    action: str,
+    resource_type: str,
+    resources: Sequence[tuple[uuid.UUID, str]],
+) -> None:
+    """One row per (resource id, area code), in one statement (e.g. the children of a list
+    page)."""
+    if not resources:
+        return
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    await _INSERT.executemany(
+        session, [_row(scope, action, resource_type, rid, area) for rid, area in resources]
+    )

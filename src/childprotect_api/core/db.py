@@ -1,0 +1,454 @@
+"""Database access: the async engine, one session (one transaction) per request,
+and the embedded PostgreSQL used when no DATABASE_URL is given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
+
+from childprotect_api.core.errors import causes, is_database_unavailable
+
+log = logging.getLogger(__name__)
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept postgres://, postgresql:// or postgresql+asyncpg:// and answer the asyncpg form."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must be a PostgreSQL URL")
+
+
+@dataclass
+class Database:
+    """The engine and session factory one app instance uses."""
+
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    # An optional streaming replica for heavy reads (statistics, exports, the sync initial
+    # load). None: those reads go to the primary.
+    replica: Database | None = None
+    # When the replica cannot be reached, heavy reads go to the primary and the replica is
+    # tried again after this many seconds (one warning per outage, not one per request).
+    replica_retry_seconds: float = 10.0
+    _replica_down_until: float | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pre_ping: bool = False,
+        connect_timeout: float = 5.0,
+        command_timeout: float | None = 60.0,
+        pool_timeout: float = 10.0,
+    ) -> Database:
+        """Every wait is bounded, so a database that is down or unreachable answers 503
+        (errors.is_database_unavailable) within seconds instead of holding the request:
+        `connect_timeout` for a new connection, `command_timeout` for one statement (None: no
+        limit), `pool_timeout` for a free pooled connection."""
+        connect_args: dict[str, Any] = {
+            # JIT costs more than it saves on the short OLTP queries this API issues.
+            "server_settings": {"jit": "off", "application_name": "childprotect-api"},
+            "timeout": connect_timeout,
+        }
+        if command_timeout is not None:
+            connect_args["command_timeout"] = command_timeout
+        engine = create_async_engine(
+            to_asyncpg_url(url),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            # No pre-ping by default (three round trips per request): a connection found
+            # closed is replaced at checkout, and one that turns out dead when the request's
+            # transaction begins is replaced and the BEGIN retried (`RequestSession.open`),
+            # so dropped connections (a restarted server, pg_terminate_backend) cost nothing
+            # in the steady state.
+            pool_pre_ping=pre_ping,
+            pool_timeout=pool_timeout,
+            # Statement parameters hold names and ID numbers: keep them out of logs and of
+            # exception messages.
+            hide_parameters=True,
+            connect_args=connect_args,
+        )
+        event.listen(engine.sync_engine, "checkout", _discard_closed)
+        return cls(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
+
+    def with_replica(
+        self,
+        url: str | None,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        connect_timeout: float = 3.0,
+    ) -> Database:
+        """Attach a read replica (DATABASE_REPLICA_URL); None keeps every read on the primary.
+
+        A short connect timeout: a replica that does not answer must not hold a request for
+        asyncpg's default minute before the read falls back to the primary."""
+        if url:
+            self.replica = Database.create(
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                connect_timeout=connect_timeout,
+                # Heavy reads: a round trip to learn early that the replica went away (and
+                # fall back to the primary) costs nothing worth saving.
+                pre_ping=True,
+            )
+        return self
+
+    @property
+    def read_sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        """The replica's session factory when there is one, without the fallback: prefer
+        `read_session()`, which answers a primary session when the replica is unreachable."""
+        return (self.replica or self).sessionmaker
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for heavy reads: on the replica when one is configured and reachable,
+        else on the primary. Only a failure to connect falls back; a replica that fails in
+        the middle of a query fails that request."""
+        conn = await self._replica_connection()
+        if conn is None:
+            async with self.sessionmaker() as session:
+                yield session
+            return
+        assert self.replica is not None
+        try:
+            async with self.replica.sessionmaker(bind=conn) as session:
+                yield session
+        finally:
+            await conn.close()
+
+    async def _replica_connection(self) -> AsyncConnection | None:
+        replica = self.replica
+        if replica is None:
+            return None
+        now = time.monotonic()
+        if self._replica_down_until is not None and now < self._replica_down_until:
+            return None
+        try:
+            # The pool pre-pings: a connection to a replica that went away is replaced, and
+            # if no new one can be made this raises.
+            conn = await replica.engine.connect()
+        except (OSError, TimeoutError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+            if self._replica_down_until is None:
+                # The exception's class only: its text may carry host names or the URL.
+                log.warning(
+                    "read replica unreachable (%s): heavy reads go to the primary; "
+                    "retrying the replica every %g s",
+                    type(exc).__name__,
+                    self.replica_retry_seconds,
+                )
+            self._replica_down_until = now + self.replica_retry_seconds
+            return None
+        if self._replica_down_until is not None:
+            log.warning("read replica reachable again: heavy reads go back to it")
+            self._replica_down_until = None
+        return conn
+
+    async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.dispose()
+        await self.engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Pool checkout: a connection whose socket the server already closed (its end seen by
+    the event loop) is discarded and another one taken. Free: no round trip."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+async def _closed_soon(conn: Any) -> bool:
+    """Whether the connection is closed, now or within 50 ms: the end of its socket may still
+    be on its way to the event loop when the server's last message has been read."""
+    for _ in range(5):
+        if conn.is_closed():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(conn.is_closed())
+
+
+@asynccontextmanager
+async def closed_is_gone(conn: Any) -> AsyncIterator[None]:
+    """When the server ends the session while the request's connection is idle between two
+    statements (a restart, pg_terminate_backend), asyncpg's next statement can fail with an
+    InternalClientError about its protocol's state ("failed", or "another operation is in
+    progress": the server's unsolicited FATAL) rather than a connection error. On a connection
+    that is closed by then, that is the connection lost (an outage: 503), not a bug in the
+    request. For the driver's own statements (rawsql) and the driver's COMMIT: what runs
+    through SQLAlchemy needs nothing more, as its asyncpg dialect counts any error on a
+    closed connection as a disconnect (the connection is invalidated, and the error answers
+    503).
+
+    asyncpg aborts the connection itself after such a protocol error, so in practice it is
+    closed at once; the short wait covers an error raised on a path that does not."""
+    try:
+        yield
+    except Exception as e:
+        if _caused_by(e, asyncpg.InternalClientError) and await _closed_soon(conn):
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed") from e
+        raise
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(e, kind) for e in causes(exc))
+
+
+_DRIVER = "childprotect.driver"  # session.info: (the transaction, its asyncpg connection)
+
+
+async def driver(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside its transaction (begun here when it
+    has not been yet, exactly as SQLAlchemy's adapter begins it before a first statement).
+    For the hot statements of `rawsql`; remembered for the rest of the transaction."""
+    if isinstance(session, RequestSession):
+        return await session.driver_connection()
+    sync = session.sync_session
+    known = sync.info.get(_DRIVER)
+    if known is not None and known[0] is sync.get_transaction():
+        cached: asyncpg.Connection = known[1]
+        return cached
+    conn = await session.connection()
+    fairy = await conn.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection
+    if adapted._transaction is None:
+        await adapted._start_transaction()
+    raw: asyncpg.Connection = fairy.driver_connection
+    sync.info[_DRIVER] = (sync.get_transaction(), raw)
+    return raw
+
+
+class RequestSession(AsyncSession):
+    """The session of one request (`SessionDep`): its transaction is begun at once on a pooled
+    connection (`open`), and the ORM's Session over that same connection and transaction is
+    only made when something uses it (a query through the ORM, `add`, `flush`...).
+
+    The app's hottest requests (a child's record, the worklist, the children list) run only
+    prebuilt statements on the driver (rawsql) and never make it: a checkout, BEGIN and
+    COMMIT and the checkin are all they pay, about half the CPU of a Session's own
+    connection and transaction bookkeeping. Everything else sees a plain AsyncSession.
+
+    One transaction either way: the Session is bound to a Connection over the same pooled
+    connection, whose driver transaction is already begun (SQLAlchemy's asyncpg adapter
+    begins one only when none is), and `finish` commits it once, through the Session when
+    there is one."""
+
+    def __init__(self, db: Database, fairy: Any) -> None:  # no super().__init__: lazy
+        self._async_bind = db.engine
+        self._async_binds = {}
+        self._db = db
+        self._fairy = fairy
+        self._made: Session | None = None
+        self._info: dict[Any, Any] = {}
+
+    # --- the lazy Session -------------------------------------------------------------------
+
+    def _make(self) -> Session:
+        if self._made is None:
+            sync_conn = Connection(self._db.engine.sync_engine, connection=self._fairy)
+            kw = dict(self._db.sessionmaker.kw)
+            kw.pop("bind", None)
+            made = Session(bind=sync_conn, **kw)
+            made.__dict__["info"] = self._info  # what was noted before, and after, is shared
+            self._made = self._assign_proxied(made)
+        return self._made
+
+    @property
+    def sync_session(self) -> Session:
+        return self._make()
+
+    @sync_session.setter
+    def sync_session(self, value: Session) -> None:
+        raise AttributeError("a request's Session is made on first use")
+
+    @property
+    def _proxied(self) -> Session:  # type: ignore[override]
+        return self._make()
+
+    @property  # type: ignore[misc]
+    def bind(self) -> AsyncEngine:
+        return self._db.engine
+
+    @property
+    def info(self) -> dict[Any, Any]:
+        return self._info
+
+    @property
+    def new(self) -> Any:
+        return self._made.new if self._made is not None else ()
+
+    @property
+    def dirty(self) -> Any:
+        return self._made.dirty if self._made is not None else ()
+
+    @property
+    def deleted(self) -> Any:
+        return self._made.deleted if self._made is not None else ()
+
+    # --- the transaction --------------------------------------------------------------------
+
+    @property
+    def _adapted(self) -> Any:
+        return self._fairy.dbapi_connection
+
+    async def driver_connection(self) -> asyncpg.Connection:
+        adapted = self._adapted
+        if adapted._transaction is None:  # the ORM committed in the middle of the request
+            await adapted._start_transaction()
+        raw: asyncpg.Connection = self._fairy.driver_connection
+        return raw
+
+    @classmethod
+    async def open(cls, db: Database) -> RequestSession:
+        """A pooled connection with its transaction begun. When the pooled connection turns
+        out to be dead (the server restarted, or the backend was terminated, since it was
+        last used), it is discarded and the BEGIN retried on another (up to 3 in all): nothing has
+        run in the transaction yet, so the retry is always safe. No connection to be had at
+        all is an outage (503)."""
+        sync_engine = db.engine.sync_engine
+        attempts = 3  # the pool may hold several connections that died together
+        for attempt in range(attempts):
+            fairy: Any = await greenlet_spawn(sync_engine.raw_connection)
+            try:
+                await fairy.dbapi_connection._start_transaction()
+            except Exception as exc:
+                # Nothing has run on it yet: any protocol error here is a dead connection.
+                dead = (
+                    is_database_unavailable(exc)
+                    or _caused_by(exc, asyncpg.InternalClientError)
+                    or fairy.driver_connection.is_closed()
+                )
+                if not dead:
+                    await greenlet_spawn(fairy.close)
+                    raise
+                await greenlet_spawn(fairy.invalidate)
+                if attempt == attempts - 1:
+                    raise asyncpg.ConnectionDoesNotExistError("no live connection") from exc
+                log.warning("a pooled database connection was dead; retrying on a fresh one")
+                continue
+            return cls(db, fairy)
+        raise AssertionError("unreachable")
+
+    async def finish(self, *, commit: bool) -> None:
+        """Commit (or roll back) the request's transaction and give the connection back."""
+        try:
+            if self._made is not None:
+                await greenlet_spawn(self._made.commit if commit else self._made.rollback)
+            adapted = self._adapted  # None once a lost connection was invalidated
+            if adapted is not None and adapted._transaction is not None:
+                # Begun by the driver after an ORM commit, or the driver's alone.
+                end = adapted._transaction.commit if commit else adapted._transaction.rollback
+                async with closed_is_gone(self._fairy.driver_connection):
+                    await adapted._call_and_discard(end)
+        finally:
+            made, self._made = self._made, None
+            if made is not None:
+                await greenlet_spawn(made.close)
+            await greenlet_spawn(self._fairy.close)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed once when the endpoint returns, before the
+    response is sent (so a failed commit is never reported as success), rolled back on error.
+    It begins before the endpoint runs, on a live connection (`RequestSession.open`)."""
+    session = await RequestSession.open(get_database(request))
+    try:
+        yield session
+    except BaseException:
+        # The request's own error is what matters: a rollback that fails too (the database
+        # went away) only discards the connection.
+        with contextlib.suppress(Exception):
+            await session.finish(commit=False)
+        raise
+    await session.finish(commit=True)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A transaction on the replica when DATABASE_REPLICA_URL is set and the replica answers,
+    else on the primary (see Database.read_session); always rolled back, so nothing written
+    through it persists. For heavy reads that tolerate replication lag (statistics, exports,
+    the sync initial load); writes (the audit log included) go through SessionDep."""
+    db = get_database(request)
+    async with db.read_session() as session:
+        try:
+            yield session
+        finally:
+            await session.rollback()
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
+
+DB_NAME = "childprotect"
+
+
+class EmbeddedPostgres:
+    """A real PostgreSQL (the `pgserver` package's binaries) kept in a local folder.
+
+    The data survives restarts; `stop()` shuts the server down cleanly."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = data_dir / "pgdata"
+        self._server: Any = None
+
+    def start(self) -> str:
+        import warnings
+
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime dir that servers often lack; harmless.
+            warnings.simplefilter("ignore")
+            import pgserver  # imported lazily: only the embedded mode needs it
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # Several processes may start the same folder at once (the test workers on a new
+        # machine): pgserver creates the data folder without expecting a rival, so they take
+        # turns. The lock is released when the file is closed.
+        with open(self.pgdata.parent / ".start.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+            if "(1 row)" not in exists:
+                self._server.psql(f"CREATE DATABASE {DB_NAME};")
+        uri: str = self._server.get_uri(DB_NAME)
+        log.info("embedded PostgreSQL running in %s", self.pgdata)
+        return uri
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None

@@ -1,0 +1,45 @@
+"""The demo county: areas and users (county.py), then each domain's demo step (children,
+clients, reports, agreements, visits), so every screen has something to show. Loading is
+idempotent."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from childprotect_api.core.db import Database
+from childprotect_api.services.demo import agreements as demo_agreements
+from childprotect_api.services.demo import children as demo_children
+from childprotect_api.services.demo import clients as demo_clients
+from childprotect_api.services.demo import reports as demo_reports
+from childprotect_api.services.demo import visits as demo_visits
+from childprotect_api.services.demo.county import load_areas, load_users
+
+DemoStep = Callable[[AsyncSession], Awaitable[None]]
+
+
+async def load_demo(url: str) -> list[tuple[str, str, str, str]]:
+    """Load (or refresh) the demo county; answer the logins to print."""
+    db = Database.create(url, pool_size=1, max_overflow=0)
+    try:
+        async with db.sessionmaker() as session:
+            await load_areas(session)
+            logins = await load_users(session)
+            for step in _steps():
+                await step(session)
+            await session.commit()
+        return logins
+    finally:
+        await db.dispose()
+
+
+def _steps() -> list[DemoStep]:
+    # Children first: reports and agreements attach to them.
+    return [
+        demo_children.load,
+        demo_clients.load,
+        demo_reports.load,
+        demo_agreements.load,
+        demo_visits.load,
+    ]

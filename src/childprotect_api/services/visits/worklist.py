@@ -1,0 +1,304 @@
+"""The worklist: the active children in the caller's scope that are overdue or due soon, most
+overdue first, with what the last visit left open; plus the caller's visits sent back.
+
+Built to stay fast at province scale. The page, each of its children's latest visit and the
+counts are one statement over `ix_children_worklist` (county callers: walked in due order,
+stopping at the page size) or `ix_children_worklist_area` (village and township callers:
+their villages' range); the returned visits are one probe of a small partial index. With the
+token check and the audit event that is four statements per request, whatever the page size.
+The agreement follow-up lists add their own: two short pages, two scoped counts, and the
+audit rows of what they show (services/agreements/lists.py).
+The two statements are built once per shape of scope and compiled for the driver (rawsql), then
+only executed with parameters (building them, and SQLAlchemy's work per execution, cost more
+than running them), and their prepared forms keep generic plans. The page is assembled as plain
+data and serialised once (`worklist_data`); `worklist` answers it as the validated model."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from childprotect_api.core import audit
+from childprotect_api.core.rawsql import Raw
+from childprotect_api.models.base import utcnow
+from childprotect_api.models.child import Child
+from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.worklist import AgreementFollowUps, Worklist
+from childprotect_api.security.scope import Action, Scope, ScopeFilter, scope_filter
+from childprotect_api.services.agreements import lists as agreement_lists
+from childprotect_api.services.agreements.expiry import EXPIRING_WINDOW_DAYS, china_today
+
+RETURNED_LIMIT = 50
+FOLLOW_UP_LIMIT = 20
+_DAY = 86400
+
+# Plain Core columns: these statements are executed on every opening of the app, and the
+# ORM layer would add its own work to each execution.
+_children = Child.__table__  # type: ignore[attr-defined]
+_C = _children.c
+_V = Visit.__table__.c  # type: ignore[attr-defined]
+
+# Literals, not parameters: the planner must see them to use the partial indexes.
+_ACTIVE = _C.status == literal_column("'active'")
+_RETURNED = _V.status == literal_column("'returned'")
+
+# (statement, shape of scope, with a cursor) -> the statement, built on first use.
+_STATEMENTS: dict[tuple[str, str, bool], Raw] = {}
+
+
+def _due_filter(scope_clause: ColumnElement[bool]) -> list[ColumnElement[bool]]:
+    return [
+        scope_clause,
+        _ACTIVE,
+        _C.next_visit_due <= bindparam("horizon"),
+    ]
+
+
+def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
+    """Counts over the whole range, and the page: its keys cut to the page size first from the
+    index alone (index-only scans: a township's hundreds of due children are never read from
+    the table), then only the page's rows read, each joined to the child's latest visit."""
+    due = _C.next_visit_due
+    now: Any = bindparam("now")
+    counts = (
+        select(
+            func.count().filter(due < now).label("overdue"),
+            func.count().filter(due >= now).label("due_soon"),
+        )
+        .where(*_due_filter(flt.clause))
+        .cte("counts")
+    )
+    keys = (
+        select(_C.id, _C.county_code, _C.next_visit_due)
+        .where(*_due_filter(flt.clause))
+        .order_by(due, _C.id)
+        .limit(bindparam("page_limit", type_=Integer))
+    )
+    if with_cursor:
+        after = tuple_(bindparam("after_due"), bindparam("after_id"))
+        keys = keys.where(tuple_(due, _C.id) > after)
+    page = keys.subquery("page")
+    child = _children.alias("child")
+    latest = (
+        select(_V.id, _V.follow_up_actions)
+        .where(
+            _V.county_code == page.c.county_code,
+            _V.child_id == page.c.id,
+            _V.is_current,
+        )
+        .order_by(_V.visited_at.desc(), _V.id.desc())
+        .limit(1)
+        .lateral("latest")
+    )
+    rows = page.join(
+        child, and_(child.c.id == page.c.id, child.c.county_code == page.c.county_code)
+    ).outerjoin(latest, true())
+    # _item unpacks these columns by position.
+    return (
+        select(
+            counts.c.overdue,
+            counts.c.due_soon,
+            child.c.id,
+            child.c.county_code,
+            child.c.name,
+            child.c.area_code,
+            child.c.risk_level,
+            child.c.categories,
+            child.c.next_visit_due,
+            child.c.last_visit_at,
+            latest.c.id.label("latest_visit_id"),
+            latest.c.follow_up_actions,
+        )
+        .select_from(counts.outerjoin(rows, true()))
+        .order_by(page.c.next_visit_due, page.c.id)
+    )
+
+
+def _returned_statement(flt: ScopeFilter) -> Select[Any]:
+    stmt: Any = (
+        select(
+            _V.id,
+            _V.child_id,
+            _C.name,
+            _V.visited_at,
+            _V.review_comment,
+            _V.reviewed_by,
+            _V.reviewed_at,
+            _V.version,
+        )
+        .join(_children, _C.id == _V.child_id)
+        .where(
+            _V.visitor_id == bindparam("visitor_id"),
+            _RETURNED,
+            _V.is_current,
+            # Scoped by the child (where it lives now), so the planner probes the small
+            # partial index by visitor rather than intersecting it with the scope index.
+            flt.clause,
+        )
+        .order_by(_V.reviewed_at.desc())
+        .limit(RETURNED_LIMIT)
+    )
+    return stmt
+
+
+def _statement(kind: str, flt: ScopeFilter, with_cursor: bool = False) -> Raw:
+    key = (kind, flt.shape, with_cursor)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        built = _page_statement(flt, with_cursor) if kind == "page" else _returned_statement(flt)
+        stmt = _STATEMENTS[key] = Raw(built)
+    return stmt
+
+
+def _follow_up(action: dict[str, Any]) -> dict[str, Any]:
+    # FollowUpAction's fields, in order (stored validated by the visit's schema).
+    return {"action": action["action"], "due_on": action["due_on"], "done": False}
+
+
+def _item(row: Any, now: datetime) -> dict[str, Any]:
+    """A WorklistItem as data. Unpacked by position (the page statement's column order):
+    this runs for every child on the screen."""
+    _, _, child_id, _, name, area_code, level, categories, due, last, latest_id, actions = row
+    late = (now - due).total_seconds()
+    return {
+        "child": {
+            "id": child_id,
+            "name": name,
+            "area_code": area_code,
+            "risk_level": level,
+            "categories": categories,
+        },
+        "next_visit_due": due,
+        "last_visit_at": last,
+        "overdue": late > 0,
+        "days_overdue": int(late // _DAY) if late > 0 else 0,
+        "open_follow_ups": [_follow_up(a) for a in actions or () if not a.get("done")],
+        "latest_visit_id": latest_id,
+    }
+
+
+async def _agreement_follow_ups(session: AsyncSession, scope: Scope) -> AgreementFollowUps:
+    today = china_today()
+    window = EXPIRING_WINDOW_DAYS
+    gaps = await agreement_lists.children_without_agreement(
+        session, scope, today, area=None, limit=FOLLOW_UP_LIMIT, after=None
+    )
+    ending = await agreement_lists.ending_soon(
+        session, scope, today, within_days=window, area=None, limit=FOLLOW_UP_LIMIT, after=None
+    )
+    return AgreementFollowUps(
+        as_of=today,
+        within_days=window,
+        no_active_agreement=gaps,
+        no_active_agreement_count=await agreement_lists.count_children_without_agreement(
+            session, scope, today, area=None
+        ),
+        ending_soon=[AgreementRead.from_row(a, today) for a in ending],
+        ending_soon_count=await agreement_lists.count_ending_soon(
+            session, scope, today, within_days=window, area=None
+        ),
+        limit=FOLLOW_UP_LIMIT,
+    )
+
+
+def _returned_visit(row: Any) -> dict[str, Any]:
+    """A ReturnedVisit as data (the statement's columns, in order)."""
+    vid, child_id, name, visited_at, comment, reviewed_by, reviewed_at, version = row
+    return {
+        "id": vid,
+        "child_id": child_id,
+        "child_name": name,
+        "visited_at": visited_at,
+        "review_comment": comment,
+        "reviewed_by": reviewed_by,
+        "reviewed_at": reviewed_at,
+        "version": version,
+    }
+
+
+async def worklist(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    within_days: int,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    now: datetime | None = None,
+    include_agreements: bool = False,
+) -> tuple[Worklist, tuple[datetime, uuid.UUID] | None]:
+    """The page as the validated model, and the sort key of its last row when more may
+    follow."""
+    data, last = await worklist_data(
+        session,
+        scope,
+        within_days=within_days,
+        limit=limit,
+        after=after,
+        now=now,
+        include_agreements=include_agreements,
+    )
+    return Worklist.model_validate(data), last
+
+
+async def worklist_data(
+    session: AsyncSession,
+    scope: Scope,
+    *,
+    within_days: int,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    now: datetime | None = None,
+    include_agreements: bool = False,
+) -> tuple[dict[str, Any], tuple[datetime, uuid.UUID] | None]:
+    """The page as data shaped as the Worklist schema, field by field and in order (the
+    router serialises it once; tests hold it to the schema), and the sort key of its last
+    row when more may follow."""
+    scope.require(Action.visit_log)
+    now = now or utcnow()
+    flt = scope_filter(scope, _C.area_code, _C.county_code)
+    params: dict[str, Any] = {
+        **flt.params,
+        "now": now,
+        "horizon": now + timedelta(days=within_days),
+        "page_limit": limit,
+    }
+    if after is not None:
+        params["after_due"], params["after_id"] = after
+    rows = await _statement("page", flt, after is not None).fetch(session, params)
+    items = [r for r in rows if r["id"] is not None]
+    returned = await _statement("returned", flt).fetch(
+        session, {**flt.params, "visitor_id": scope.user_id}
+    )
+    # One audit event per screen: it shows the names of the children listed.
+    await audit.record(session, scope, "list", "worklist", None, scope.area_code or None)
+    last = (items[-1]["next_visit_due"], items[-1]["id"]) if len(items) == limit else None
+    page = {
+        "items": [_item(r, now) for r in items],
+        "next_cursor": None,
+        "counts": {"overdue": rows[0]["overdue"], "due_soon": rows[0]["due_soon"]},
+        "returned_visits": [_returned_visit(r) for r in returned],
+        "as_of": now,
+        "within_days": within_days,
+        "agreement_follow_ups": (
+            await _agreement_follow_ups(session, scope)
+            if include_agreements and after is None and scope.can(Action.children_read)
+            else None
+        ),
+    }
+    return page, last
