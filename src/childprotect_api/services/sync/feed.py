@@ -234,7 +234,8 @@ def child_read(child: Child, today: date) -> ChildRead:
 @dataclass
 class _Shaper:
     """Renders the items of a page (each a JSON object, as text) and remembers what personal
-    data it served (audit)."""
+    data it served (audit). Dumped by alias, as FastAPI answers the GET endpoints (a child's
+    `subsidies[].from`): tests/sync/test_feed_equals_get.py compares every type."""
 
     scope: Scope
     today: date
@@ -246,12 +247,12 @@ class _Shaper:
     def child(self, c: Child) -> str:
         self.children.append((c.id, c.area_code))
         item = ChildUpsert(id=c.id, version=c.version, data=child_read(c, self.today))
-        return item.model_dump_json()
+        return item.model_dump_json(by_alias=True)
 
     def agreement(self, a: Agreement) -> str:
         self.agreements.append((a.id, a.area_code))
         data = AgreementRead.from_row(a, self.china_today)
-        return AgreementUpsert(id=a.id, version=a.version, data=data).model_dump_json()
+        return AgreementUpsert(id=a.id, version=a.version, data=data).model_dump_json(by_alias=True)
 
     def visit(self, row: Any) -> str:
         """A row of `visit_upsert_json()`: rendered by PostgreSQL already."""
@@ -260,7 +261,7 @@ class _Shaper:
         return text_
 
     def report(self, r: Report) -> str:
-        return ReportUpsert(id=r.id, version=r.version, data=to_filed(r)).model_dump_json()
+        return ReportUpsert(id=r.id, version=r.version, data=to_filed(r)).model_dump_json(by_alias=True)
 
     async def audit(self, session: AsyncSession) -> None:
         """Each child and agreement served is recorded (as the lists do); visits as one
@@ -632,7 +633,7 @@ async def _current(
             # filer's whatever their area, so only the area-scoped records get here.
             reason = TombstoneReason(e.reason or TombstoneReason.transferred)
         tombstone = SyncTombstone.model_validate({"type": e.type, "id": e.id, "reason": reason})
-        items.append(tombstone.model_dump_json())
+        items.append(tombstone.model_dump_json(by_alias=True))
     return items
 
 
