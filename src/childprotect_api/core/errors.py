@@ -148,6 +148,32 @@ class DatabaseUnavailable(ServiceUnavailable):
         )
 
 
+class DatabaseBusy(ServiceUnavailable):
+    """The request met another one on the same rows (a deadlock or serialization failure) and
+    was retried a few times in vain: nothing of it was committed; sending it again is safe."""
+
+    code = "database_busy"
+    title = "Database busy"
+    retry_after_seconds = 2
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail or "Other requests were changing the same records; retry shortly.",
+            headers={"Retry-After": str(self.retry_after_seconds)},
+        )
+
+
+# Deadlock detected, serialization failure: the transaction lost a race, not a wrong request.
+_CONTENTION_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_contention(exc: BaseException) -> bool:
+    """Whether `exc`, or anything that caused it, is PostgreSQL ending the statement because
+    of concurrent transactions (a deadlock, a serialization failure): the work may be run
+    again from its start."""
+    return any(getattr(e, "sqlstate", None) in _CONTENTION_SQLSTATES for e in causes(exc))
+
+
 # SQLSTATEs of a database that cannot serve now (not of a wrong request): class 08 (connection
 # exceptions), admin/crash shutdown, "cannot connect now" (starting up or shutting down), too
 # many connections.

@@ -21,11 +21,19 @@ Decisions recorded here:
   applied on the current version (`merged`), otherwise it is a conflict carrying the server's
   record and the fields both sides changed. When the log no longer covers every version since
   the base (pruned), nothing can be proven: a conflict.
-- A conflict answers the server's record: audited as a read, as a GET would be."""
+- A conflict answers the server's record: audited as a read, as a GET would be.
+- Faults end the whole request, never an item: a lost connection (errors.
+  is_database_unavailable) answers 503 `database_unavailable` and commits nothing. Two phones
+  pushing in one village take their rows in one order: every child the batch touches, then
+  every agreement it edits, each table in one statement in id order, at the start. What can
+  still cross with other requests (a single-record endpoint locking in another order) ends as
+  a deadlock or serialization failure: the batch is rolled back to its start and run again,
+  up to BATCH_ATTEMPTS times in all, then answers 503 `database_busy` with Retry-After."""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,11 +49,15 @@ from childprotect_api.config import Settings
 from childprotect_api.core import audit, write_buffer
 from childprotect_api.core.errors import (
     AppError,
+    DatabaseBusy,
     FieldError,
     PayloadTooLarge,
     Unprocessable,
+    is_contention,
+    is_database_unavailable,
     log_unhandled,
 )
+from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.child import Child
 from childprotect_api.models.idempotency import SyncPushOp
 from childprotect_api.models.sync import SyncChange
@@ -84,6 +96,10 @@ ENTITY = {
     PushOp.create_report: PushEntity.report,
 }
 UPDATES = {PushOp.update_child, PushOp.update_agreement}
+# Runs of a batch when concurrent transactions end one (a deadlock, a serialization failure).
+BATCH_ATTEMPTS = 3
+
+log = logging.getLogger(__name__)
 # ChildUpdate fields stored under other column names (the change log names columns).
 _CHILD_COLUMNS = {"id_number": ("id_number_enc", "id_number_hash", "id_number_masked")}
 
@@ -118,6 +134,27 @@ async def push(
             code="too_many_operations",
             extra={"max_operations": limit},
         )
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            # The batch's own savepoint: a run that loses a race is undone to here.
+            async with session.begin_nested():
+                return await _push_once(session, scope, settings, operations)
+        except Exception as e:
+            if is_database_unavailable(e) or not is_contention(e):
+                raise
+            log.warning(
+                "sync push met a concurrent transaction (%s), attempt %d of %d (request %s)",
+                type(e).__name__,
+                attempt,
+                BATCH_ATTEMPTS,
+                scope.request_id,
+            )
+    raise DatabaseBusy()
+
+
+async def _push_once(
+    session: AsyncSession, scope: Scope, settings: Settings, operations: Sequence[PushOperation]
+) -> list[PushResult]:
     batch = Push(session, scope, settings)
     await _look_up(batch, operations)
     # Audit and outbox rows are written in one statement each at the end (see write_buffer);
@@ -153,9 +190,11 @@ async def _apply_all(batch: Push, operations: Sequence[PushOperation]) -> list[P
 
 async def _look_up(batch: Push, operations: Sequence[PushOperation]) -> None:
     """What the batch needs to know up front, in one query each: the updates applied by earlier
-    pushes (the ledger); the children of its visits, locked (in id order, as one statement
-    takes them) until the batch commits; then which of its visit ids are not taken. A visit
-    of a locked child whose id was free needs no lookup of its own (see create_visit)."""
+    pushes (the ledger); every child it touches (its visits', its edits', its agreements'),
+    then every agreement it edits, locked in id order (one statement per table) until the
+    batch commits, so that two batches never take them crosswise; then which of its visit ids
+    are not taken. A visit of a locked child whose id was free needs no lookup of its own
+    (see create_visit)."""
     session, scope = batch.session, batch.scope
     updates = [op.client_id for op in operations if op.op in UPDATES]
     if updates:
@@ -165,8 +204,12 @@ async def _look_up(batch: Push, operations: Sequence[PushOperation]) -> None:
         )
         batch.ledger = {row.client_id: row for row in (await session.execute(stmt)).scalars()}
     visit_ops = [op for op in operations if op.op == PushOp.create_visit and op.id]
-    child_ids = {_uuid(op.data.get("child_id")) for op in visit_ops} - {None}
-    if child_ids and scope.can(Action.visit_log):
+    child_ids = {_uuid(op.data.get("child_id")) for op in visit_ops} | {
+        _uuid(op.data.get("child_id")) for op in operations if op.op == PushOp.create_agreement
+    }
+    child_ids |= {op.id for op in operations if op.op == PushOp.update_child}
+    child_ids -= {None}
+    if child_ids:
         lock = (
             select(Child)
             .where(
@@ -178,6 +221,17 @@ async def _look_up(batch: Push, operations: Sequence[PushOperation]) -> None:
             .execution_options(populate_existing=True)
         )
         batch.locked_children = {c.id: c for c in (await session.execute(lock)).scalars()}
+    agreement_ids = {op.id for op in operations if op.op == PushOp.update_agreement and op.id}
+    if agreement_ids:
+        await session.execute(
+            select(col(Agreement.id))
+            .where(
+                col(Agreement.id).in_(agreement_ids),
+                in_scope(scope, col(Agreement.area_code), col(Agreement.county_code)),
+            )
+            .order_by(col(Agreement.id))
+            .with_for_update()
+        )
     visit_ids = {op.id for op in visit_ops if op.id}
     if visit_ids:
         taken = await session.execute(select(col(Visit.id)).where(col(Visit.id).in_(visit_ids)))
@@ -185,6 +239,8 @@ async def _look_up(batch: Push, operations: Sequence[PushOperation]) -> None:
 
 
 def _uuid(value: object) -> uuid.UUID | None:
+    if value is None:
+        return None
     try:
         return uuid.UUID(str(value))
     except ValueError:
@@ -205,7 +261,10 @@ async def _apply(batch: Push, op: PushOperation) -> PushResult:
         ]
         invalid = Unprocessable("the operation's data has invalid fields", errors=errors)
         return _rejected(op, invalid, rid)
-    except Exception as e:  # one broken item must not sink the batch
+    except Exception as e:  # one broken item must not sink the batch...
+        if is_database_unavailable(e) or is_contention(e):
+            # ...but a lost connection or a lost race is the whole batch's (see `push`).
+            raise
         # The type and the frames only: messages can quote personal data.
         log_unhandled(e, "POST", f"/api/v1/sync/push ({op.op.value})", rid)
         problem = ItemProblem(
