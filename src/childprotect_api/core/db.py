@@ -55,6 +55,9 @@ class Database:
     # tried again after this many seconds (one warning per outage, not one per request).
     replica_retry_seconds: float = 10.0
     _replica_down_until: float | None = field(default=None, repr=False)
+    # The side pool (`side_engine`): made on first use.
+    _side: AsyncEngine | None = field(default=None, repr=False)
+    _side_args: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def create(
@@ -96,7 +99,28 @@ class Database:
             connect_args=connect_args,
         )
         event.listen(engine.sync_engine, "checkout", _discard_closed)
-        return cls(engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False))
+        side_args = {"pool_timeout": pool_timeout, "connect_args": connect_args}
+        maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        return cls(engine, maker, _side_args=side_args)
+
+    @property
+    def side_engine(self) -> AsyncEngine:
+        """A small pool of its own for one-statement transactions that must not wait for, nor
+        make others wait for, the request's own transaction (the rate-limit counters: their
+        row lock is held for a statement, not for a request). A pool apart from the requests'
+        one, so that requests holding every pooled connection never wait on each other for a
+        second one; its connections are held for milliseconds."""
+        if self._side is None:
+            self._side = create_async_engine(
+                self.engine.url,
+                pool_size=2,
+                max_overflow=4,
+                pool_pre_ping=False,
+                hide_parameters=True,
+                **self._side_args,
+            )
+            event.listen(self._side.sync_engine, "checkout", _discard_closed)
+        return self._side
 
     def with_replica(
         self,
@@ -175,6 +199,8 @@ class Database:
     async def dispose(self) -> None:
         if self.replica is not None:
             await self.replica.dispose()
+        if self._side is not None:
+            await self._side.dispose()
         await self.engine.dispose()
 
 

@@ -1,5 +1,11 @@
 """Rate limits per user or integration client on expensive endpoints: a fixed one-minute
-window counted in PostgreSQL (shared by all API processes), answering 429 with Retry-After."""
+window counted in PostgreSQL (shared by all API processes), answering 429 with Retry-After.
+
+Counted in a transaction of its own on the side pool (db.Database.side_engine), committed at
+once: the counter's row lock lasts one statement. Counted in the request's transaction, it
+was held until the request committed, so one user's requests ran one at a time (a phone's
+2-second push held up its own changes read). A request that fails after being counted still
+counts, as it should."""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 
-from childprotect_api.core.db import SessionDep
-from childprotect_api.core.errors import TooManyRequests
+from childprotect_api.core.db import get_database
+from childprotect_api.core.errors import TooManyRequests, is_database_unavailable
 from childprotect_api.security.scope import Scope, get_scope
 
 _UPSERT = text(
@@ -24,6 +30,24 @@ _UPSERT = text(
     RETURNING count
     """
 )
+
+
+async def _count(request: Request, key: str, window: datetime) -> int:
+    """This request, counted and committed. A pooled side connection found dead (the server
+    restarted since it was last used) is replaced and the count tried once more: counting a
+    request twice in that rare case is harmless."""
+    engine = get_database(request).side_engine
+    for attempt in (1, 2):
+        try:
+            async with engine.begin() as conn:
+                count: int = (
+                    await conn.execute(_UPSERT, {"key": key, "window": window})
+                ).scalar_one()
+                return count
+        except Exception as e:
+            if attempt == 2 or not is_database_unavailable(e):
+                raise
+    raise AssertionError("unreachable")
 
 
 def clock() -> datetime:
@@ -40,7 +64,6 @@ class RateLimit:
     async def __call__(
         self,
         request: Request,
-        session: SessionDep,
         scope: Annotated[Scope, Depends(get_scope)],
     ) -> None:
         limits: dict[str, int] = request.app.state.settings.rate_limits
@@ -48,7 +71,7 @@ class RateLimit:
         now = clock()
         window = now.replace(second=0, microsecond=0)
         key = f"{self.bucket}:{scope.actor_type}:{scope.actor_id}"
-        count = (await session.execute(_UPSERT, {"key": key, "window": window})).scalar_one()
+        count = await _count(request, key, window)
         if count > limit:
             retry = max(1, math.ceil((window + timedelta(minutes=1) - now).total_seconds()))
             raise TooManyRequests(

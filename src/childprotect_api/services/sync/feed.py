@@ -261,7 +261,9 @@ class _Shaper:
         return text_
 
     def report(self, r: Report) -> str:
-        return ReportUpsert(id=r.id, version=r.version, data=to_filed(r)).model_dump_json(by_alias=True)
+        return ReportUpsert(id=r.id, version=r.version, data=to_filed(r)).model_dump_json(
+            by_alias=True
+        )
 
     async def audit(self, session: AsyncSession) -> None:
         """Each child and agreement served is recorded (as the lists do); visits as one
