@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # a free pooled connection. Past them a request answers 503 database_unavailable.
     db_connect_timeout_seconds: float = 5.0
     db_command_timeout_seconds: float = 60.0
+    # One statement of a request (reads, single writes, the sync push and feed; 0: the command
+    # timeout): short, so that a frozen database answers a phone 503 within seconds. Imports,
+    # exports and background work keep `db_command_timeout_seconds`.
+    db_request_timeout_seconds: float = 8.0
     db_pool_timeout_seconds: float = 10.0
     # Test a pooled connection before use (three round trips on asyncpg, about a millisecond
     # a request). Off: a connection the server closed is replaced at checkout, and a dead one

@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 max_overflow=settings.db_max_overflow,
                 connect_timeout=settings.db_connect_timeout_seconds,
                 command_timeout=settings.db_command_timeout_seconds or None,
+                request_timeout=settings.db_request_timeout_seconds or None,
                 pool_timeout=settings.db_pool_timeout_seconds,
                 pre_ping=settings.db_pool_pre_ping,
             ).with_replica(settings.database_replica_url)

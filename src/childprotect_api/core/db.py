@@ -58,6 +58,12 @@ class Database:
     # The side pool (`side_engine`): made on first use.
     _side: AsyncEngine | None = field(default=None, repr=False)
     _side_args: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The bound of one statement (seconds; None: none): `command_timeout` for background
+    # work, imports and exports (`LONG_STATEMENTS`), `request_timeout` for every other
+    # request's statements (reads, single writes, the sync), so that a frozen database
+    # answers a phone 503 within seconds. See `statement_bound`.
+    command_timeout: float | None = None
+    request_timeout: float | None = None
 
     @classmethod
     def create(
@@ -69,12 +75,15 @@ class Database:
         pre_ping: bool = False,
         connect_timeout: float = 5.0,
         command_timeout: float | None = 60.0,
+        request_timeout: float | None = None,
         pool_timeout: float = 10.0,
     ) -> Database:
         """Every wait is bounded, so a database that is down or unreachable answers 503
         (errors.is_database_unavailable) within seconds instead of holding the request:
         `connect_timeout` for a new connection, `command_timeout` for one statement (None: no
-        limit), `pool_timeout` for a free pooled connection."""
+        limit) — `request_timeout` instead for requests' statements, unless the request is an
+        import or an export (None: `command_timeout` for them too) —, `pool_timeout` for a
+        free pooled connection."""
         connect_args: dict[str, Any] = {
             # JIT costs more than it saves on the short OLTP queries this API issues.
             "server_settings": {"jit": "off", "application_name": "childprotect-api"},
@@ -101,7 +110,13 @@ class Database:
         event.listen(engine.sync_engine, "checkout", _discard_closed)
         side_args = {"pool_timeout": pool_timeout, "connect_args": connect_args}
         maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-        return cls(engine, maker, _side_args=side_args)
+        return cls(
+            engine,
+            maker,
+            _side_args=side_args,
+            command_timeout=command_timeout,
+            request_timeout=request_timeout if request_timeout is not None else command_timeout,
+        )
 
     @property
     def side_engine(self) -> AsyncEngine:
@@ -204,6 +219,23 @@ class Database:
         await self.engine.dispose()
 
 
+def set_statement_bound(conn: asyncpg.Connection, seconds: float | None) -> None:
+    """Bound every later statement on `conn` that names no timeout of its own. asyncpg reads
+    the connection's `command_timeout` at each statement (its protocol's `_get_timeout`), from
+    its private configuration: setting it there costs no round trip, and the bound also holds
+    when the server is frozen (a server-side statement_timeout would never fire). The bound of
+    a request is put back before its connection returns to the pool.
+    tests/core/test_statement_bounds.py fails if asyncpg stops reading it there."""
+    config: Any = conn._config
+    conn._config = config._replace(command_timeout=seconds)
+
+
+def statement_bound(conn: asyncpg.Connection) -> float | None:
+    config: Any = conn._config
+    bound: float | None = config.command_timeout
+    return bound
+
+
 def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
@@ -298,6 +330,18 @@ class RequestSession(AsyncSession):
         self._fairy = fairy
         self._made: Session | None = None
         self._info: dict[Any, Any] = {}
+        # The pool's bound, put back at the end; the request's until then.
+        self._pool_bound = statement_bound(fairy.driver_connection)
+        set_statement_bound(fairy.driver_connection, db.request_timeout)
+
+    def allow_long_statements(self) -> None:
+        """An import or an export: its statements get the long bound (`command_timeout`)."""
+        set_statement_bound(self._fairy.driver_connection, self._db.command_timeout)
+
+    def _restore_bound(self) -> None:
+        conn = self._fairy.driver_connection
+        if conn is not None:
+            set_statement_bound(conn, self._pool_bound)
 
     # --- the lazy Session -------------------------------------------------------------------
 
@@ -399,9 +443,24 @@ class RequestSession(AsyncSession):
                 async with closed_is_gone(self._fairy.driver_connection):
                     await adapted._call_and_discard(end)
         finally:
+            self._restore_bound()
             made, self._made = self._made, None
             if made is not None:
                 await greenlet_spawn(made.close)
+            await greenlet_spawn(self._fairy.close)
+
+    async def discard(self) -> None:
+        """End the request after a lost connection or a statement past its bound, without a
+        ROLLBACK: the connection is closed and the server rolls the transaction back. A frozen
+        server would hold a ROLLBACK as long again as the statement it did not answer."""
+        try:
+            if self._fairy.is_valid:  # not yet invalidated by SQLAlchemy itself
+                await greenlet_spawn(self._fairy.invalidate)
+        finally:
+            made, self._made = self._made, None
+            if made is not None:
+                with contextlib.suppress(Exception):
+                    await greenlet_spawn(made.close)
             await greenlet_spawn(self._fairy.close)
 
 
@@ -412,16 +471,32 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     session = await RequestSession.open(get_database(request))
     try:
         yield session
-    except BaseException:
+    except BaseException as exc:
         # The request's own error is what matters: a rollback that fails too (the database
-        # went away) only discards the connection.
+        # went away) only discards the connection; after a lost connection or a statement
+        # past its bound none is tried.
         with contextlib.suppress(Exception):
-            await session.finish(commit=False)
+            if isinstance(exc, Exception) and is_database_unavailable(exc):
+                await session.discard()
+            else:
+                await session.finish(commit=False)
         raise
     await session.finish(commit=True)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def long_statements(request: Request, session: SessionDep) -> None:
+    """Imports and exports: their statements are bounded by `CHILDPROTECT_DB_COMMAND_TIMEOUT_
+    SECONDS` instead of the requests' short `CHILDPROTECT_DB_REQUEST_TIMEOUT_SECONDS`. Put it
+    first in the route's `dependencies`, before the read session is made."""
+    request.state.long_statements = True
+    if isinstance(session, RequestSession):
+        session.allow_long_statements()
+
+
+LONG_STATEMENTS = Depends(long_statements)
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -430,11 +505,26 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     through it persists. For heavy reads that tolerate replication lag (statistics, exports,
     the sync initial load); writes (the audit log included) go through SessionDep."""
     db = get_database(request)
+    long = getattr(request.state, "long_statements", False)
+    bound = db.command_timeout if long else db.request_timeout
+    bounded: list[tuple[asyncpg.Connection, float | None]] = []
+
+    def on_begin(_session: Session, _tx: Any, connection: Connection) -> None:
+        # On first use only (no connection is taken for a request that does not read).
+        raw = connection.connection.driver_connection
+        bounded.append((raw, statement_bound(raw)))
+        set_statement_bound(raw, bound)
+
     async with db.read_session() as session:
+        event.listen(session.sync_session, "after_begin", on_begin)
         try:
             yield session
         finally:
-            await session.rollback()
+            try:
+                await session.rollback()
+            finally:
+                for raw, pool_bound in bounded:
+                    set_statement_bound(raw, pool_bound)
 
 
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 
-from childprotect_api.core.db import SessionDep
+from childprotect_api.core.db import LONG_STATEMENTS, SessionDep
 from childprotect_api.core.errors import Problem, Unprocessable
 from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
@@ -77,7 +77,7 @@ async def create_area(scope: CurrentScope, session: SessionDep, body: AreaCreate
     operation_id="importAreas",
     response_model=AreaImportReport,
     responses={**ERRORS, 429: {"model": Problem}},
-    dependencies=[IDEMPOTENT, Depends(RateLimit("import"))],
+    dependencies=[LONG_STATEMENTS, IDEMPOTENT, Depends(RateLimit("import"))],
 )
 async def import_areas(
     scope: CurrentScope,

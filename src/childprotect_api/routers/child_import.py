@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from childprotect_api.core.db import SessionDep, get_database
+from childprotect_api.core.db import LONG_STATEMENTS, SessionDep, get_database
 from childprotect_api.core.errors import PayloadTooLarge, Problem
 from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.schemas.child_import import ChildImportReport
@@ -50,7 +50,7 @@ row numbers and reasons, no personal data."""
         202: {"model": JobRead, "description": "A large file: the job that imports it."},
         **{code: {"model": Problem} for code in (401, 403, 413, 415, 422, 429)},
     },
-    dependencies=[IDEMPOTENT, Depends(RateLimit("import"))],
+    dependencies=[LONG_STATEMENTS, IDEMPOTENT, Depends(RateLimit("import"))],
 )
 async def import_children(
     scope: CurrentScope,

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from childprotect_api.core import audit
-from childprotect_api.core.db import ReadSessionDep, SessionDep
+from childprotect_api.core.db import LONG_STATEMENTS, ReadSessionDep, SessionDep
 from childprotect_api.core.errors import Problem
 from childprotect_api.models.area import AreaLevel
 from childprotect_api.schemas.stats import (
@@ -168,7 +168,7 @@ async def get_trend(
         },
         **ERRORS,
     },
-    dependencies=[Depends(RateLimit("export"))],
+    dependencies=[LONG_STATEMENTS, Depends(RateLimit("export"))],
 )
 async def export_stats(
     scope: CurrentScope,
