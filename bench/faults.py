@@ -24,6 +24,16 @@ Scenarios:
               has its audit event), the same batch again stores the rest, and a third time
               answers `unchanged` for everything: exactly once. SKIP while the endpoint is
               absent (404/405).
+  push_lost   A push whose database connection is terminated (pg_terminate_backend of the
+              API's backends on this run's database) at a random moment of it: 200 with
+              everything stored, or 503 `database_unavailable` with Retry-After and nothing
+              stored; never a 500 nor an item rejected 500. The same batch again stores the
+              rest, a third time answers `unchanged` for everything.
+  push_concurrent
+              Two phones (director, county officer) push at once, crosswise over the same
+              children (A visits X and edits Y, B visits Y and edits X), several rounds: every
+              item applied, never an item rejected 500; a whole-batch 503 `database_busy` is
+              allowed (retried, counted).
   db_restart  Its own PostgreSQL (never the shared one) under an API with 2 workers and a
               steady stream of requests (worklist, child read, visit PUT): the database is
               stopped (fast or immediate, alternately) and started again. While it is down
@@ -585,6 +595,183 @@ async def scenario_push(world: World, run: int, rng: random.Random, quick: bool)
     )
 
 
+# --- push_lost: the push's database connection terminated mid-batch ---------------------------
+
+
+async def terminate_api_backends(url: str) -> int:
+    """pg_terminate_backend of the API's connections to this run's database (never another)."""
+    rows = await db_fetch(
+        url,
+        "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = 'childprotect-api' "
+        "AND pid <> pg_backend_pid()",
+    )
+    return sum(1 for r in rows if r["done"])
+
+
+def problem_code(r: httpx.Response) -> str | None:
+    if r.headers.get("content-type", "").startswith("application/problem+json"):
+        code = r.json().get("code")
+        return str(code) if code is not None else None
+    return None
+
+
+async def scenario_push_lost(world: World, run: int, rng: random.Random, quick: bool) -> str:
+    """A push whose backend is terminated (a failover, a restart, an idle reaper) at a random
+    moment: it answers 200 (it had committed) or 503 `database_unavailable` with Retry-After
+    and nothing of it committed; never a 500, never an item rejected 500. The same batch again
+    stores the rest, a third time is all `unchanged`."""
+    size = 40 if quick else 200
+    h = world.auth(world.director)
+    api = Api(world.url, world.logdir)
+    await api.start()
+    try:
+        calibration = push_batch(world, run + 2000, rng, size)
+        async with api.client() as c:
+            started = time.perf_counter()
+            r = await c.post(PUSH_PATH, json=calibration, headers=h)
+            took = time.perf_counter() - started
+        if r.status_code in (404, 405):
+            raise Skip(f"{PUSH_PATH} answers {r.status_code}: the endpoint is not built yet")
+        check(r.status_code == 200, f"the push answered {r.status_code}: {r.text[:300]}")
+
+        batch = push_batch(world, run + 3000, rng, size)
+        kill_after = rng.uniform(0.0, took)
+        async with api.client() as c:
+            task = asyncio.create_task(c.post(PUSH_PATH, json=batch, headers=h))
+            await asyncio.sleep(kill_after)
+            killed = await terminate_api_backends(world.url)
+            r = await task
+        n_children = sum(1 for o in batch["operations"] if o["op"] == "create_child")
+        stored = await push_state(world, batch)
+        if r.status_code == 503:
+            check(problem_code(r) == "database_unavailable", f"503 with code {problem_code(r)}")
+            check("retry-after" in r.headers, "a 503 without Retry-After")
+            check(stored == (0, 0), f"answered 503 but {stored} (children, visits) committed")
+        else:
+            check(r.status_code == 200, f"the push answered {r.status_code}: {r.text[:300]}")
+            results = r.json()["results"]
+            rejected = [x for x in results if x["status"] == "rejected"]
+            check(not rejected, f"items rejected: {[x['problem'] for x in rejected[:2]]}")
+            check(stored == (n_children, size - n_children), f"answered 200, stored {stored}")
+        async with api.client() as c:
+            again = await c.post(PUSH_PATH, json=batch, headers=h)
+            check(again.status_code == 200, f"the retry answered {again.status_code}")
+            statuses = Counter(x["status"] for x in again.json()["results"])
+            check(set(statuses) <= {"created", "unchanged"}, f"the retry: {dict(statuses)}")
+            third = await c.post(PUSH_PATH, json=batch, headers=h)
+            final = Counter(x["status"] for x in third.json()["results"])
+            check(final == Counter({"unchanged": size}), f"a third push answered {dict(final)}")
+        check(
+            await push_state(world, batch) == (n_children, size - n_children),
+            "not all stored after the retry",
+        )
+    finally:
+        api.stop()
+    return (
+        f"{killed} backends terminated {kill_after * 1000:.0f} ms into a {took * 1000:.0f} ms "
+        f"batch: answered {r.status_code} {problem_code(r) or ''}, committed {stored}; "
+        "retry stored the rest; third push all unchanged"
+    )
+
+
+# --- push_concurrent: two phones pushing crosswise in one village -----------------------------
+
+
+def crossed_batches(
+    world: World, rng: random.Random, versions: dict[uuid.UUID, int], pairs: int, visits: int
+) -> tuple[dict[str, Any], dict[str, Any], list[uuid.UUID]]:
+    """Phone A visits the X children and edits the Y children; phone B visits Y and edits X:
+    without one ordered lock of every child a batch touches, these cross (a deadlock)."""
+    chosen = rng.sample(world.children, 2 * pairs)
+    xs, ys = chosen[:pairs], chosen[pairs:]
+
+    def batch(visited: list[uuid.UUID], edited: list[uuid.UUID], field_: str) -> dict[str, Any]:
+        ops: list[dict[str, Any]] = []
+        for child in visited:
+            for _ in range(visits):
+                ops.append(
+                    {
+                        "op": "create_visit",
+                        "client_id": str(uuid.uuid4()),
+                        "id": str(uuid.uuid4()),
+                        "data": visit_body(child, minutes_ago=rng.uniform(1, 240)),
+                    }
+                )
+        for child in edited:
+            ops.append(
+                {
+                    "op": "update_child",
+                    "client_id": str(uuid.uuid4()),
+                    "id": str(child),
+                    "base_version": versions[child],
+                    "data": {field_: f"并发{rng.randrange(1000)}"},
+                }
+            )
+        return {"operations": ops}
+
+    visit_ids = []
+    a, b = batch(xs, ys, "school"), batch(ys, xs, "grade")
+    for op in [*a["operations"], *b["operations"]]:
+        if op["op"] == "create_visit":
+            visit_ids.append(uuid.UUID(op["id"]))
+    return a, b, visit_ids
+
+
+async def scenario_push_concurrent(world: World, run: int, rng: random.Random, quick: bool) -> str:
+    """Two phones (the village's director and the county officer) push at the same moment,
+    crosswise over the same children, several rounds: every item is applied (a child edit
+    `updated` or `merged`), never an item rejected 500; a whole-batch 503 `database_busy`
+    with Retry-After would be allowed (retryable, nothing committed) and is counted."""
+    rounds, pairs, visits = (3, 3, 2) if quick else (10, 6, 4)
+    api = Api(world.url, world.logdir)
+    await api.start()
+    busy = 0
+    try:
+        async with api.client() as c:
+            for _ in range(rounds):
+                rows = await db_fetch(
+                    world.url, "SELECT id, version FROM children WHERE id = ANY($1)", world.children
+                )
+                versions = {r["id"]: r["version"] for r in rows}
+                a, b, visit_ids = crossed_batches(world, rng, versions, pairs, visits)
+                pending = [(a, world.director), (b, world.officer)]
+                for _attempt in range(3):
+                    answers = await asyncio.gather(
+                        *(c.post(PUSH_PATH, json=x, headers=world.auth(who)) for x, who in pending)
+                    )
+                    retry = []
+                    for (x, who), r in zip(pending, answers, strict=True):
+                        if r.status_code == 503:
+                            check(problem_code(r) == "database_busy", f"503 {problem_code(r)}")
+                            check("retry-after" in r.headers, "a 503 without Retry-After")
+                            busy += 1
+                            retry.append((x, who))
+                            continue
+                        check(
+                            r.status_code == 200, f"a push answered {r.status_code}: {r.text[:300]}"
+                        )
+                        results = r.json()["results"]
+                        rejected = [y["problem"] for y in results if y["status"] == "rejected"]
+                        check(not rejected, f"items rejected: {rejected[:2]}")
+                        edits = {y["status"] for y in results if y["type"] == "child"}
+                        check(edits <= {"updated", "merged"}, f"child edits answered {edits}")
+                    pending = retry
+                    if not pending:
+                        break
+                check(not pending, "still busy after 3 tries")
+                stored = await db_fetch(
+                    world.url, "SELECT count(*) AS n FROM visits WHERE id = ANY($1)", visit_ids
+                )
+                check(stored[0]["n"] == len(visit_ids), "a visit of the batches is missing")
+    finally:
+        api.stop()
+    return (
+        f"{rounds} rounds of two crossed pushes ({pairs} children each way, {visits} visits "
+        f"each): every item applied, no 500; {busy} whole-batch 503 database_busy"
+    )
+
+
 # --- db_restart: the database stopped and started under a running API ------------------------
 
 
@@ -769,6 +956,8 @@ SCENARIOS: dict[str, Scenario] = {
     "attachment": scenario_attachment,
     "import": scenario_import,
     "push": scenario_push,
+    "push_lost": scenario_push_lost,
+    "push_concurrent": scenario_push_concurrent,
 }
 ALL = [*SCENARIOS, "db_restart"]
 
