@@ -31,6 +31,13 @@ _P: dict[str, object] = {"model": Problem}
         },
         422: _P,
         429: _P,
+        503: {
+            "model": Problem,
+            "description": "Nothing of the batch was committed; send it again after "
+            "`Retry-After` seconds: `database_unavailable` (the database went away, or the "
+            "connection was lost mid-batch) or `database_busy` (the batch kept meeting other "
+            "requests on the same records).",
+        },
     },
     dependencies=[Depends(RateLimit("sync")), IDEMPOTENT],
 )
