@@ -11,8 +11,9 @@ import uuid
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from childprotect_api.core.db import SessionDep
 from childprotect_api.models.child import Child
 from childprotect_api.models.visit import Visit
 from tests.agreements import agreement_helpers
@@ -260,3 +261,23 @@ async def test_a_push_that_keeps_losing_answers_503_busy(
     assert r.status_code == 503, r.text
     assert r.json()["code"] == "database_busy"
     assert int(r.headers["retry-after"]) > 0
+
+
+async def test_any_request_that_loses_a_deadlock_answers_503_busy(client, app, world):
+    """Outside the push (which retries its batch first) too: PostgreSQL's deadlock or
+    serialization failure is a retryable 503, never a 500."""
+
+    async def lose(session: SessionDep, sqlstate: str) -> dict[str, bool]:
+        await session.execute(
+            text(f"DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '{sqlstate}'; END $$")
+        )
+        return {"won": True}
+
+    app.add_api_route("/api/v1/test-lose", lose, methods=["POST"])
+    for sqlstate in ("40P01", "40001"):
+        r = await client.post("/api/v1/test-lose", params={"sqlstate": sqlstate})
+        assert r.status_code == 503, r.text
+        assert r.json()["code"] == "database_busy"
+        assert int(r.headers["retry-after"]) > 0
+    r = await client.post("/api/v1/test-lose", params={"sqlstate": "22012"})
+    assert r.status_code == 500  # any other database error stays a bug

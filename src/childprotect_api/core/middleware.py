@@ -11,9 +11,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from childprotect_api.core.errors import (
+    DatabaseBusy,
     DatabaseUnavailable,
     Problem,
     internal_error_body,
+    is_contention,
     is_database_unavailable,
     log_unhandled,
 )
@@ -109,6 +111,20 @@ class RequestContextMiddleware:
                 if not started:
                     status = 503
                     await _send_problem(send_with_headers, DatabaseUnavailable(), rid)
+            elif is_contention(exc):
+                # A deadlock or serialization failure with another request: nothing of this
+                # one was committed, and sending it again is safe (the sync push retries its
+                # batch itself first).
+                log.warning(
+                    "lost to a concurrent transaction: %s %s (request %s): %s",
+                    method,
+                    path,
+                    rid,
+                    type(exc).__name__,
+                )
+                if not started:
+                    status = 503
+                    await _send_problem(send_with_headers, DatabaseBusy(), rid)
             else:
                 # Answer here rather than let the server log the exception: its message and
                 # traceback locals can hold names and ID numbers.
