@@ -14,6 +14,7 @@ from childprotect_api.core.errors import (
     DatabaseBusy,
     DatabaseUnavailable,
     Problem,
+    ServiceUnavailable,
     internal_error_body,
     is_contention,
     is_database_unavailable,
@@ -161,7 +162,7 @@ async def _too_large(send: Any, rid: str, limit: int) -> None:
     await _send_json(send, 413, body)
 
 
-async def _send_problem(send: Any, error: DatabaseUnavailable, rid: str) -> None:
+async def _send_problem(send: Any, error: ServiceUnavailable, rid: str) -> None:
     body = Problem(
         title=error.title,
         status=error.status_code,
