@@ -5,7 +5,8 @@
 Each starts real API servers (uvicorn subprocesses) and kills them (SIGKILL) mid-work, or
 stops and starts a PostgreSQL of its own under them; the script checks the invariants in the
 database and exits 1 on any failure. The push scenario passes as skipped while the endpoint
-does not exist. The shared server is used for the first three (a database of their own,
+does not exist. `push_lost` terminates a push's database connection mid-batch, `push_concurrent` pushes from
+two phones crosswise. The shared server is used for all but db_restart (a database of their own,
 dropped afterwards) and only when TEST_DATABASE_URL names it."""
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def _database_url(name: str) -> list[str]:
     return ["--database-url", datagen.with_database(server, f"cp_faults_{name}_{os.getpid()}")]
 
 
-@pytest.mark.parametrize("scenario", ["attachment", "import", "push"])
+@pytest.mark.parametrize(
+    "scenario", ["attachment", "import", "push", "push_lost", "push_concurrent"]
+)
 def test_sigkill_scenarios(scenario: str) -> None:
     argv = ["--quick", "--runs", "2", "--scenario", scenario, *_database_url(scenario)]
     assert faults.main(argv) == 0
