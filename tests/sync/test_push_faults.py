@@ -12,9 +12,12 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import func, select, text
+from sqlmodel import col
 
 from childprotect_api.core.db import SessionDep
+from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.child import Child
+from childprotect_api.models.idempotency import SyncPushOp
 from childprotect_api.models.visit import Visit
 from tests.agreements import agreement_helpers
 from tests.conftest import VILLAGE, _asyncpg_dsn
@@ -249,6 +252,22 @@ async def test_a_push_that_loses_a_deadlock_is_run_again(
     r = await _deadlock_a_push(client, world, session, settings, database_url)
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == ["updated", "updated"]
+    # The run that lost left nothing behind: one audit row, one ledger row, per update.
+    child_id = uuid.UUID(r.json()["results"][0]["id"])
+    audited = await session.execute(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(col(AuditEvent.resource_id) == child_id, col(AuditEvent.action) == "child.update")
+    )
+    assert audited.scalar_one() == 1
+    ledger = await session.execute(
+        select(func.count())
+        .select_from(SyncPushOp)
+        .where(
+            col(SyncPushOp.client_id).in_([uuid.UUID(x["client_id"]) for x in r.json()["results"]])
+        )
+    )
+    assert ledger.scalar_one() == 2
 
 
 async def test_a_push_that_keeps_losing_answers_503_busy(
