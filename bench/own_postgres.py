@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -125,6 +126,29 @@ class OwnPostgres:
 
     def stop(self, mode: StopMode = "fast") -> None:
         self._run(self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "stop")
+
+    def _pids(self) -> list[int]:
+        """The postmaster and its children (backends, checkpointer...), children first."""
+        postmaster = int((self.pgdata / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [*children, postmaster]
+
+    def freeze(self) -> None:
+        """SIGSTOP every process of this server: it accepts TCP connections (the kernel does)
+        but answers nothing, like a server stuck on a dead disk or a hung VM."""
+        for pid in self._pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in reversed(self._pids()):
+            os.kill(pid, signal.SIGCONT)
 
     def running(self) -> bool:
         with socket.socket() as s:

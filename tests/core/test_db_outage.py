@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -215,6 +216,56 @@ async def test_a_statement_past_the_command_timeout_answers_503(settings: Settin
         ) as c:
             _assert_unavailable(await _get(c, "GET", "/api/v1/test-sleep", params={"seconds": 5}))
             assert (await _get(c, "GET", "/api/v1/test-sleep", params={"seconds": 0})).is_success
+    finally:
+        await database.dispose()
+
+
+async def test_a_frozen_database_answers_a_read_503_within_the_request_bound(
+    settings: Settings, session, world, db: Database, own_pg: OwnPostgres
+):
+    """Every process of the server stopped (SIGSTOP: it accepts connections but answers
+    nothing): a read and a single write answer 503 within the short request bound, not the
+    long command timeout; once the server thaws, the same API answers."""
+    child = await registered_child(session, settings)
+    await session.commit()
+    await session.close()
+    pre_ping = db.engine.pool._pre_ping  # type: ignore[attr-defined]
+    assert settings.database_url
+    request_s = 2.0
+    database = Database.create(
+        settings.database_url,
+        pool_size=2,
+        max_overflow=1,
+        pre_ping=pre_ping,
+        command_timeout=60,
+        request_timeout=request_s,
+    )
+    app = create_app(settings, database)
+    h = world["director"].headers
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as c:
+            assert (await _get(c, "GET", f"/api/v1/children/{child.id}", headers=h)).is_success
+            own_pg.freeze()
+            try:
+                for method, url, body in (
+                    ("GET", f"/api/v1/children/{child.id}", None),
+                    ("PUT", f"{VISITS}/{uuid.uuid4()}", visit_body(child.id)),
+                ):
+                    t0 = time.monotonic()
+                    r = await asyncio.wait_for(
+                        c.request(method, url, json=body, headers=h), BOUND_S
+                    )
+                    elapsed = time.monotonic() - t0
+                    _assert_unavailable(r)
+                    # A statement's bound, and at most one more for a new connection (its
+                    # connect timeout): far from the command timeout.
+                    assert elapsed < request_s + 6, (method, elapsed)
+            finally:
+                own_pg.thaw()
+            r = await _get(c, "GET", f"/api/v1/children/{child.id}", headers=h)
+            assert r.is_success, r.text
     finally:
         await database.dispose()
 

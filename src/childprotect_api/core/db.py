@@ -107,15 +107,25 @@ class Database:
             hide_parameters=True,
             connect_args=connect_args,
         )
+        short = request_timeout if request_timeout is not None else command_timeout
         event.listen(engine.sync_engine, "checkout", _discard_closed)
-        side_args = {"pool_timeout": pool_timeout, "connect_args": connect_args}
+        # A pooled connection rests with the short bound, so that the pre-ping at checkout
+        # (a statement on it) never waits long on a frozen server; whoever checked it out gets
+        # the long one, then a request narrows it again (RequestSession.open).
+        event.listen(engine.sync_engine, "checkout", _bound_at_checkout(command_timeout))
+        event.listen(engine.sync_engine, "checkin", _bound_at_checkin(short))
+        # The side pool's statements (rate-limit counters) are part of a request: short.
+        side_connect = {**connect_args}
+        if short is not None:
+            side_connect["command_timeout"] = short
+        side_args = {"pool_timeout": pool_timeout, "connect_args": side_connect}
         maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
         return cls(
             engine,
             maker,
             _side_args=side_args,
             command_timeout=command_timeout,
-            request_timeout=request_timeout if request_timeout is not None else command_timeout,
+            request_timeout=short,
         )
 
     @property
@@ -236,6 +246,29 @@ def statement_bound(conn: asyncpg.Connection) -> float | None:
     return bound
 
 
+def _abort(fairy: Any) -> None:
+    """Close the connection's socket at once: SQLAlchemy's invalidation first tries a polite
+    close with a 2-second wait, which a frozen server would make the request pay."""
+    raw = fairy.driver_connection
+    if raw is not None and not raw.is_closed():
+        raw.terminate()
+
+
+def _bound_at_checkout(seconds: float | None) -> Any:
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        set_statement_bound(dbapi_connection.driver_connection, seconds)
+
+    return checkout
+
+
+def _bound_at_checkin(seconds: float | None) -> Any:
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:  # None once invalidated
+            set_statement_bound(dbapi_connection.driver_connection, seconds)
+
+    return checkin
+
+
 def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
@@ -323,16 +356,15 @@ class RequestSession(AsyncSession):
     begins one only when none is), and `finish` commits it once, through the Session when
     there is one."""
 
-    def __init__(self, db: Database, fairy: Any) -> None:  # no super().__init__: lazy
+    def __init__(self, db: Database, fairy: Any, pool_bound: float | None) -> None:  # lazy
         self._async_bind = db.engine
         self._async_binds = {}
         self._db = db
         self._fairy = fairy
         self._made: Session | None = None
         self._info: dict[Any, Any] = {}
-        # The pool's bound, put back at the end; the request's until then.
-        self._pool_bound = statement_bound(fairy.driver_connection)
-        set_statement_bound(fairy.driver_connection, db.request_timeout)
+        # The pool's bound, put back at the end; the request's (set by `open`) until then.
+        self._pool_bound = pool_bound
 
     def allow_long_statements(self) -> None:
         """An import or an export: its statements get the long bound (`command_timeout`)."""
@@ -406,11 +438,14 @@ class RequestSession(AsyncSession):
         out to be dead (the server restarted, or the backend was terminated, since it was
         last used), it is discarded and the BEGIN retried on another (up to 3 in all): nothing has
         run in the transaction yet, so the retry is always safe. No connection to be had at
-        all is an outage (503)."""
+        all is an outage (503). The request's statement bound holds from the BEGIN on; a BEGIN
+        past it (a frozen server) is not retried: the next connection would wait as long."""
         sync_engine = db.engine.sync_engine
         attempts = 3  # the pool may hold several connections that died together
         for attempt in range(attempts):
             fairy: Any = await greenlet_spawn(sync_engine.raw_connection)
+            pool_bound = statement_bound(fairy.driver_connection)
+            set_statement_bound(fairy.driver_connection, db.request_timeout)
             try:
                 await fairy.dbapi_connection._start_transaction()
             except Exception as exc:
@@ -421,14 +456,16 @@ class RequestSession(AsyncSession):
                     or fairy.driver_connection.is_closed()
                 )
                 if not dead:
+                    set_statement_bound(fairy.driver_connection, pool_bound)
                     await greenlet_spawn(fairy.close)
                     raise
+                _abort(fairy)
                 await greenlet_spawn(fairy.invalidate)
-                if attempt == attempts - 1:
+                if attempt == attempts - 1 or _caused_by(exc, TimeoutError):
                     raise asyncpg.ConnectionDoesNotExistError("no live connection") from exc
                 log.warning("a pooled database connection was dead; retrying on a fresh one")
                 continue
-            return cls(db, fairy)
+            return cls(db, fairy, pool_bound)
         raise AssertionError("unreachable")
 
     async def finish(self, *, commit: bool) -> None:
@@ -455,6 +492,7 @@ class RequestSession(AsyncSession):
         server would hold a ROLLBACK as long again as the statement it did not answer."""
         try:
             if self._fairy.is_valid:  # not yet invalidated by SQLAlchemy itself
+                _abort(self._fairy)
                 await greenlet_spawn(self._fairy.invalidate)
         finally:
             made, self._made = self._made, None
