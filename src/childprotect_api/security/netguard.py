@@ -22,7 +22,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
 
 
-class RefusedAddress(Exception):  # noqa: N818  (a refusal, not an error of ours)
+class RefusedAddress(Exception):
     """The host is, or resolves to, an address deliveries may not go to."""
 
 

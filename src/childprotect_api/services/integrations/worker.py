@@ -45,8 +45,8 @@ from childprotect_api.models.webhook import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from childprotect_api.services.integrations.fanout import FANOUT_BATCH, fan_out
 from childprotect_api.security import netguard
+from childprotect_api.services.integrations.fanout import FANOUT_BATCH, fan_out
 from childprotect_api.services.integrations.webhooks import check_url, may_receive, signing_secret
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,7 @@ class WebhookWorker:
         }
         try:
             target = await self._pinned(job.url, headers)
-        except Exception:  # noqa: BLE001  (the URL check, DNS, or a refused address)
+        except Exception:
             # Nothing more: the status, error and time of an attempt to an address we refuse
             # would tell a client what lives on the server's own network.
             return _Result(job, None, REFUSED, 0)
