@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # listed here: comma-separated CIDRs, e.g. "10.20.0.0/16,fd12::/48" for a private
     # deployment whose receivers live on its own network. Empty (the default): none.
     webhook_allow_networks: str = ""
+    # "A child with this ID number is registered in another area" (the one-record rule, for a
+    # record outside the caller's scope) at most this many times a day per user or client;
+    # past it 429 `rate_limited`. Every such answer is audited (`child.exists_elsewhere`).
+    exists_elsewhere_per_day: int = 20
     # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
     jobs_enabled: bool = True
     retention_days: int = 365 * 5

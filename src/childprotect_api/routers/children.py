@@ -175,7 +175,7 @@ async def list_children(
     status_code=201,
     responses={
         200: {"model": ChildRead, "description": "A retry of the same create (same id)."},
-        **_errors(404, 409),
+        **_errors(404, 409, 429),
     },
     dependencies=[IDEMPOTENT],
 )
@@ -188,7 +188,9 @@ async def create_child(
 ) -> ChildRead:
     """Register a child. Send a client-generated `id` so a retry never makes a second one.
     The same ID number as an existing record answers 409 `duplicate_child` (with
-    `existing_child_id` when that record is in your scope)."""
+    `existing_child_id` when that record is in your scope). "Registered in another area"
+    (no id) is audited and answered at most CHILDPROTECT_EXISTS_ELSEWHERE_PER_DAY times a
+    day per caller; past it 429 `rate_limited`."""
     child, created = await service.create_child(
         session,
         scope,
@@ -224,7 +226,7 @@ async def get_child(
     "/{child_id}",
     operation_id="updateChild",
     response_model=ChildRead,
-    responses=_errors(404, 409, 412, 428),
+    responses=_errors(404, 409, 412, 428, 429),
 )
 async def update_child(
     scope: CurrentScope,
