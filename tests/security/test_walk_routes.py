@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from tests.conftest import VILLAGE
 from tests.factories import make_child
+from tests.visits.visit_factories import PNG
 
 NUL = "x\u0000y"
 FAR_FUTURE = "9999-12-31"
@@ -92,7 +93,12 @@ def with_value(body: Any, path: tuple[Any, ...], value: Any) -> Any:
     return out
 
 
+KNOWN: dict[str, str] = {}  # path parameter -> an id that exists (the seeded child)
+
+
 def path_value(param: dict[str, Any], doc: dict[str, Any]) -> str:
+    if param["name"] in KNOWN:
+        return KNOWN[param["name"]]
     schema = _resolve(doc, param.get("schema", {}))
     value = sample(doc, schema)
     return str(value)
@@ -117,6 +123,17 @@ def requests_of(doc: dict[str, Any], path: str, method: str, op: dict[str, Any])
                 yield base_path, {}, with_value(body, where, bad), None
         if isinstance(body, dict):
             yield base_path, {}, {**body, "x\u0000": 1}, None
+    if "multipart/form-data" in content:
+        schema = _resolve(doc, content["multipart/form-data"]["schema"])
+        props = schema.get("properties", {})
+        files = [n for n, p in props.items() if _resolve(doc, p).get("format") == "binary"]
+        fields = {n: str(sample(doc, p)) for n, p in props.items() if n not in files}
+        for bad in BAD_VALUES:
+            # A file named badly, and each other field bad in turn.
+            upload = {n: (f"{bad}.png", PNG, "image/png") for n in files}
+            yield base_path, {}, None, ("multipart", upload, fields)
+            for name in fields:
+                yield base_path, {}, None, ("multipart", upload, {**fields, name: bad})
     if "application/x-www-form-urlencoded" in content:
         form = sample(doc, content["application/x-www-form-urlencoded"]["schema"])
         for name in form:
@@ -125,7 +142,8 @@ def requests_of(doc: dict[str, Any], path: str, method: str, op: dict[str, Any])
 
 
 async def test_every_route_survives_nul_and_extreme_dates(app, client, world, session, settings):
-    await make_child(session, settings, VILLAGE)
+    child = await make_child(session, settings, VILLAGE)
+    KNOWN["child_id"] = str(child.id)
     doc = app.openapi()
     # The document holds every route of the app.
     routes = {
@@ -146,6 +164,9 @@ async def test_every_route_survives_nul_and_extreme_dates(app, client, world, se
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             for url, params, body, form in requests_of(doc, path, method, op):
+                files = None
+                if isinstance(form, tuple):
+                    _, files, form = form
                 for who, headers in callers.items():
                     r = await client.request(
                         method.upper(),
@@ -153,6 +174,7 @@ async def test_every_route_survives_nul_and_extreme_dates(app, client, world, se
                         params=params,
                         json=body,
                         data=form,
+                        files=files,
                         headers={**headers, "If-Match": '"1"'},
                     )
                     sent += 1
