@@ -140,3 +140,28 @@ async def test_clients_cannot_filter_on_withheld_fields(client, session, setting
     assert r.status_code == 200 and len(r.json()["items"]) == 1
     r = await client.get(CHILDREN, params={"school": "洪水小学"}, headers=civil.headers)
     assert r.status_code == 422
+
+
+async def test_clients_do_not_read_care_agreements(client, world, session, settings):
+    """A care agreement names the guardian and caregiver and says why the parents are away:
+    staff only, whatever the client's scopes."""
+    from tests.agreements import agreement_helpers
+
+    away = await agreement_helpers.away_child(session, settings, VILLAGE)
+    agreement = await agreement_helpers.create(client, world["director"].headers, away.id)
+    every = await seed_client(
+        session,
+        settings,
+        scopes=["children:read", "schooling:write", "subsidies:write", "reports:read"],
+        area=COUNTY,
+    )
+    for url in (
+        f"/api/v1/agreements/{agreement['id']}",
+        f"/api/v1/agreements/{agreement['id']}/attachments",
+        f"{CHILDREN}/{away.id}/agreements",
+    ):
+        r = await client.get(url, headers=every.headers)
+        assert r.status_code == 403, (url, r.text)
+        assert r.json()["code"] == "missing_scope"
+        r = await client.get(url, headers=world["director"].headers)
+        assert r.status_code == 200, (url, r.text)
