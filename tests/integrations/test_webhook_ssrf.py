@@ -99,6 +99,8 @@ def test_the_allow_list_opens_only_its_networks():
         "https://0x7f.0.0.1/h",
         "https://localhost/h",
         "https://hooks.localhost/h",
+        "https://LOCALHOST./h",
+        "https://[fe80::1%25eth0]/h",
     ],
 )
 def test_literal_private_addresses_are_refused_at_registration(url):

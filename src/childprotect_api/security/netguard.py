@@ -102,9 +102,8 @@ def check_literal(host: str, allow: Sequence[IPNetwork] = ()) -> None:
     ip = literal_address(host)
     if ip is not None and not is_allowed(ip, allow):
         raise RefusedAddress(host)
-    if host.rstrip(".").lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
-        ".localhost"
-    ):
+    name = host.rstrip(".").lower()
+    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
         # RFC 6761: always the loopback; refused unless the loopback is allowed.
         if not is_allowed(ipaddress.IPv4Address("127.0.0.1"), allow):
             raise RefusedAddress(host)
