@@ -151,10 +151,10 @@ async def test_delivery_to_the_loopback_is_refused_without_the_allow_list(
     # The worker of a deployment that does not list the loopback.
     strict = WebhookWorker(db, settings.model_copy(update={"webhook_allow_networks": ""}))
     stats = await strict.run_once()
-    assert stats.dead == 1 and stats.delivered == 0
+    assert stats.failed == 1 and stats.delivered == 0
     assert receiver.hits == []
     [d] = await deliveries(client, c.headers, sub["id"])
-    assert d["status"] == "dead"
+    assert d["status"] == "failed"  # retried like any failure, and refused each time
     assert d["last_status_code"] is None and d["last_error"] == "refused"
     [attempt] = d["attempt_log"]
     assert attempt["status_code"] is None and attempt["error"] == "refused"
@@ -205,7 +205,7 @@ async def test_a_name_resolving_to_a_private_address_is_refused(
             return [ipaddress.ip_address(a) for a in answers]
 
         worker.resolve = resolve  # type: ignore[method-assign]
-        assert (await worker.run_once()).dead == 1
+        assert (await worker.run_once()).failed == 1
     assert asked == ["hooks.edu.example.cn:443"]
     assert transport.requests == []
     [d] = await deliveries(client, c.headers, r.json()["id"])
@@ -240,3 +240,31 @@ async def test_delivery_connects_to_the_address_it_checked(
     assert calls == 1
     [hit] = receiver.hits
     assert hit.signature_ok and hit.headers["host"] == f"localhost:{port}"
+
+
+async def test_a_name_that_does_not_resolve_reads_like_a_refusal(
+    client, world, session, settings, db
+):
+    """An internal name that does not resolve and one that resolves to a private address
+    leave the same log: no way to enumerate the server's network by names."""
+    c = await seed_client(session, settings, scopes=READ_ALL, area=COUNTY)
+    r = await client.post(
+        HOOKS,
+        json={"url": "https://nowhere.invalid/h", "event_types": ["visit.overdue"]},
+        headers=c.headers,
+    )
+    assert r.status_code == 201, r.text
+    await emit(session, "visit.overdue", VILLAGE, visit_id="v1")
+    transport = _NoTraffic()
+    async with httpx.AsyncClient(transport=transport) as http:
+        worker = WebhookWorker(db, settings, http=http)
+
+        async def resolve(host: str, port: int):
+            raise OSError("no such name")
+
+        worker.resolve = resolve  # type: ignore[method-assign]
+        assert (await worker.run_once()).failed == 1
+    assert transport.requests == []
+    [d] = await deliveries(client, c.headers, r.json()["id"])
+    assert d["status"] == "failed" and d["last_error"] == "refused"
+    assert d["last_status_code"] is None and d["attempt_log"][0]["duration_ms"] == 0

@@ -112,10 +112,6 @@ class _Result:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def refused(self) -> bool:
-        return self.error == REFUSED
-
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Childprotect-Signature value: HMAC-SHA256 over "{timestamp}.{body}"."""
@@ -287,8 +283,10 @@ class WebhookWorker:
         try:
             target = await self._pinned(job.url, headers)
         except Exception:
-            # Nothing more: the status, error and time of an attempt to an address we refuse
-            # would tell a client what lives on the server's own network.
+            # A refused address, or a name that does not resolve now: nothing more (the
+            # status, error and time of an attempt would tell a client what lives on the
+            # server's own network, and which internal names exist). Retried like any failure
+            # (DNS may answer otherwise later), so both read the same.
             return _Result(job, None, REFUSED, 0)
         url, extensions = target
         started = time.monotonic()
@@ -355,7 +353,7 @@ class WebhookWorker:
                     d.status = DeliveryStatus.delivered.value
                     d.delivered_at = now
                     stats.delivered += 1
-                elif res.job.skip is not None or res.refused or now >= d.retry_until:
+                elif res.job.skip is not None or now >= d.retry_until:
                     d.status = DeliveryStatus.dead.value
                     stats.dead += 1
                 else:
