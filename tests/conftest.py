@@ -108,6 +108,8 @@ def settings(database_url: str) -> Settings:
         DATABASE_URL=database_url,
         login_failure_delay_seconds=0,
         jobs_enabled=False,
+        # The webhook tests' receiver listens on the loopback (never anywhere else).
+        webhook_allow_networks="127.0.0.0/8,::1/128",
         data_dir=Path(tempfile.gettempdir()) / "childprotect-test-data",
     )
 

@@ -10,6 +10,8 @@ import platformdirs
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from childprotect_api.security.netguard import IPNetwork, parse_networks
+
 # Local-only defaults. Outside CHILDPROTECT_ENV=local the app refuses to start with them.
 DEFAULT_JWT_KEY = "local-dev-signing-key-change-me-0123456789abcdef"
 DEFAULT_DATA_KEY = "local-dev-data-key-change-me-0123456789abcdef"
@@ -76,6 +78,15 @@ class Settings(BaseSettings):
     rate_limits: dict[str, int] = Field(
         default_factory=lambda: {"default": 60, "stats": 30, "export": 10, "sync": 60, "import": 10}
     )
+    # Webhooks are never delivered to loopback, private, link-local, multicast, reserved or
+    # unspecified addresses (checked after DNS, at every delivery), except to the networks
+    # listed here: comma-separated CIDRs, e.g. "10.20.0.0/16,fd12::/48" for a private
+    # deployment whose receivers live on its own network. Empty (the default): none.
+    webhook_allow_networks: str = ""
+    # "A child with this ID number is registered in another area" (the one-record rule, for a
+    # record outside the caller's scope) at most this many times a day per user or client;
+    # past it 429 `rate_limited`. Every such answer is audited (`child.exists_elsewhere`).
+    exists_elsewhere_per_day: int = 20
     # Background jobs in each API process (webhooks, overdue reports...); tests turn them off.
     jobs_enabled: bool = True
     retention_days: int = 365 * 5
@@ -88,8 +99,16 @@ class Settings(BaseSettings):
     def signing_keys(self) -> list[str]:
         return [k.strip() for k in self.jwt_keys.split(",") if k.strip()]
 
+    @property
+    def webhook_allowed_networks(self) -> list[IPNetwork]:
+        return parse_networks(self.webhook_allow_networks)
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
+        try:
+            self.webhook_allowed_networks  # noqa: B018  (parsed to be checked)
+        except ValueError as e:
+            raise ConfigError(f"CHILDPROTECT_WEBHOOK_ALLOW_NETWORKS: {e}") from None
         if self.env == "local" or self.env == "test":
             return self
         problems = []

@@ -15,6 +15,7 @@ from childprotect_api.config import ConfigError, Settings, get_settings
 from childprotect_api.core import jobs as job_service
 from childprotect_api.core.db import Database
 from childprotect_api.core.errors import install_error_handlers
+from childprotect_api.core.input_guard import InputGuardMiddleware
 from childprotect_api.core.middleware import RequestContextMiddleware, install_access_log_redaction
 from childprotect_api.core.openapi import shape_openapi
 from childprotect_api.routers import (
@@ -141,6 +142,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in ROUTERS:
         app.include_router(router)
     shape_openapi(app)
+    # Inside the request context (its request id, its body size limit).
+    app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_upload_bytes + 65536)
     return app
 

@@ -573,6 +573,7 @@ async def test_worker_command_once(
     await emit(session, "visit.overdue", VILLAGE)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("CHILDPROTECT_ENV", "test")
+    monkeypatch.setenv("CHILDPROTECT_WEBHOOK_ALLOW_NETWORKS", settings.webhook_allow_networks)
     monkeypatch.setenv("CHILDPROTECT_DATA_DIR", str(Path(settings.data_dir)))
     get_settings.cache_clear()
     try:

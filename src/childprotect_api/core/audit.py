@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from childprotect_api.core import write_buffer
 from childprotect_api.core.rawsql import Raw
@@ -90,3 +90,19 @@ async def record_many(
     await _INSERT.executemany(
         session, [_row(scope, action, resource_type, rid, area) for rid, area in resources]
     )
+
+
+async def record_apart(
+    engine: AsyncEngine,
+    scope: Scope,
+    action: str,
+    resource_type: str,
+    resource_id: uuid.UUID | None,
+    area_code: str | None = None,
+) -> None:
+    """A row in a transaction of its own, committed at once: for what must stay on record
+    though the request is refused and its own transaction rolled back (a registry probe)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(_TABLE).values(_row(scope, action, resource_type, resource_id, area_code))
+        )

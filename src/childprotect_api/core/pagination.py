@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,7 +31,28 @@ def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
         raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor") from e
     if not isinstance(values, list) or len(values) != size:
         raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
+    if not all(_plain(v) for v in values):
+        raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
     return values
+
+
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _plain(value: object) -> bool:
+    """A value a cursor of ours can hold: a string without NUL, a bigint, a finite number or
+    null (a tampered one could hold anything JSON can)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return "\x00" not in value and len(value) <= 1000
+    if isinstance(value, int):
+        return value in _BIGINT
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return False
 
 
 # Typed cursor values: a tampered cursor answers 422, never 500.

@@ -31,7 +31,8 @@ from childprotect_api.schemas.child import (
     RiskLevelSet,
 )
 from childprotect_api.schemas.common import Page
-from childprotect_api.security.scope import CurrentScope
+from childprotect_api.security.scope import CurrentScope, Scope
+from childprotect_api.services.children import client_fields
 from childprotect_api.services.children import history as child_history
 from childprotect_api.services.children import listing as child_list
 from childprotect_api.services.children import registry as service
@@ -61,24 +62,38 @@ def _shape(model: type[M], child: Child, today: date, id_number: str | None = No
     return model.model_validate(data)
 
 
-def _read(response: Response, child: Child, id_number: str | None = None) -> ChildRead:
+def _read(
+    response: Response, scope: Scope, child: Child, id_number: str | None = None
+) -> ChildRead:
     set_etag(response, child.version)
-    return _shape(ChildRead, child, child_rules.today(), id_number)
+    read = _shape(ChildRead, child, child_rules.today(), id_number)
+    hidden = client_fields.withheld(scope, list(ChildRead.model_fields))
+    if hidden:
+        response.headers[client_fields.WITHHELD_HEADER] = ", ".join(hidden)
+        read = ChildRead.model_validate(client_fields.redact(read.model_dump(), hidden))
+    return read
 
 
 # GET /children/{id} and the list answer pre-serialised JSON (the schemas still document
 # them): the row is shaped once, not validated again and re-encoded by the framework.
 _READ_COLUMNS = tuple(name for name in ChildRead.model_fields if name not in ("age", "id_number"))
 _SUMMARY_FIELDS = tuple(ChildSummary.model_fields)
+_READ_FIELDS = tuple(ChildRead.model_fields)
 
 
-def _read_response(row: Any, id_number: str | None) -> Response:
+def _read_response(scope: Scope, row: Any, id_number: str | None) -> Response:
     data = {name: row[name] for name in _READ_COLUMNS}
     data["age"] = age_on(row["birth_date"], child_rules.today())
     data["id_number"] = id_number or row["id_number_masked"]
+    headers = {"ETag": etag(row["version"])}
+    # Integration clients: only the fields their scopes need (client_fields.py).
+    hidden = client_fields.withheld(scope, _READ_FIELDS)
+    if hidden:
+        client_fields.redact(data, hidden)
+        headers[client_fields.WITHHELD_HEADER] = ", ".join(hidden)
     # Validated once: the stored JSON fields (parents, subsidies) are shaped by their models.
     body = ChildRead.model_validate(data).model_dump_json(by_alias=True)
-    return Response(body, media_type="application/json", headers={"ETag": etag(row["version"])})
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _summary(row: Any, today: date) -> dict[str, Any]:
@@ -146,6 +161,9 @@ async def list_children(
     cursor: str | None = None,
 ) -> Response:
     """Children in your scope, ordered by village; each child served is audited."""
+    client_fields.check_filters(
+        scope, {"category": category, "school": school, "assigned_to": assigned_to}
+    )
     filters = child_list.ChildFilters(
         area=area,
         categories=[c.value for c in category or []],
@@ -164,8 +182,14 @@ async def list_children(
         encode_cursor([last["county_code"], last["area_code"], str(last["id"])]) if last else None
     )
     today = child_rules.today()
-    page = {"items": [_summary(r, today) for r in rows], "next_cursor": next_cursor}
-    return Response(to_json(page), media_type="application/json")
+    items = [_summary(r, today) for r in rows]
+    headers = {}
+    hidden = client_fields.withheld(scope, _SUMMARY_FIELDS)
+    if hidden:  # integration clients: only the fields their scopes need
+        items = [client_fields.redact(item, hidden) for item in items]
+        headers[client_fields.WITHHELD_HEADER] = ", ".join(hidden)
+    page = {"items": items, "next_cursor": next_cursor}
+    return Response(to_json(page), media_type="application/json", headers=headers)
 
 
 @router.post(
@@ -175,7 +199,7 @@ async def list_children(
     status_code=201,
     responses={
         200: {"model": ChildRead, "description": "A retry of the same create (same id)."},
-        **_errors(404, 409),
+        **_errors(404, 409, 429),
     },
     dependencies=[IDEMPOTENT],
 )
@@ -188,7 +212,9 @@ async def create_child(
 ) -> ChildRead:
     """Register a child. Send a client-generated `id` so a retry never makes a second one.
     The same ID number as an existing record answers 409 `duplicate_child` (with
-    `existing_child_id` when that record is in your scope)."""
+    `existing_child_id` when that record is in your scope). "Registered in another area"
+    (no id) is audited and answered at most CHILDPROTECT_EXISTS_ELSEWHERE_PER_DAY times a
+    day per caller; past it 429 `rate_limited`."""
     child, created = await service.create_child(
         session,
         scope,
@@ -198,7 +224,7 @@ async def create_child(
     )
     if not created:
         response.status_code = 200
-    return _read(response, child)
+    return _read(response, scope, child)
 
 
 @router.get(
@@ -217,14 +243,14 @@ async def get_child(
     child, clear = await service.read_child(
         session, scope, _data_key(request), child_id, reveal=reveal_id_number
     )
-    return _read_response(child, clear)
+    return _read_response(scope, child, clear)
 
 
 @router.patch(
     "/{child_id}",
     operation_id="updateChild",
     response_model=ChildRead,
-    responses=_errors(404, 409, 412, 428),
+    responses=_errors(404, 409, 412, 428, 429),
 )
 async def update_child(
     scope: CurrentScope,
@@ -238,7 +264,7 @@ async def update_child(
     """Change fields of the record. Requires `If-Match` with the version you edited."""
     expected = parse_if_match(if_match, required=True)
     child = await service.update_child(session, scope, _data_key(request), child_id, body, expected)
-    return _read(response, child)
+    return _read(response, scope, child)
 
 
 @router.put(
@@ -259,7 +285,7 @@ async def set_risk_level(
     due date moves with it; the change is kept in the risk history."""
     expected = parse_if_match(if_match, required=False)
     child = await child_risk.set_child_risk(session, scope, child_id, body, expected)
-    return _read(response, child)
+    return _read(response, scope, child)
 
 
 @router.get(
@@ -325,7 +351,7 @@ async def close_child(
     """Close the record with a reason (turned 18, moved away, deceased, no longer eligible)."""
     expected = parse_if_match(if_match, required=False)
     child = await service.close_child(session, scope, child_id, body, expected)
-    return _read(response, child)
+    return _read(response, scope, child)
 
 
 @router.post(
@@ -345,7 +371,7 @@ async def reopen_child(
     """Reopen a closed record (not for a child of 18 or over)."""
     expected = parse_if_match(if_match, required=False)
     child = await service.reopen_child(session, scope, child_id, body, expected)
-    return _read(response, child)
+    return _read(response, scope, child)
 
 
 @router.post(
@@ -366,4 +392,4 @@ async def transfer_child(
     county officer of both); the old village loses access to the record."""
     expected = parse_if_match(if_match, required=False)
     child = await child_transfer.transfer_child(session, scope, child_id, body, expected)
-    return _read(response, child)
+    return _read(response, scope, child)

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Query
 from childprotect_api.core.db import SessionDep
 from childprotect_api.core.errors import Problem
 from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
-from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.core.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    cursor_uuid,
+    decode_cursor,
+    encode_cursor,
+)
 from childprotect_api.models.user import Role
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 from childprotect_api.schemas.common import Page
@@ -46,7 +52,7 @@ async def list_users(
         area=area,
         active=active,
         limit=limit,
-        after=(str(after[0]), str(after[1])) if after else None,
+        after=(str(after[0]), str(cursor_uuid(after[1]))) if after else None,
     )
     next_cursor = (
         encode_cursor([rows[-1].username, str(rows[-1].id)]) if len(rows) == limit else None

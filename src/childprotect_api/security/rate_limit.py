@@ -15,6 +15,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from childprotect_api.core.db import get_database
 from childprotect_api.core.errors import TooManyRequests, is_database_unavailable
@@ -79,3 +80,10 @@ class RateLimit:
                 code="rate_limited",
                 headers={"Retry-After": str(retry)},
             )
+
+
+async def count_apart(engine: AsyncEngine, key: str, window: datetime) -> int:
+    """Count one event under `key` in the window starting at `window`, in a transaction of its
+    own (committed at once, so a request that then fails still counts): the new count."""
+    async with engine.begin() as conn:
+        return int((await conn.execute(_UPSERT, {"key": key, "window": window})).scalar_one())

@@ -30,6 +30,7 @@ from childprotect_api.security.tokens import InvalidToken, decode_access_token
 class Action(StrEnum):
     children_read = "children_read"
     children_write = "children_write"
+    agreement_read = "agreement_read"
     risk_set = "risk_set"
     visit_log = "visit_log"
     visit_review = "visit_review"
@@ -59,6 +60,9 @@ _SUPERVISORS = {Role.township_supervisor, Role.county_officer}
 PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.children_read: frozenset(_STAFF),
     Action.children_write: frozenset(_STAFF),
+    # Care agreements name the guardian and caregiver and say why the parents are away: staff
+    # only, no client scope reads them (issue #18: clients see what their work needs).
+    Action.agreement_read: frozenset(_STAFF),
     Action.risk_set: frozenset(_STAFF),  # village directors up to orange: a domain rule
     Action.visit_log: frozenset(_STAFF),
     Action.visit_review: frozenset(_SUPERVISORS),

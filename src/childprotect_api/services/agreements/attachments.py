@@ -43,7 +43,7 @@ async def attach(
 async def list_attachments(
     session: AsyncSession, scope: Scope, agreement_id: uuid.UUID
 ) -> list[Attachment]:
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     agreement = await load(session, scope, agreement_id)
     return await attachments.list_for(session, OWNER_TYPE, agreement.id)
 
@@ -51,7 +51,7 @@ async def list_attachments(
 async def get_attachment(
     session: AsyncSession, scope: Scope, agreement_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> Attachment:
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     agreement = await load(session, scope, agreement_id)
     attachment = await attachments.get(session, scope, OWNER_TYPE, agreement.id, attachment_id)
     await audit.record(

@@ -92,7 +92,7 @@ async def list_for_child(
     after: tuple[date, uuid.UUID] | None,
 ) -> list[Agreement]:
     """A child's agreements, newest start first."""
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     child = await load_child(session, scope, child_id)
     stmt = select(Agreement).where(col(Agreement.child_id) == child.id)
     if after:
@@ -115,7 +115,7 @@ async def list_agreements(
     after: tuple[date, uuid.UUID] | None,
 ) -> list[Agreement]:
     """Agreements in scope ordered by end date (soonest first)."""
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     stmt = select(Agreement).where(
         *_agreement_filter(scope, today, status, expiring_within_days, area)
     )
@@ -138,7 +138,7 @@ async def children_without_agreement(
 ) -> list[ChildGap]:
     """Active left-behind children in scope with no agreement that reads as active, by
     village then id."""
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     mine = col(Agreement.child_id) == col(Child.id)
     has_draft = exists().where(mine, col(Agreement.status) == AgreementStatus.draft.value)
     ended_on = func.coalesce(
@@ -203,7 +203,7 @@ async def count_children_without_agreement(
     session: AsyncSession, scope: Scope, today: date, *, area: str | None
 ) -> int:
     """How many children `children_without_agreement` lists in all (one scoped COUNT)."""
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     stmt = select(func.count()).select_from(Child).where(*_gap_filter(scope, today, area))
     return int((await session.execute(stmt)).scalar_one())
 
@@ -212,7 +212,7 @@ async def count_ending_soon(
     session: AsyncSession, scope: Scope, today: date, *, within_days: int, area: str | None
 ) -> int:
     """How many agreements `ending_soon` lists in all (one scoped COUNT)."""
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     stmt = (
         select(func.count())
         .select_from(Agreement)

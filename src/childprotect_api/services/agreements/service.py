@@ -390,7 +390,7 @@ def touch(agreement: Agreement, scope: Scope) -> None:
 
 
 async def get(session: AsyncSession, scope: Scope, agreement_id: uuid.UUID) -> Agreement:
-    scope.require(Action.children_read)
+    scope.require(Action.agreement_read)
     agreement = await load(session, scope, agreement_id)
     await audit.record(session, scope, "read", RESOURCE, agreement.id, agreement.area_code)
     return agreement

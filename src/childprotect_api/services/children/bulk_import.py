@@ -12,7 +12,13 @@ Decisions recorded here:
   of the file, and, for rows without an ID number, the same name and birth date in the same
   village (so re-sending a file does not register those children twice).
 - A dry run goes through the same steps and rolls each savepoint back: what it reports is
-  what a real run would do, short of a concurrent change.
+  what a real run would do, short of a concurrent change, and of one thing: a row whose ID
+  number is registered outside the caller's scope reads `created` like any new row (and is
+  audited as `child.import_match_elsewhere`), so that a dry run cannot be used to test
+  which of thousands of made-up numbers exist (issue #18). A real run reports it as a
+  `duplicate` without an id, the registry's one-record answer: audited and counted against
+  the daily limit of those answers; once past it, the rest of the file is `invalid`
+  `rate_limited` (not processed), so that the limit bounds what a file can reveal.
 - Files of more than `import_sync_max_rows` rows run as a job in the background (see
   core/jobs.py), committing every `PROGRESS_EVERY` rows with the job's progress; a job
   cut short (process stopped or killed: then marked failed when its lease runs out) keeps
@@ -36,7 +42,7 @@ from sqlmodel import col
 from childprotect_api.config import Settings
 from childprotect_api.core import audit, jobs
 from childprotect_api.core.db import Database
-from childprotect_api.core.errors import AppError, Conflict, NotFound
+from childprotect_api.core.errors import AppError, Conflict, NotFound, TooManyRequests
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.job import Job, JobKind, JobStatus
@@ -48,7 +54,7 @@ from childprotect_api.schemas.child_import import (
     RowOutcome,
 )
 from childprotect_api.security.scope import Action, Scope, in_scope
-from childprotect_api.services.children import id_numbers, registry
+from childprotect_api.services.children import id_numbers, registry, rules
 from childprotect_api.services.children import import_file as child_import_file
 from childprotect_api.services.children.import_file import ParsedRow
 
@@ -71,6 +77,8 @@ class ImportRun:
         self.counts: Counter[RowOutcome] = Counter()
         # Keys of the rows seen so far (ID number hash, or village+name+birth date) -> row.
         self._seen: dict[tuple[str, ...], ImportRowReport] = {}
+        # Past the daily limit of "registered elsewhere" answers: no further row is processed.
+        self.stopped = False
 
     def progress(self) -> dict[str, int]:
         """The job table's counters."""
@@ -99,6 +107,8 @@ class ImportRun:
         return result
 
     async def _row(self, session: AsyncSession, parsed: ParsedRow) -> ImportRowReport:
+        if self.stopped:
+            return _not_processed(parsed.row)
         if parsed.data is None:
             return ImportRowReport(row=parsed.row, outcome=RowOutcome.invalid, errors=parsed.errors)
         data = parsed.data
@@ -132,7 +142,26 @@ class ImportRun:
     async def _create(self, session: AsyncSession, row: int, data: ChildCreate) -> ImportRowReport:
         savepoint = await session.begin_nested()
         try:
-            child, _ = await registry.create_child(session, self.scope, self.data_key, data)
+            child, _ = await registry.create_child(
+                session, self.scope, self.data_key, data, count_elsewhere=not self.dry_run
+            )
+        except rules.DuplicateElsewhere as e:
+            await savepoint.rollback()
+            if not self.dry_run:  # audited and counted by the registry
+                return ImportRowReport(row=row, outcome=RowOutcome.duplicate)
+            await audit.record(
+                session,
+                self.scope,
+                "child.import_match_elsewhere",
+                registry.RESOURCE,
+                e.child_id,
+                e.area_code,
+            )
+            return ImportRowReport(row=row, outcome=RowOutcome.created)
+        except TooManyRequests:
+            await savepoint.rollback()
+            self.stopped = True
+            return _not_processed(row)
         except Conflict as e:
             await savepoint.rollback()
             if e.code != "duplicate_child":
@@ -158,6 +187,15 @@ class ImportRun:
             session, self.scope, "child.import_match", registry.RESOURCE, child.id, child.area_code
         )
         return ImportRowReport(row=row, outcome=RowOutcome.duplicate, existing_child_id=child.id)
+
+
+def _not_processed(row: int) -> ImportRowReport:
+    error = RowError(
+        field="row",
+        code="rate_limited",
+        message="not processed: too many ID numbers found registered in other areas today",
+    )
+    return ImportRowReport(row=row, outcome=RowOutcome.invalid, errors=[error])
 
 
 # Errors the registry raises without naming a field.

@@ -202,10 +202,14 @@ async def create_child(
     data: ChildCreate,
     *,
     offline_days: int | None = None,
+    count_elsewhere: bool = True,
 ) -> tuple[Child, bool]:
     """Register a child; answers (record, created). A retry of the same create answers the
     stored record with created=False (before the rules that depend on the time: a retry
     later than the offline window still meets its record).
+
+    An ID number registered outside the caller's scope raises rules.DuplicateElsewhere,
+    audited and rate-limited unless `count_elsewhere` is False (a dry-run import).
 
     `registered_at` (offline work) becomes the record's `created_at`, the registration time
     the visit rules and statistics use; the audit row keeps the server's time. It may be at
@@ -233,7 +237,7 @@ async def create_child(
         await rules.check_assigned_director(session, data.assigned_director_id, data.area_code)
     protected = id_numbers.protect(data_key, info.normalized) if info else None
     if protected is not None:
-        await rules.raise_if_duplicate(session, scope, protected.hash)
+        await rules.raise_if_duplicate(session, scope, protected.hash, counted=count_elsewhere)
 
     child = _new_child(scope, data, protected, print_, now, registered)
     try:
@@ -248,7 +252,7 @@ async def create_child(
             if existing is not None:
                 return existing, False
         if protected is not None:
-            await rules.raise_if_duplicate(session, scope, protected.hash)
+            await rules.raise_if_duplicate(session, scope, protected.hash, counted=count_elsewhere)
         raise Conflict("the record conflicts with another one", code="conflict") from None
     await refresh_due(session, child)
     session.add(

@@ -7,19 +7,29 @@ Each rule raises the problem the client should see, naming the field."""
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from childprotect_api.config import get_settings
+from childprotect_api.core import audit
+from childprotect_api.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unprocessable,
+)
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.base import CLOCK_SKEW
 from childprotect_api.models.child import RISK_ORDER, Category, Child, RiskLevel
 from childprotect_api.models.user import Role, User
 from childprotect_api.schemas.child import ChildCreate
+from childprotect_api.security import rate_limit
 from childprotect_api.security.crypto import lookup_hash
 from childprotect_api.security.scope import Scope, apply_scope, in_scope
 from childprotect_api.services.children import id_numbers
@@ -140,13 +150,62 @@ async def check_assigned_director(
         )
 
 
+class DuplicateElsewhere(Conflict):
+    """The ID number is registered outside the caller's scope (the answer names no record;
+    the attributes are for the server's own use)."""
+
+    def __init__(self, child_id: uuid.UUID, area_code: str) -> None:
+        super().__init__(
+            "a child with this ID number is registered in another area", code="duplicate_child"
+        )
+        self.child_id = child_id
+        self.area_code = area_code
+
+
+ELSEWHERE_ACTION = "child.exists_elsewhere"
+
+
+def elsewhere_limit() -> int:
+    return get_settings().exists_elsewhere_per_day
+
+
+async def count_elsewhere(
+    session: AsyncSession, scope: Scope, child_id: uuid.UUID, area_code: str
+) -> None:
+    """Each "registered in another area" answer tells the caller that an ID number exists:
+    audited (against the record, so its area's officers see who asked) and limited per day
+    and caller, both in transactions of their own (the request then fails and rolls back)."""
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine)
+    await audit.record_apart(engine, scope, ELSEWHERE_ACTION, "child", child_id, area_code)
+    now = rate_limit.clock()
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    key = f"exists_elsewhere:{scope.actor_type}:{scope.actor_id}"
+    if await rate_limit.count_apart(engine, key, day) > elsewhere_limit():
+        retry = max(1, math.ceil((day + timedelta(days=1) - now).total_seconds()))
+        raise TooManyRequests(
+            "too many ID numbers found registered in other areas today",
+            code="rate_limited",
+            headers={"Retry-After": str(retry)},
+        )
+
+
 async def raise_if_duplicate(
-    session: AsyncSession, scope: Scope, id_hash: str, exclude: uuid.UUID | None = None
+    session: AsyncSession,
+    scope: Scope,
+    id_hash: str,
+    exclude: uuid.UUID | None = None,
+    *,
+    counted: bool = True,
 ) -> None:
     """One child, one record: name the existing record when the caller may see it, and only
-    say that it exists elsewhere when not (so that a transfer can be requested)."""
+    say that it exists elsewhere when not (so that a transfer can be requested): that answer
+    is audited and rate-limited (`count_elsewhere`) unless `counted` is False (a dry-run
+    import, which does not tell it)."""
     visible = in_scope(scope, col(Child.area_code), col(Child.county_code)).label("visible")
-    stmt = select(col(Child.id), visible).where(col(Child.id_number_hash) == id_hash)
+    stmt = select(col(Child.id), col(Child.area_code), visible).where(
+        col(Child.id_number_hash) == id_hash
+    )
     if exclude is not None:
         stmt = stmt.where(col(Child.id) != exclude)
     row = (await session.execute(stmt)).first()
@@ -158,9 +217,9 @@ async def raise_if_duplicate(
             code="duplicate_child",
             extra={"existing_child_id": str(row.id)},
         )
-    raise Conflict(
-        "a child with this ID number is registered in another area", code="duplicate_child"
-    )
+    if counted:
+        await count_elsewhere(session, scope, row.id, row.area_code)
+    raise DuplicateElsewhere(row.id, row.area_code)
 
 
 def registration_time(registered_at: datetime, now: datetime, offline_days: int) -> datetime:

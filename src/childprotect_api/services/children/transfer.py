@@ -2,17 +2,26 @@
 scope, so it needs scope over both ends (a village director or supervisor who covers both,
 or a county officer of the county that holds both).
 
-Every table that holds the child's data carries the child's village (`child_id`,
-`county_code`, `area_code`), so that scope is one prefix filter: the transfer moves all of
-them in the same transaction, found from the metadata (a table added later by another
-module moves with the child without being listed here). The old village's users get 404
-afterwards; the move is kept in `child_events` (from/to) and announced in the outbox."""
+Every table that holds the child's data carries the child's village (`county_code`,
+`area_code`), so that scope is one prefix filter: the transfer moves all of them in the same
+transaction, found from the metadata (a table added later by another module moves with the
+child without being listed here):
+- child-linked tables: those with a `child_id` (visits, agreements, reports, events, ...);
+- their dependents: tables with a foreign key to a child-linked table (an agreement's status
+  changes, a report's referrals, timeline and notes, ...);
+- rows owned through `owner_type`/`owner_id` (attachments) by a child-linked row, the owner
+  type being the owner table's name in the singular (`visit`, `agreement`).
+The report timeline stays append-only: its trigger lets a row's village change, nothing
+else (migration 0017secin). The log tables (audit, outbox, sync changes) keep where things
+happened. The old village's users get 404 afterwards; the move is kept in `child_events`
+(from/to) and announced in the outbox."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Column, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -28,7 +37,9 @@ from childprotect_api.services.children import rules
 from childprotect_api.services.children.registry import RESOURCE, load_for_write
 from childprotect_api.services.children.schedule import refresh_due
 
-_LINK_COLUMNS = {"child_id", "county_code", "area_code"}
+_AREA_COLUMNS = {"county_code", "area_code"}
+_LINK_COLUMNS = {"child_id", *_AREA_COLUMNS}
+_OWNER_COLUMNS = {"owner_type", "owner_id", *_AREA_COLUMNS}
 
 
 def child_linked_tables() -> list[Table]:
@@ -38,6 +49,50 @@ def child_linked_tables() -> list[Table]:
         for t in SQLModel.metadata.sorted_tables
         if _LINK_COLUMNS <= set(t.columns.keys()) and t.name != Child.__tablename__
     ]
+
+
+def dependent_tables() -> list[tuple[Table, Column[Any], Table]]:
+    """(table, its foreign key column, the child-linked table it points to) for the tables
+    that carry a village and hang off a child-linked row without a `child_id` of their own."""
+    linked = child_linked_tables()
+    out = []
+    for t in SQLModel.metadata.sorted_tables:
+        if t in linked or t.name == Child.__tablename__ or not _AREA_COLUMNS <= set(t.c.keys()):
+            continue
+        for fk in sorted(t.foreign_keys, key=lambda f: f.parent.name):
+            if fk.column.table in linked and fk.column.name == "id":
+                out.append((t, fk.parent, fk.column.table))
+                break
+    return out
+
+
+def owned_tables() -> list[Table]:
+    """Tables whose rows belong to another row through `owner_type`/`owner_id`."""
+    return [t for t in SQLModel.metadata.sorted_tables if _OWNER_COLUMNS <= set(t.c.keys())]
+
+
+def owner_type(table: Table) -> str:
+    return table.name.removesuffix("s")
+
+
+async def _move_all(session: AsyncSession, child_id: uuid.UUID, county: str, area: str) -> None:
+    linked = child_linked_tables()
+    values = {"county_code": county, "area_code": area}
+    for table in linked:
+        await session.execute(update(table).where(table.c.child_id == child_id).values(values))
+    for table, fk, parent in dependent_tables():
+        rows = select(parent.c.id).where(parent.c.child_id == child_id)
+        await session.execute(update(table).where(fk.in_(rows)).values(values))
+    for table in owned_tables():
+        for parent in linked:
+            if parent.c.id.type.python_type is not table.c.owner_id.type.python_type:
+                continue  # ids of another kind (numbered events) own nothing here
+            rows = select(parent.c.id).where(parent.c.child_id == child_id)
+            await session.execute(
+                update(table)
+                .where(table.c.owner_type == owner_type(parent), table.c.owner_id.in_(rows))
+                .values(values)
+            )
 
 
 async def _keeps_director(session: AsyncSession, director_id: uuid.UUID, village: str) -> bool:
@@ -61,12 +116,7 @@ async def transfer_child(
         )
     old_area = child.area_code
     new_area, new_county = data.to_area_code, data.to_area_code[:6]
-    for table in child_linked_tables():
-        await session.execute(
-            update(table)
-            .where(table.c.child_id == child.id)
-            .values(county_code=new_county, area_code=new_area)
-        )
+    await _move_all(session, child.id, new_county, new_area)
     child.area_code, child.county_code = new_area, new_county
     if child.assigned_director_id and not await _keeps_director(
         session, child.assigned_director_id, new_area

@@ -26,7 +26,7 @@ from childprotect_api.models.webhook import (
     WebhookSubscription,
 )
 from childprotect_api.schemas.webhook import WebhookCreate
-from childprotect_api.security import crypto
+from childprotect_api.security import crypto, netguard
 from childprotect_api.security.scope import Action, Scope, apply_scope
 from childprotect_api.services.integrations import clients as client_service
 
@@ -71,6 +71,14 @@ def check_url(url: str, settings: Settings) -> str:
         raise Unprocessable.field("url", "must not carry credentials", code="invalid_url")
     if parts.scheme == "http" and not (settings.env in ("local", "test") and host in LOCAL_HOSTS):
         raise Unprocessable.field("url", "must use https", code="insecure_url")
+    try:
+        netguard.check_literal(host, settings.webhook_allowed_networks)
+    except netguard.RefusedAddress:
+        raise Unprocessable.field(
+            "url",
+            "must not point to a loopback, private, link-local, multicast or reserved address",
+            code="forbidden_address",
+        ) from None
     return url
 
 

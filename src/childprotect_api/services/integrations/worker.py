@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import select, text
@@ -44,6 +45,7 @@ from childprotect_api.models.webhook import (
     WebhookDelivery,
     WebhookSubscription,
 )
+from childprotect_api.security import netguard
 from childprotect_api.services.integrations.fanout import FANOUT_BATCH, fan_out
 from childprotect_api.services.integrations.webhooks import check_url, may_receive, signing_secret
 
@@ -74,6 +76,8 @@ PERSONAL_KEYS = frozenset(
     }
 )
 USER_AGENT = "childprotect-api-webhooks/1"
+# All a delivery log says of a URL whose address is refused (security/netguard.py).
+REFUSED = "refused"
 
 
 @dataclass
@@ -159,6 +163,8 @@ class WebhookWorker:
         self.settings = settings
         self.batch_size = batch_size
         self._http = http
+        # How host names are resolved (tests give their own, so nothing leaves the machine).
+        self.resolve = netguard.resolve
 
     async def run_once(self, now: datetime | None = None) -> RunStats:
         """One pass: fan out new events, then deliver what is due at `now`."""
@@ -274,22 +280,49 @@ class WebhookWorker:
             "X-Childprotect-Timestamp": timestamp,
             "X-Childprotect-Signature": sign(job.secret, timestamp, job.body),
         }
+        try:
+            target = await self._pinned(job.url, headers)
+        except Exception:
+            # A refused address, or a name that does not resolve now: nothing more (the
+            # status, error and time of an attempt would tell a client what lives on the
+            # server's own network, and which internal names exist). Retried like any failure
+            # (DNS may answer otherwise later), so both read the same.
+            return _Result(job, None, REFUSED, 0)
+        url, extensions = target
         started = time.monotonic()
         code: int | None = None
         try:
-            check_url(job.url, self.settings)
             # Streamed and never read: a receiver's answer body is none of our business.
-            async with http.stream("POST", job.url, content=job.body, headers=headers) as r:
+            async with http.stream(
+                "POST", url, content=job.body, headers=headers, extensions=extensions
+            ) as r:
                 code = r.status_code
             error = None if 200 <= code < 300 else f"HTTP {code}"
         except httpx.TimeoutException:
             error = "timeout"
         except httpx.HTTPError as e:
             error = f"connection failed ({type(e).__name__})"
-        except Exception as e:  # the URL check, or anything unexpected: keep the worker alive
+        except Exception as e:  # anything unexpected: keep the worker alive
             error = f"not sent ({type(e).__name__})"
         elapsed = int((time.monotonic() - started) * 1000)
         return _Result(job, code, error, elapsed)
+
+    async def _pinned(self, url: str, headers: dict[str, str]) -> tuple[str, dict[str, Any]]:
+        """The URL to POST to, with its host replaced by the checked address (the Host header
+        and TLS server name keep the name): resolved now, every address allowed, or refused."""
+        check_url(url, self.settings)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        allow = self.settings.webhook_allowed_networks
+        address = netguard.choose(await self.resolve(host, port), allow)
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        netloc = f"{literal}:{parts.port}" if parts.port else literal
+        headers["Host"] = parts.netloc.rsplit("@", 1)[-1]
+        extensions: dict[str, Any] = {}
+        if parts.scheme == "https":
+            extensions["sni_hostname"] = host
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), extensions
 
     async def _record(
         self, results: list[_Result], skipped: list[_Result], now: datetime, stats: RunStats

@@ -16,12 +16,14 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from childprotect_api.core import cells
 from childprotect_api.models.area import AreaLevel
 from childprotect_api.schemas import stats as s
 from childprotect_api.services.children.rules import CHINA_TZ
@@ -63,7 +65,7 @@ def _cell_value(value: Figure) -> Figure:
 
 
 def _styled(ws: WriteOnlyWorksheet, value: Figure, metric: str | None = None) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=_cell_value(value))
+    cell = cells.xlsx_cell(ws, _cell_value(value))
     if metric and isinstance(value, float):
         kind = DEFS[metric].kind
         if kind == MetricKind.rate:
@@ -74,7 +76,7 @@ def _styled(ws: WriteOnlyWorksheet, value: Figure, metric: str | None = None) ->
 
 
 def _bold(ws: WriteOnlyWorksheet, value: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=value)
+    cell = cells.xlsx_cell(ws, value)
     cell.font = Font(bold=True)
     return cell
 
@@ -83,32 +85,38 @@ def _as_of(moment: datetime) -> str:
     return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
+def _append(ws: WriteOnlyWorksheet, values: list[Any]) -> None:
+    """A line whose every text cell is text, never a formula (core/cells.py)."""
+    ws.append(cells.xlsx_row(ws, values))
+
+
 def xlsx(e: Export) -> bytes:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("汇总")
     a, p = e.summary.area, e.summary.period
-    ws.append([_bold(ws, "统计区域"), f"{a.name}（{a.code}）"])
-    ws.append([_bold(ws, "统计期间"), f"{p.from_.isoformat()} 至 {p.to.isoformat()}"])
-    ws.append([_bold(ws, "统计时间"), _as_of(e.summary.as_of)])
+    _append(ws, [_bold(ws, "统计区域"), f"{a.name}（{a.code}）"])
+    _append(ws, [_bold(ws, "统计期间"), f"{p.from_.isoformat()} 至 {p.to.isoformat()}"])
+    _append(ws, [_bold(ws, "统计时间"), _as_of(e.summary.as_of)])
     if e.summary.suppressed:
-        ws.append([NOTE])
-    ws.append([])
-    ws.append([_bold(ws, h) for h in ("类别", "指标", "数值", "指标代码")])
+        _append(ws, [NOTE])
+    _append(ws, [])
+    _append(ws, [_bold(ws, h) for h in ("类别", "指标", "数值", "指标代码")])
     for m in METRICS:
         section = SECTIONS[m.split(".", 1)[0]]
-        ws.append([section, DEFS[m].label_zh, _styled(ws, e.values[m], m), m])
+        _append(ws, [section, DEFS[m].label_zh, _styled(ws, e.values[m], m), m])
     for level, rows in e.breakdowns:
         sheet = wb.create_sheet(f"按{_level(level)}")
-        sheet.append([_bold(sheet, h) for h in ("区划代码", "名称", "层级", *_labels())])
+        _append(sheet, [_bold(sheet, h) for h in ("区划代码", "名称", "层级", *_labels())])
         for row in [*rows, e.total]:
             name = row.name if row is not e.total else f"{row.name}（合计）"
-            sheet.append(
+            _append(
+                sheet,
                 [
                     row.area_code,
                     name,
                     _level(row.level),
                     *(_styled(sheet, row.values[m], m) for m in METRICS),  # type: ignore[index]
-                ]
+                ],
             )
     out = io.BytesIO()
     wb.save(out)
@@ -122,7 +130,7 @@ def _labels() -> list[str]:
 def csv_bytes(e: Export) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["区划代码", "名称", "层级", "本级", *_labels()])
+    writer.writerow(cells.csv_row(["区划代码", "名称", "层级", "本级", *_labels()]))
 
     def line(row: s.BreakdownRow) -> list[object]:
         return [
@@ -133,8 +141,8 @@ def csv_bytes(e: Export) -> bytes:
             *(_cell_value(row.values[m]) for m in METRICS),  # type: ignore[index]
         ]
 
-    writer.writerow(line(e.total))
+    writer.writerow(cells.csv_row(line(e.total)))
     for _, rows in e.breakdowns:
         for row in rows:
-            writer.writerow(line(row))
+            writer.writerow(cells.csv_row(line(row)))
     return ("\ufeff" + out.getvalue()).encode("utf-8")

@@ -297,7 +297,7 @@ async def worklist_data(
         "within_days": within_days,
         "agreement_follow_ups": (
             await _agreement_follow_ups(session, scope)
-            if include_agreements and after is None and scope.can(Action.children_read)
+            if include_agreements and after is None and scope.can(Action.agreement_read)
             else None
         ),
     }
