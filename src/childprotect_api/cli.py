@@ -26,7 +26,17 @@ def _database_url(settings: Settings, args: argparse.Namespace) -> tuple[str, ob
     return embedded.start(), embedded
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGINT reached `serve` after uvicorn's own shutdown had finished."""
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
     settings = get_settings()
@@ -37,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     url, embedded = _database_url(settings, args)
+    previous: dict[int, object] = {}
     try:
         from childprotect_api.core.migrate import upgrade
 
@@ -50,6 +61,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["DATABASE_URL"] = url
         get_settings.cache_clear()
         print(f"API on http://{args.host}:{args.port}  (docs: /docs)", file=sys.stderr)
+        # uvicorn handles SIGTERM/SIGINT while it serves (stop accepting, drain the requests
+        # in flight for at most `shutdown_grace_seconds`, run the lifespan's shutdown: the
+        # background jobs stop and mark their jobs interrupted), then restores the handlers
+        # it found and raises the signal again. These handlers turn that into an exception,
+        # so the `finally` below stops the embedded PostgreSQL (the default SIGTERM action
+        # would end the process at once and leave it running).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _stop_on_signal)
         uvicorn.run(
             "childprotect_api.main:app_factory",
             factory=True,
@@ -60,10 +79,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # Our middleware writes the access log, without query strings (personal data).
             access_log=False,
             proxy_headers=True,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+            # Our own logging set-up (plain or JSON lines) stays in force.
+            log_config=None,
         )
+    except (Stopped, KeyboardInterrupt):
+        pass
     finally:
         if embedded is not None:
+            print("Stopping the embedded PostgreSQL ...", file=sys.stderr)
             embedded.stop()  # type: ignore[attr-defined]
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+    print("stopped", file=sys.stderr)
     return 0
 
 
@@ -238,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    from childprotect_api.core.observability import configure_logging
+
+    configure_logging(os.environ.get("CHILDPROTECT_LOG_FORMAT", "text"))
     args = build_parser().parse_args(argv)
     if args.command == "serve" and not (1 <= args.workers <= 64):
         print("error: --workers must be between 1 and 64", file=sys.stderr)

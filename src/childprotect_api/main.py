@@ -28,6 +28,7 @@ from childprotect_api.routers import (
     clients,
     health,
     meta,
+    metrics,
     report_policy,
     reports,
     stats,
@@ -70,6 +71,7 @@ ROUTERS = [
     job_routes.router,
     visit_policy.router,
     stats.router,
+    metrics.router,
 ]
 
 
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 command_timeout=settings.db_command_timeout_seconds or None,
                 pool_timeout=settings.db_pool_timeout_seconds,
                 pre_ping=settings.db_pool_pre_ping,
+                transaction_pooling=settings.db_transaction_pooling,
             ).with_replica(settings.database_replica_url)
         jobs = Jobs(app.state.db, settings) if settings.jobs_enabled else None
         freeze_startup_heap()
@@ -146,4 +149,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 def app_factory() -> FastAPI:
     """Entry point for uvicorn (`--factory`)."""
-    return create_app()
+    from childprotect_api.core.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_format)  # each worker process sets up its own logging
+    return create_app(settings)
