@@ -59,6 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _print_logins(logins)
         # Workers (and the app in this process) read the URL from the environment.
         os.environ["DATABASE_URL"] = url
+        os.environ["CHILDPROTECT_LOG_FORMAT"] = settings.log_format
         get_settings.cache_clear()
         print(f"API on http://{args.host}:{args.port}  (docs: /docs)", file=sys.stderr)
         # uvicorn handles SIGTERM/SIGINT while it serves (stop accepting, drain the requests

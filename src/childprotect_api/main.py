@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -152,5 +153,8 @@ def app_factory() -> FastAPI:
     from childprotect_api.core.observability import configure_logging
 
     settings = get_settings()
-    configure_logging(settings.log_format)  # each worker process sets up its own logging
+    if "CHILDPROTECT_LOG_FORMAT" in os.environ:
+        # `serve` sets it for its worker processes (spawned: they inherit no logging set-up);
+        # a bare `uvicorn ...:app_factory` keeps uvicorn's own unless it is set.
+        configure_logging(settings.log_format)
     return create_app(settings)
