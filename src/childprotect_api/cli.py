@@ -1,4 +1,5 @@
-"""The childprotect-api command: serve, worker, migrate, create-user, import-areas, openapi."""
+"""The childprotect-api command: serve, worker, migrate, create-user, import-areas, backup,
+restore, openapi."""
 
 from __future__ import annotations
 
@@ -195,6 +196,53 @@ def cmd_import_areas(args: argparse.Namespace) -> int:
     return 0 if report.applied else 2
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Dump the database (the embedded one in the data folder, or DATABASE_URL) to FILE."""
+    from childprotect_api.core.backup import BackupError, backup
+
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        backup(url, Path(args.file))
+    except BackupError as e:
+        print(f"error: backup failed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    print(f"wrote {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Load FILE (made by `backup`) into the database; an empty one unless --replace."""
+    from childprotect_api.core.backup import BackupError, has_schema, restore
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        if has_schema(url) and not args.replace:
+            print(
+                "error: the database already holds data; restore into a new data folder "
+                "(CHILDPROTECT_DATA_DIR) or pass --replace to drop it first",
+                file=sys.stderr,
+            )
+            return 2
+        restore(url, path, replace=args.replace)
+    except BackupError as e:
+        print(f"error: restore failed (nothing was changed): {e}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    print(f"restored {path}", file=sys.stderr)
+    return 0
+
+
 def openapi_document() -> dict[str, object]:
     from childprotect_api.main import create_app
 
@@ -259,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import-areas", help="import areas from a CSV file code,name,parent_code")
     i.add_argument("file")
     i.set_defaults(func=cmd_import_areas)
+
+    b = sub.add_parser("backup", help="dump the database (attachments included) to FILE")
+    b.add_argument("file")
+    b.set_defaults(func=cmd_backup)
+
+    r = sub.add_parser("restore", help="load a backup FILE into the database")
+    r.add_argument("file")
+    r.add_argument("--replace", action="store_true", help="drop what the database holds first")
+    r.set_defaults(func=cmd_restore)
 
     o = sub.add_parser("openapi", help="print or write the OpenAPI document")
     o.add_argument("--out", default=None)
