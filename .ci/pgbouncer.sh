@@ -32,6 +32,12 @@ INI
     user_args=(-u postgres)
   fi
   pgbouncer -d "${user_args[@]}" "$dir/pgbouncer.ini"
+  for _ in $(seq 50); do  # listening within 5 s, or a failure
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
+    sleep 0.1
+  done
+  echo "pgbouncer did not start listening on 127.0.0.1:$port" >&2
+  exit 1
 elif [ "$cmd" = stop ]; then
   dir=$2
   if [ -f "$dir/pgbouncer.pid" ]; then kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true; fi
