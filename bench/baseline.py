@@ -3,6 +3,8 @@
     python -m bench.baseline --scale tiny                    # CI smoke size, ~20 s
     python -m bench.baseline --scale full                    # the province dataset (reused)
     python -m bench.baseline --scale full --workers 1,2      # and how both scale to 2 workers
+    python -m bench.baseline --scale tiny --pgbouncer-url postgresql://postgres@127.0.0.1:6432/postgres
+                                  # and the API through PgBouncer (transaction mode) too
     python -m bench.baseline --scale full --workers 1,2 --reads health
                                   # the same without the database: what a 2nd worker adds
 
@@ -580,10 +582,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def start(name: str, app: str, url: str, workers: int, pool_size: int) -> Server:
+def start(name: str, app: str, url: str, workers: int, pool_size: int, **extra_env: str) -> Server:
     port = _free_port()
     env = dict(
         os.environ,
+        **extra_env,
         DATABASE_URL=url,
         CHILDPROTECT_ENV="local",
         CHILDPROTECT_JOBS_ENABLED="false",  # no background work in either server
@@ -831,17 +834,32 @@ async def compare(
     requests = {read: requests_for(read, targets, rng) for read in args.reads}
     api = start("api", "childprotect_api.main:app_factory", url, workers, args.pool_size)
     base = start("baseline", "bench.baseline:app_factory", url, workers, args.pool_size)
+    servers = [api, base]
+    if args.pgbouncer_url:
+        # The same API through PgBouncer in transaction mode (no server-side prepared
+        # statements kept): what pooling mode costs next to the direct connection.
+        pooled_url = datagen.with_database(args.pgbouncer_url, datagen.database_name(url))
+        servers.append(
+            start(
+                "api-pgb",
+                "childprotect_api.main:app_factory",
+                pooled_url,
+                workers,
+                args.pool_size,
+                CHILDPROTECT_DB_TRANSACTION_POOLING="true",
+            )
+        )
     result = Comparison(workers)
     try:
-        await wait_ready(api)
-        await wait_ready(base)
+        for server in servers:
+            await wait_ready(server)
         await check_same_answers(api, base, requests)
-        for read in args.reads:  # warm both up: prepared statements, caches, pools
-            for server in (api, base):
+        for read in args.reads:  # warm them up: prepared statements, caches, pools
+            for server in servers:
                 await drive(driver, server, read, requests[read], args.connections, args.warmup)
         for rnd in range(args.rounds):
             for read in args.reads:
-                order = (api, base) if rnd % 2 == 0 else (base, api)
+                order = servers if rnd % 2 == 0 else servers[::-1]
                 for server in order:
                     phase = await drive(
                         driver, server, read, requests[read], args.connections, args.seconds
@@ -850,8 +868,8 @@ async def compare(
                         raise RuntimeError(f"{server.name} {read}: {phase.errors} errors")
                     result.phases.append(phase)
     finally:
-        stop(api)
-        stop(base)
+        for server in servers:
+            stop(server)
     return result
 
 
@@ -882,6 +900,15 @@ def report(result: Comparison, reads: list[str]) -> bool:
                     verdict = "(no target)"
                 line += f"   {ratio:>22.2f} {p95:>13.2f}  {verdict}"
             print(line)
+        if any(p.server == "api-pgb" and p.read == read for p in result.phases):
+            m = functools.partial(_median_of, result, "api-pgb", read)
+            ratio = m("rps") / result.median("api", read, "rps")
+            p95 = m("p95") / result.median("api", read, "p95")
+            print(
+                f"{read:<9} {'api-pgb':<9} {m('rps'):>8.0f} {m('p50'):>8.2f} {m('p95'):>8.2f}"
+                f" {m('p99'):>8.2f}   {ratio:>22.2f} {p95:>13.2f}  (PgBouncer transaction "
+                "mode / direct)"
+            )
     return ok
 
 
@@ -998,6 +1025,12 @@ def parser() -> argparse.ArgumentParser:
         help="child,worklist,children (and health: no database, see EXTRA_READS)",
     )
     p.add_argument("--driver", choices=("auto", "wrk", "asyncio"), default="auto")
+    p.add_argument(
+        "--pgbouncer-url",
+        default=None,
+        help="also run the API through this PgBouncer (transaction mode, same server) and "
+        "report its cost next to the direct connection",
+    )
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--build", action="store_true", help="build the full dataset when missing")
     p.add_argument("--drop", action="store_true", help="drop the database afterwards")

@@ -40,6 +40,11 @@ def main() -> int:
             rc |= load.main(load_args)
             # The API against the bare baseline on the same dataset: 2 s per phase.
             quick = ["--seconds", "2", "--warmup", "1", "--rounds", "1", "--connections", "4"]
+            # With BENCH_PGBOUNCER_URL (.ci/run's PgBouncer leg, in front of the same local
+            # server) the API also runs through PgBouncer: the cost of transaction pooling.
+            pgbouncer = os.environ.get("BENCH_PGBOUNCER_URL") if _local_server() else None
+            if pgbouncer:
+                quick += ["--pgbouncer-url", pgbouncer]
             rc |= baseline.main(
                 ["--scale", "tiny", "--database-url", url, "--callers", "5", *quick]
             )

@@ -93,11 +93,16 @@ def template_db(pg_server_url: str, worker_id_str: str) -> Iterator[str]:
     asyncio.run(_admin_exec(pg_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
+# The PgBouncer leg (.ci/run): databases are made and dropped on the server directly
+# (TEST_DATABASE_URL), and the app reaches them through this pooler in transaction mode.
+PGBOUNCER_URL = os.environ.get("TEST_PGBOUNCER_URL") or None
+
+
 @pytest.fixture
 async def database_url(pg_server_url: str, template_db: str) -> AsyncIterator[str]:
     name = f"cp_t_{template_db[7:]}_{next(_counter)}"
     await _admin_exec(pg_server_url, f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    yield _with_database(pg_server_url, name)
+    yield _with_database(PGBOUNCER_URL or pg_server_url, name)
     await _admin_exec(pg_server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
@@ -111,13 +116,19 @@ def settings(database_url: str) -> Settings:
         # The webhook tests' receiver listens on the loopback (never anywhere else).
         webhook_allow_networks="127.0.0.0/8,::1/128",
         data_dir=Path(tempfile.gettempdir()) / "childprotect-test-data",
+        db_transaction_pooling=PGBOUNCER_URL is not None,
     )
 
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
     assert settings.database_url
-    database = Database.create(settings.database_url, pool_size=5, max_overflow=5)
+    database = Database.create(
+        settings.database_url,
+        pool_size=5,
+        max_overflow=5,
+        transaction_pooling=settings.db_transaction_pooling,
+    )
     yield database
     await database.dispose()
 

@@ -1,4 +1,5 @@
-"""The childprotect-api command: serve, worker, migrate, create-user, import-areas, openapi."""
+"""The childprotect-api command: serve, worker, migrate, create-user, import-areas, backup,
+restore, openapi."""
 
 from __future__ import annotations
 
@@ -26,7 +27,17 @@ def _database_url(settings: Settings, args: argparse.Namespace) -> tuple[str, ob
     return embedded.start(), embedded
 
 
+class Stopped(Exception):
+    """SIGTERM or SIGINT reached `serve` after uvicorn's own shutdown had finished."""
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
     settings = get_settings()
@@ -37,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     url, embedded = _database_url(settings, args)
+    previous: dict[int, object] = {}
     try:
         from childprotect_api.core.migrate import upgrade
 
@@ -48,8 +60,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _print_logins(logins)
         # Workers (and the app in this process) read the URL from the environment.
         os.environ["DATABASE_URL"] = url
+        os.environ["CHILDPROTECT_LOG_FORMAT"] = settings.log_format
         get_settings.cache_clear()
         print(f"API on http://{args.host}:{args.port}  (docs: /docs)", file=sys.stderr)
+        # uvicorn handles SIGTERM/SIGINT while it serves (stop accepting, drain the requests
+        # in flight for at most `shutdown_grace_seconds`, run the lifespan's shutdown: the
+        # background jobs stop and mark their jobs interrupted), then restores the handlers
+        # it found and raises the signal again. These handlers turn that into an exception,
+        # so the `finally` below stops the embedded PostgreSQL (the default SIGTERM action
+        # would end the process at once and leave it running).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _stop_on_signal)
         uvicorn.run(
             "childprotect_api.main:app_factory",
             factory=True,
@@ -60,10 +81,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # Our middleware writes the access log, without query strings (personal data).
             access_log=False,
             proxy_headers=True,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+            # Our own logging set-up (plain or JSON lines) stays in force.
+            log_config=None,
         )
+    except (Stopped, KeyboardInterrupt):
+        pass
     finally:
         if embedded is not None:
+            print("Stopping the embedded PostgreSQL ...", file=sys.stderr)
             embedded.stop()  # type: ignore[attr-defined]
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+    print("stopped", file=sys.stderr)
     return 0
 
 
@@ -166,6 +196,53 @@ def cmd_import_areas(args: argparse.Namespace) -> int:
     return 0 if report.applied else 2
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Dump the database (the embedded one in the data folder, or DATABASE_URL) to FILE."""
+    from childprotect_api.core.backup import BackupError, backup
+
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        backup(url, Path(args.file))
+    except BackupError as e:
+        print(f"error: backup failed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    print(f"wrote {args.file}", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Load FILE (made by `backup`) into the database; an empty one unless --replace."""
+    from childprotect_api.core.backup import BackupError, has_schema, restore
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: no such file: {path}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    url, embedded = _database_url(settings, args)
+    try:
+        if has_schema(url) and not args.replace:
+            print(
+                "error: the database already holds data; restore into a new data folder "
+                "(CHILDPROTECT_DATA_DIR) or pass --replace to drop it first",
+                file=sys.stderr,
+            )
+            return 2
+        restore(url, path, replace=args.replace)
+    except BackupError as e:
+        print(f"error: restore failed (nothing was changed): {e}", file=sys.stderr)
+        return 1
+    finally:
+        if embedded is not None:
+            embedded.stop()  # type: ignore[attr-defined]
+    print(f"restored {path}", file=sys.stderr)
+    return 0
+
+
 def openapi_document() -> dict[str, object]:
     from childprotect_api.main import create_app
 
@@ -231,6 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file")
     i.set_defaults(func=cmd_import_areas)
 
+    b = sub.add_parser("backup", help="dump the database (attachments included) to FILE")
+    b.add_argument("file")
+    b.set_defaults(func=cmd_backup)
+
+    r = sub.add_parser("restore", help="load a backup FILE into the database")
+    r.add_argument("file")
+    r.add_argument("--replace", action="store_true", help="drop what the database holds first")
+    r.set_defaults(func=cmd_restore)
+
     o = sub.add_parser("openapi", help="print or write the OpenAPI document")
     o.add_argument("--out", default=None)
     o.set_defaults(func=cmd_openapi)
@@ -238,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    from childprotect_api.core.observability import configure_logging
+
+    configure_logging(os.environ.get("CHILDPROTECT_LOG_FORMAT", "text"))
     args = build_parser().parse_args(argv)
     if args.command == "serve" and not (1 <= args.workers <= 64):
         print("error: --workers must be between 1 and 64", file=sys.stderr)

@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     # Outages answer 503 either way.
     db_pool_pre_ping: bool = False
 
+    # On SIGTERM/SIGINT `serve` stops accepting, then waits at most this long (seconds) for
+    # the requests in flight before it stops the background jobs and the database.
+    shutdown_grace_seconds: int = Field(default=20, ge=0)
+    # Transaction pooling (PgBouncer pool_mode=transaction, older than 1.21): no server-side
+    # prepared statements are kept across transactions (asyncpg's statement cache is off and
+    # each statement is prepared unnamed), since the next transaction may run on another
+    # server connection.
+    db_transaction_pooling: bool = False
+    # Logs: "text" (human-readable lines) or "json" (one JSON object per line).
+    log_format: Literal["text", "json"] = "text"
+    # GET /metrics (Prometheus text format) answers only with this bearer token (unset: 404).
+    metrics_token: str | None = None
+
     # Access tokens are HS256 JWTs; several keys allow rotation (the first signs).
     jwt_keys: str = DEFAULT_JWT_KEY
     jwt_issuer: str = "childprotect-api"

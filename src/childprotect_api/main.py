@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,7 @@ from childprotect_api.routers import (
     clients,
     health,
     meta,
+    metrics,
     report_policy,
     reports,
     stats,
@@ -71,6 +73,7 @@ ROUTERS = [
     job_routes.router,
     visit_policy.router,
     stats.router,
+    metrics.router,
 ]
 
 
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 request_timeout=settings.db_request_timeout_seconds or None,
                 pool_timeout=settings.db_pool_timeout_seconds,
                 pre_ping=settings.db_pool_pre_ping,
+                transaction_pooling=settings.db_transaction_pooling,
             ).with_replica(settings.database_replica_url)
         jobs = Jobs(app.state.db, settings) if settings.jobs_enabled else None
         freeze_startup_heap()
@@ -150,4 +154,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 def app_factory() -> FastAPI:
     """Entry point for uvicorn (`--factory`)."""
-    return create_app()
+    from childprotect_api.core.observability import configure_logging
+
+    settings = get_settings()
+    if "CHILDPROTECT_LOG_FORMAT" in os.environ:
+        # `serve` sets it for its worker processes (spawned: they inherit no logging set-up);
+        # a bare `uvicorn ...:app_factory` keeps uvicorn's own unless it is set.
+        configure_logging(settings.log_format)
+    return create_app(settings)

@@ -77,6 +77,7 @@ class Database:
         command_timeout: float | None = 60.0,
         request_timeout: float | None = None,
         pool_timeout: float = 10.0,
+        transaction_pooling: bool = False,
     ) -> Database:
         """Every wait is bounded, so a database that is down or unreachable answers 503
         (errors.is_database_unavailable) within seconds instead of holding the request:
@@ -91,6 +92,16 @@ class Database:
         }
         if command_timeout is not None:
             connect_args["command_timeout"] = command_timeout
+        if transaction_pooling:
+            # Behind PgBouncer in transaction mode (before 1.21's max_prepared_statements) a
+            # named prepared statement made in one transaction may be missing in the next,
+            # which can run on another server connection. With both statement caches off,
+            # asyncpg (also under core/rawsql.py) and SQLAlchemy prepare every statement
+            # unnamed, inside the request's transaction. JIT stays off through the pooler's
+            # own settings; startup parameters other than application_name are refused there.
+            connect_args["statement_cache_size"] = 0
+            connect_args["prepared_statement_cache_size"] = 0
+            connect_args["server_settings"] = {"application_name": "childprotect-api"}
         engine = create_async_engine(
             to_asyncpg_url(url),
             pool_size=pool_size,

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from childprotect_api.core import observability
 from childprotect_api.core.errors import (
     DatabaseBusy,
     DatabaseUnavailable,
@@ -100,6 +101,8 @@ class RequestContextMiddleware:
         except Exception as exc:
             method = scope.get("method", "?")
             if is_database_unavailable(exc):
+                if _pool_timeout(exc):
+                    observability.DB_POOL_TIMEOUTS.inc()
                 # Not a bug: the database is down, restarting or out of connections. The
                 # client retries after Retry-After; the type only is logged (no message).
                 log.warning(
@@ -133,16 +136,44 @@ class RequestContextMiddleware:
                 if not started:
                     await _send_json(send_with_headers, 500, internal_error_body(rid))
         finally:
+            seconds = time.perf_counter() - t0
+            method = scope.get("method", "?")
+            route = observability.route_template(scope)
+            observability.observe_request(method, route, status, seconds)
+            actor = scope.get("state", {}).get("scope")
             # The access log names the path without its query string (a name search would
-            # otherwise put a child's name in the log).
+            # otherwise put a child's name in the log); the JSON line names the route template.
             access_log.info(
                 "%s %s %s %.1fms rid=%s",
-                scope.get("method", "?"),
+                method,
                 path,
                 status,
-                (time.perf_counter() - t0) * 1000,
+                seconds * 1000,
                 rid,
+                extra={
+                    "fields": {
+                        "event": "request",
+                        "request_id": rid,
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 1),
+                        "actor_type": getattr(actor, "actor_type", None),
+                        "actor_id": str(actor.actor_id) if actor is not None else None,
+                    }
+                },
             )
+
+
+def _pool_timeout(exc: BaseException) -> bool:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, PoolTimeout):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class BodyTooLarge(Exception):

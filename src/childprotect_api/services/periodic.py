@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.config import Settings
+from childprotect_api.core import observability
 from childprotect_api.core.db import Database
 from childprotect_api.models.base import utcnow
 
@@ -107,16 +109,48 @@ async def run_job_once(db: Database, job: PeriodicJob, now: datetime | None = No
 
 async def run_periodic(db: Database, job: PeriodicJob) -> None:
     while True:
-        try:
-            done = await run_job_once(db, job)
-            if done:
-                log.info("job %s: %d done", job.name, done)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # keep the loop alive; the next pass retries
-            # Only the type: database messages can quote row values (personal data).
-            log.error("job %s failed: %s", job.name, type(e).__name__)
+        await run_and_record(db, job)
         await asyncio.sleep(job.interval_seconds)
+
+
+async def run_and_record(db: Database, job: PeriodicJob) -> None:
+    """One pass of a periodic job, counted in the metrics and logged (one line per pass:
+    JSON with CHILDPROTECT_LOG_FORMAT=json). A failure is logged and the loop goes on."""
+    t0 = time.perf_counter()
+    try:
+        done = await run_job_once(db, job)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # keep the loop alive; the next pass retries
+        seconds = time.perf_counter() - t0
+        observability.observe_job(job.name, False, seconds)
+        # Only the type: database messages can quote row values (personal data).
+        log.error(
+            "job %s failed: %s",
+            job.name,
+            type(e).__name__,
+            extra={"fields": _job_fields(job.name, "failed", seconds, error_type=type(e).__name__)},
+        )
+        return
+    seconds = time.perf_counter() - t0
+    observability.observe_job(job.name, True, seconds)
+    log.log(
+        logging.INFO if done else logging.DEBUG,
+        "job %s: %d done",
+        job.name,
+        done,
+        extra={"fields": _job_fields(job.name, "ok", seconds, done=done)},
+    )
+
+
+def _job_fields(name: str, outcome: str, seconds: float, **more: object) -> dict[str, object]:
+    return {
+        "event": "job",
+        "job": name,
+        "outcome": outcome,
+        "duration_ms": round(seconds * 1000, 1),
+        **more,
+    }
 
 
 class Jobs:

@@ -416,7 +416,9 @@ async def run_worker(url: str, settings: Settings, *, once: bool) -> RunStats | 
     """`childprotect-api worker`: until SIGINT/SIGTERM, or one pass with --once."""
     import signal
 
-    db = Database.create(url, pool_size=2, max_overflow=2)
+    db = Database.create(
+        url, pool_size=2, max_overflow=2, transaction_pooling=settings.db_transaction_pooling
+    )
     try:
         worker = WebhookWorker(db, settings)
         if once:
