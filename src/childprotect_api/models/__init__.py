@@ -6,6 +6,15 @@ from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
+from childprotect_api.models.care import (
+    Alert,
+    Case,
+    CaseEvent,
+    CaseMeasure,
+    ChildDuty,
+    Pairing,
+    PairingContact,
+)
 from childprotect_api.models.child import Child, ChildEvent, ChildRiskChange
 from childprotect_api.models.client import IntegrationClient
 from childprotect_api.models.idempotency import IdempotencyKey, SyncPushOp
@@ -32,6 +41,13 @@ from childprotect_api.models.webhook import (
 )
 
 __all__ = [
+    "Alert",
+    "Case",
+    "CaseEvent",
+    "CaseMeasure",
+    "ChildDuty",
+    "Pairing",
+    "PairingContact",
     "Agreement",
     "AgreementStatusChange",
     "Area",
