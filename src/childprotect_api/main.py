@@ -22,6 +22,7 @@ from childprotect_api.routers import (
     areas,
     audit,
     auth,
+    care,
     child_import,
     child_schooling,
     children,
@@ -70,6 +71,10 @@ ROUTERS = [
     job_routes.router,
     visit_policy.router,
     stats.router,
+    care.pairing_router,
+    care.case_router,
+    care.alert_router,
+    care.duty_router,
 ]
 
 

@@ -152,9 +152,7 @@ class Pairing(SQLModel, table=True):
     __table_args__ = (
         Index("ix_pairings_scope", "county_code", "area_code", "id"),
         Index("ix_pairings_child", "child_id", "starts_on", "id"),
-        Index(
-            "ix_pairings_child_active", "child_id", postgresql_where=text("status = 'active'")
-        ),
+        Index("ix_pairings_child_active", "child_id", postgresql_where=text("status = 'active'")),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(Uuid, primary_key=True))
@@ -184,9 +182,7 @@ class PairingContact(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(Uuid, primary_key=True))
-    pairing_id: uuid.UUID = Field(
-        sa_column=Column(Uuid, ForeignKey("pairings.id"), nullable=False)
-    )
+    pairing_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("pairings.id"), nullable=False))
     child_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
     county_code: str = Field(sa_column=county_code_column())
     area_code: str = Field(sa_column=area_code_column())
@@ -321,9 +317,7 @@ class Alert(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, sa_column=Column(Uuid, primary_key=True))
-    recipient_id: uuid.UUID = Field(
-        sa_column=Column(Uuid, ForeignKey("users.id"), nullable=False)
-    )
+    recipient_id: uuid.UUID = Field(sa_column=Column(Uuid, ForeignKey("users.id"), nullable=False))
     kind: str = Field(sa_column=Column(String(20), nullable=False))
     child_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     county_code: str = Field(sa_column=county_code_column())

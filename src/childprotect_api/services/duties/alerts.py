@@ -25,7 +25,7 @@ async def recipients(
         cond = cond | (
             (col(User.role) == Role.township_supervisor.value) & (col(User.area_code) == township)
         )
-    stmt = select(User.id).where(cond, col(User.is_active).is_(True)).order_by(User.id)
+    stmt = select(col(User.id)).where(cond, col(User.is_active).is_(True)).order_by(col(User.id))
     return list((await session.execute(stmt)).scalars())
 
 
