@@ -175,3 +175,42 @@ async def test_closing_the_child_meets_its_duties(client, world, session, settin
     )
     assert r.status_code == 200, r.text
     assert await open_duties(session, child.id) == set()
+
+
+async def test_an_overdue_report_alerts_the_county_officers_once(client, world, session):
+    import uuid
+
+    from childprotect_api.models.report import Report
+    from childprotect_api.services.reports.deadlines import emit_overdue_reports
+
+    filed = await file(client, world)
+    ago = datetime.now(UTC) - timedelta(hours=30)
+    await session.execute(
+        update(Report)
+        .where(Report.id == uuid.UUID(filed["id"]))
+        .values(created_at=ago, accept_deadline=ago + timedelta(hours=24))
+    )
+    await session.commit()
+    assert await emit_overdue_reports(session, datetime.now(UTC)) == 1
+    await session.commit()
+    assert await emit_overdue_reports(session, datetime.now(UTC)) == 0
+    await session.commit()
+    (alert,) = await alerts_for(session, "report_overdue")
+    assert alert.recipient_id == world["officer"].id and str(alert.source_id) == filed["id"]
+
+
+async def test_the_periodic_job_in_two_processes_alerts_once(world, session, settings, db):
+    """Two runs at once (two sessions, as two API processes): SKIP LOCKED shares the rows."""
+    import asyncio
+
+    from childprotect_api.services.periodic import periodic_jobs, run_job_once
+
+    child = await make_child(session, settings, VILLAGE, risk_level="orange")
+    await duties.recompute(session, child)
+    await session.commit()
+    await _make_overdue(session, child.id)
+    (job,) = [j for j in periodic_jobs(settings) if j.name == "duty_alerts"]
+    done = await asyncio.gather(run_job_once(db, job), run_job_once(db, job))
+    assert sum(done) == 1
+    assert await run_job_once(db, job) == 0
+    assert len(await alerts_for(session, "duty_overdue")) == 2  # officer + supervisor
