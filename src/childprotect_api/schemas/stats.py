@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.models.area import AreaLevel
+from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.models.visit import VisitKind
@@ -253,6 +254,24 @@ class SubsidyFigures(BaseModel):
     by_kind: dict[SubsidyKind, SubsidyKindFigures]
 
 
+class CareFigures(BaseModel):
+    """Care work: pairings, cases, measures and risk duties (DESIGN.md "Care work")."""
+
+    pairing_needed: Count = Field(description="Active orange or red children.")
+    paired: Count = Field(description="Of these, with an active pairing.")
+    pairing_coverage: Rate = Field(description="paired / pairing_needed.")
+    red: Count = Field(description="Active red children.")
+    red_intervened: Count = Field(description="Of these, with an open case.")
+    intervention_coverage: Rate = Field(description="red_intervened / red.")
+    children_paired: Count = Field(description="Active children with an active pairing.")
+    cases_open: Count = Field(description="Open cases.")
+    measures_done: Count = Field(description="Case measures done in the period.")
+    measures_done_by_kind: dict[MeasureKind, Count]
+    duties_open: Count = Field(description="Open risk duties.")
+    duties_overdue: Count = Field(description="Open risk duties past their due time.")
+    duties_open_by_kind: dict[DutyKind, Count]
+
+
 class StatsSummary(BaseModel):
     area: StatsArea
     period: StatsPeriod
@@ -266,6 +285,7 @@ class StatsSummary(BaseModel):
     reports: ReportFigures
     workforce: WorkforceFigures
     subsidies: SubsidyFigures
+    care: CareFigures
 
 
 class BreakdownRow(BaseModel):
