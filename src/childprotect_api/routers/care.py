@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Response
 from childprotect_api.core.concurrency import parse_if_match, set_etag
 from childprotect_api.core.db import SessionDep
 from childprotect_api.core.errors import Problem
+from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.care import CaseStatus, DutyKind, PairingStatus
@@ -37,8 +38,10 @@ from childprotect_api.services.care import alerts, cases, pairings
 from childprotect_api.services.care.common import child_in_scope, next_cursor
 from childprotect_api.services.duties import duties
 
-pairing_router = APIRouter(prefix="/api/v1/pairings", tags=["pairings"])
-case_router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+pairing_router = APIRouter(
+    prefix="/api/v1/pairings", tags=["pairings"], route_class=IdempotentRoute
+)
+case_router = APIRouter(prefix="/api/v1/cases", tags=["cases"], route_class=IdempotentRoute)
 alert_router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 duty_router = APIRouter(prefix="/api/v1/children", tags=["duties"])
 
@@ -67,6 +70,7 @@ def _created(response: Response, created: bool) -> None:
     response_model=PairingRead,
     status_code=201,
     responses=_errors(409),
+    dependencies=[IDEMPOTENT],
 )
 async def create_pairing(
     scope: CurrentScope, session: SessionDep, response: Response, body: PairingCreate
@@ -156,6 +160,7 @@ async def end_pairing(
     response_model=ContactRead,
     status_code=201,
     responses=_errors(409),
+    dependencies=[IDEMPOTENT],
 )
 async def log_pairing_contact(
     scope: CurrentScope,
@@ -192,7 +197,12 @@ async def list_pairing_contacts(
 
 
 @case_router.post(
-    "", operation_id="createCase", response_model=CaseRead, status_code=201, responses=_errors(409)
+    "",
+    operation_id="createCase",
+    response_model=CaseRead,
+    status_code=201,
+    responses=_errors(409),
+    dependencies=[IDEMPOTENT],
 )
 async def create_case(
     scope: CurrentScope, session: SessionDep, response: Response, body: CaseCreate
@@ -277,6 +287,7 @@ async def close_case(
     response_model=CaseRead,
     status_code=201,
     responses=_errors(409),
+    dependencies=[IDEMPOTENT],
 )
 async def add_measure(
     scope: CurrentScope,
