@@ -313,6 +313,26 @@ async def _load_visits(conn: asyncpg.Connection, scale: Scale, bulk_user: uuid.U
     )
 
 
+async def _load_duties(conn: asyncpg.Connection) -> None:
+    """The duties the level opens (DESIGN.md "Care work"): every orange and red child needs a
+    pairing (about a third of them overdue), every red one a case; as the app would have
+    opened them, so the worklist reads them at scale."""
+    await conn.execute(
+        """
+        INSERT INTO child_duties (child_id, county_code, area_code, kind, opened_at, due_at)
+        SELECT c.id, c.county_code, c.area_code, k.kind,
+               now() - (random() * interval '14 days') AS opened_at,
+               now() + ((random() - 0.35) * interval '14 days')
+        FROM children c
+        CROSS JOIN LATERAL (
+            SELECT 'needs_pairing' AS kind
+            UNION ALL SELECT 'needs_case' WHERE c.risk_level = 'red'
+        ) k
+        WHERE c.status = 'active' AND c.risk_level IN ('orange', 'red')
+        """
+    )
+
+
 async def generate(url: str, scale: Scale) -> Dataset:
     """Fill a migrated, empty database. Answers what was made."""
     started = time.perf_counter()
@@ -350,8 +370,11 @@ async def generate(url: str, scale: Scale) -> Dataset:
         log("rebuilding indexes and keys")
         for ddl in restore:
             await conn.execute(ddl)
+        log("opening the risk duties of orange and red children")
+        await _load_duties(conn)
         log("vacuum analyze")
         await conn.execute("VACUUM (ANALYZE) children")
+        await conn.execute("VACUUM (ANALYZE) child_duties")
         await conn.execute("VACUUM (ANALYZE) visits")
         await conn.execute("ANALYZE")
         data.children = await conn.fetchval("SELECT count(*) FROM children")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from childprotect_api.models import care
 from childprotect_api.models import child as child_models
 from childprotect_api.models.area import AreaLevel
 from childprotect_api.models.user import Role
@@ -19,6 +20,20 @@ ENUMS: dict[str, type[StrEnum]] = {
     "subsidy_kind": child_models.SubsidyKind,
     "risk_source": child_models.RiskSource,
     "child_event_kind": child_models.ChildEventKind,
+    "helper_kind": care.HelperKind,
+    "pairing_status": care.PairingStatus,
+    "pairing_end_reason": care.PairingEndReason,
+    "contact_kind": care.ContactKind,
+    "case_reason": care.CaseReason,
+    "case_status": care.CaseStatus,
+    "case_outcome": care.CaseOutcome,
+    "assessment_domain": care.AssessmentDomain,
+    "assessment_level": care.AssessmentLevel,
+    "measure_kind": care.MeasureKind,
+    "measure_status": care.MeasureStatus,
+    "case_event_kind": care.CaseEventKind,
+    "duty_kind": care.DutyKind,
+    "alert_kind": care.AlertKind,
 }
 
 

@@ -24,6 +24,7 @@ from childprotect_api.routers import (
     areas,
     audit,
     auth,
+    care,
     child_import,
     child_schooling,
     children,
@@ -74,6 +75,10 @@ ROUTERS = [
     visit_policy.router,
     stats.router,
     metrics.router,
+    care.pairing_router,
+    care.case_router,
+    care.alert_router,
+    care.duty_router,
 ]
 
 

@@ -226,7 +226,8 @@ async def test_query_count_does_not_grow_with_the_page(client, db, session, sett
     assert len(body["items"]) == 7
     many = await statements()
     assert len(many) == len(one)
-    # The token check, the page (latest visits joined in), counts, returned visits, audit;
+    # The token check, the page (latest visits and counts joined in), the page's open duties,
+    # returned visits, audit;
     # and the agreement follow-ups: two pages, two counts, up to two audit inserts.
     assert len([s for s in many if s.upper().startswith(("SELECT", "INSERT"))]) <= 5
 

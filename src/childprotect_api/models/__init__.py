@@ -6,6 +6,15 @@ from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
+from childprotect_api.models.care import (
+    Alert,
+    Case,
+    CaseEvent,
+    CaseMeasure,
+    ChildDuty,
+    Pairing,
+    PairingContact,
+)
 from childprotect_api.models.child import Child, ChildEvent, ChildRiskChange
 from childprotect_api.models.client import IntegrationClient
 from childprotect_api.models.idempotency import IdempotencyKey, SyncPushOp
@@ -34,11 +43,16 @@ from childprotect_api.models.webhook import (
 __all__ = [
     "Agreement",
     "AgreementStatusChange",
+    "Alert",
     "Area",
     "AreaLevel",
     "Attachment",
     "AuditEvent",
+    "Case",
+    "CaseEvent",
+    "CaseMeasure",
     "Child",
+    "ChildDuty",
     "ChildEvent",
     "ChildRiskChange",
     "CountySnapshot",
@@ -47,6 +61,8 @@ __all__ = [
     "Job",
     "LoginThrottle",
     "OutboxEvent",
+    "Pairing",
+    "PairingContact",
     "RateLimitCounter",
     "RefreshToken",
     "Report",

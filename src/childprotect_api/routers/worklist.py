@@ -37,9 +37,17 @@ async def get_worklist(
             "default: they cost six more statements on the app's hottest request."
         ),
     ] = False,
+    with_duties: Annotated[
+        bool,
+        Query(
+            description="Only children with open risk duties (needs_pairing, needs_case, "
+            "case_review_due)."
+        ),
+    ] = False,
 ) -> Response:
     """The children in the caller's scope that are overdue or due within `within_days`, most
-    overdue first, with the open follow-up actions of their latest visit; the counts of
+    overdue first (among equally overdue, red and orange children with open duties first),
+    with their open risk `duties`, the open follow-up actions of their latest visit; the counts of
     overdue and due-soon children; the caller's own visits that were returned to fix; and,
     with `include_agreements=true`, the first page of each agreement follow-up list
     (left-behind children with no active agreement, agreements ending within 30 days) with
@@ -51,6 +59,7 @@ async def get_worklist(
         limit=limit,
         after=decode_time_id_cursor(cursor),
         include_agreements=include_agreements,
+        with_duties=with_duties,
     )
     if last is not None:
         page["next_cursor"] = encode_cursor([last[0].isoformat(), str(last[1])])

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.models.area import AreaLevel
+from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.models.visit import VisitKind
@@ -127,6 +128,32 @@ class Metric(StrEnum):
     subsidies_monthly_total_disability_allowance = "subsidies.monthly_total.disability_allowance"
     subsidies_monthly_total_education_aid = "subsidies.monthly_total.education_aid"
     subsidies_monthly_total_other = "subsidies.monthly_total.other"
+    care_pairing_needed = "care.pairing_needed"
+    care_paired = "care.paired"
+    care_pairing_coverage = "care.pairing_coverage"
+    care_red = "care.red"
+    care_red_intervened = "care.red_intervened"
+    care_intervention_coverage = "care.intervention_coverage"
+    care_pairings_active = "care.pairings_active"
+    cases_open = "cases.open"
+    measures_done = "measures.done"
+    measures_done_psychological_support = "measures.done.psychological_support"
+    measures_done_living_assistance = "measures.done.living_assistance"
+    measures_done_medical_assistance = "measures.done.medical_assistance"
+    measures_done_school_return = "measures.done.school_return"
+    measures_done_home_education = "measures.done.home_education"
+    measures_done_guardianship_guidance = "measures.done.guardianship_guidance"
+    measures_done_guardianship_intervention = "measures.done.guardianship_intervention"
+    measures_done_guardianship_revocation = "measures.done.guardianship_revocation"
+    measures_done_temporary_placement = "measures.done.temporary_placement"
+    measures_done_legal_aid = "measures.done.legal_aid"
+    measures_done_referral = "measures.done.referral"
+    measures_done_other = "measures.done.other"
+    duties_open = "duties.open"
+    duties_overdue = "duties.overdue"
+    duties_open_needs_pairing = "duties.open.needs_pairing"
+    duties_open_needs_case = "duties.open.needs_case"
+    duties_open_case_review_due = "duties.open.case_review_due"
 
 
 class StatsFormat(StrEnum):
@@ -227,6 +254,24 @@ class SubsidyFigures(BaseModel):
     by_kind: dict[SubsidyKind, SubsidyKindFigures]
 
 
+class CareFigures(BaseModel):
+    """Care work: pairings, cases, measures and risk duties (DESIGN.md "Care work")."""
+
+    pairing_needed: Count = Field(description="Active orange or red children.")
+    paired: Count = Field(description="Of these, with an active pairing.")
+    pairing_coverage: Rate = Field(description="paired / pairing_needed.")
+    red: Count = Field(description="Active red children.")
+    red_intervened: Count = Field(description="Of these, with an open case.")
+    intervention_coverage: Rate = Field(description="red_intervened / red.")
+    children_paired: Count = Field(description="Active children with an active pairing.")
+    cases_open: Count = Field(description="Open cases.")
+    measures_done: Count = Field(description="Case measures done in the period.")
+    measures_done_by_kind: dict[MeasureKind, Count]
+    duties_open: Count = Field(description="Open risk duties.")
+    duties_overdue: Count = Field(description="Open risk duties past their due time.")
+    duties_open_by_kind: dict[DutyKind, Count]
+
+
 class StatsSummary(BaseModel):
     area: StatsArea
     period: StatsPeriod
@@ -240,6 +285,7 @@ class StatsSummary(BaseModel):
     reports: ReportFigures
     workforce: WorkforceFigures
     subsidies: SubsidyFigures
+    care: CareFigures
 
 
 class BreakdownRow(BaseModel):

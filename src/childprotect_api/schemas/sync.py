@@ -10,11 +10,12 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.care import AlertRead, CaseRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead
 from childprotect_api.schemas.visit import VisitRead
 
-SyncEntity = Literal["child", "agreement", "visit", "report"]
+SyncEntity = Literal["child", "agreement", "visit", "report", "pairing", "case", "alert"]
 
 
 class TombstoneReason(StrEnum):
@@ -57,6 +58,21 @@ class ReportUpsert(_Upsert):
     data: FiledReportRead = Field(description="As GET /api/v1/reports/mine/{id}.")
 
 
+class PairingUpsert(_Upsert):
+    type: Literal["pairing"] = "pairing"
+    data: PairingRead = Field(description="As GET /api/v1/pairings/{id}.")
+
+
+class CaseUpsert(_Upsert):
+    type: Literal["case"] = "case"
+    data: CaseRead = Field(description="As GET /api/v1/cases/{id}.")
+
+
+class AlertUpsert(_Upsert):
+    type: Literal["alert"] = "alert"
+    data: AlertRead = Field(description="One of the caller's alerts, as GET /api/v1/alerts.")
+
+
 class SyncTombstone(BaseModel):
     """Drop this record from the phone (a tombstone of a record the phone never had is
     harmless). A child's tombstone drops its agreements and visits too."""
@@ -67,7 +83,16 @@ class SyncTombstone(BaseModel):
     reason: TombstoneReason
 
 
-SyncItem = ChildUpsert | AgreementUpsert | VisitUpsert | ReportUpsert | SyncTombstone
+SyncItem = (
+    ChildUpsert
+    | AgreementUpsert
+    | VisitUpsert
+    | ReportUpsert
+    | PairingUpsert
+    | CaseUpsert
+    | AlertUpsert
+    | SyncTombstone
+)
 
 
 class SyncChangesPage(BaseModel):

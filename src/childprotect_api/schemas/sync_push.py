@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.core.errors import Problem
 from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.care import CaseRead, ContactRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead
 from childprotect_api.schemas.visit import VisitRead
@@ -23,6 +24,11 @@ class PushOp(StrEnum):
     create_agreement = "create_agreement"
     update_agreement = "update_agreement"
     create_report = "create_report"
+    create_pairing = "create_pairing"
+    log_pairing_contact = "log_pairing_contact"
+    create_case = "create_case"
+    add_measure = "add_measure"
+    complete_measure = "complete_measure"
 
 
 class PushEntity(StrEnum):
@@ -30,6 +36,9 @@ class PushEntity(StrEnum):
     visit = "visit"
     agreement = "agreement"
     report = "report"
+    pairing = "pairing"
+    pairing_contact = "pairing_contact"
+    case = "case"
 
 
 class PushStatus(StrEnum):
@@ -44,8 +53,11 @@ class PushStatus(StrEnum):
 _DATA = """The body of the single-record operation: createChild (ChildCreate),
 updateChild (ChildUpdate), createVisit (VisitCreate), createAgreement (AgreementCreate, plus
 `child_id`: the child it is for, which the single operation takes from its path),
-updateAgreement (AgreementUpdate), createReport (ReportCreate). Checked against that schema
-per operation: an invalid one is `rejected` with the field errors, the others go on."""
+updateAgreement (AgreementUpdate), createReport (ReportCreate), createPairing (PairingCreate),
+logPairingContact (ContactCreate plus `pairing_id`), createCase (CaseCreate), addMeasure
+(MeasureCreate plus `case_id`; answers the case), completeMeasure (MeasureDone plus `case_id`;
+the operation's `id` is the measure's; answers the case). Checked against that schema per
+operation: an invalid one is `rejected` with the field errors, the others go on."""
 
 
 class PushOperation(BaseModel):
@@ -85,7 +97,9 @@ class ItemProblem(Problem):
     model_config = ConfigDict(extra="allow")
 
 
-Record = ChildRead | VisitRead | AgreementRead | FiledReportRead
+Record = (
+    ChildRead | VisitRead | AgreementRead | FiledReportRead | PairingRead | ContactRead | CaseRead
+)
 
 
 class PushResult(BaseModel):

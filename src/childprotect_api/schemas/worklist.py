@@ -5,6 +5,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+from childprotect_api.models.care import DutyKind
 from childprotect_api.models.child import RiskLevel
 from childprotect_api.schemas.agreement import AgreementRead, ChildGap
 from childprotect_api.schemas.visit import FollowUpAction
@@ -16,6 +17,13 @@ class WorklistChild(BaseModel):
     area_code: str
     risk_level: RiskLevel
     categories: list[str]
+
+
+class WorklistDuty(BaseModel):
+    kind: DutyKind
+    due_at: datetime
+    overdue: bool
+    case_id: uuid.UUID | None
 
 
 class WorklistItem(BaseModel):
@@ -30,6 +38,10 @@ class WorklistItem(BaseModel):
         description="The follow-up actions not yet done, from the child's latest visit."
     )
     latest_visit_id: uuid.UUID | None
+    duties: list[WorklistDuty] = Field(
+        description="The child's open risk duties (needs_pairing, needs_case, "
+        "case_review_due), earliest due first."
+    )
 
 
 class WorklistCounts(BaseModel):

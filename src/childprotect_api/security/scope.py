@@ -51,6 +51,11 @@ class Action(StrEnum):
     visit_policy_read = "visit_policy_read"
     visit_policy_manage = "visit_policy_manage"
     sync = "sync"
+    care_read = "care_read"
+    pairing_write = "pairing_write"
+    case_manage = "case_manage"
+    measure_log = "measure_log"
+    alerts_read = "alerts_read"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -89,6 +94,14 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # The offline app's changes feed: staff who work in the field. Not integration clients
     # (they have webhooks and the list endpoints; the feed is shaped for one phone's copy).
     Action.sync: frozenset(_STAFF),
+    # Care work (DESIGN.md "Care work"): staff in scope read cases and pairings, create, end
+    # and log pairings, and log done measures; supervisors and county officers also open,
+    # assess, plan, review and close cases. Alerts are for those they are sent to.
+    Action.care_read: frozenset(_STAFF),
+    Action.pairing_write: frozenset(_STAFF),
+    Action.case_manage: frozenset(_SUPERVISORS),
+    Action.measure_log: frozenset(_STAFF),
+    Action.alerts_read: frozenset(_SUPERVISORS),
 }
 
 # OAuth2 scopes an integration client needs for an action.

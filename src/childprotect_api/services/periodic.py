@@ -49,6 +49,8 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob("idempotency_prune", 3600, _prune_idempotency),
         PeriodicJob("report_deadlines", 60, emit_overdue_reports),
         PeriodicJob("agreement_expiry", 3600, agreement_expiry.periodic),
+        # Risk duties: reviews that came due, then overdue duties alerted once each.
+        PeriodicJob("duty_alerts", 300, _duty_alerts),
         # Runs at start-up and hourly, so a record is closed within an hour of the 18th
         # birthday (China's date) even after downtime.
         PeriodicJob("close_adults", 3600, _close_adults),
@@ -60,6 +62,13 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         # County snapshots: what city and province figures add up.
         PeriodicJob("stats_snapshots", stats_snapshots.INTERVAL_SECONDS, stats_snapshots.refresh),
     ]
+
+
+async def _duty_alerts(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.services.duties import duties
+
+    reviewed = await duties.refresh_reviews(session, now.date())
+    return reviewed + await duties.alert_overdue(session, now)
 
 
 async def _retention(session: AsyncSession, now: datetime) -> int:

@@ -32,6 +32,7 @@ from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unproces
 from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.base import utcnow
+from childprotect_api.models.care import HelperKind, Pairing
 from childprotect_api.models.child import (
     Child,
     ChildEvent,
@@ -52,6 +53,7 @@ from childprotect_api.security.scope import (
 )
 from childprotect_api.services.children import id_numbers, rules
 from childprotect_api.services.children.schedule import refresh_due
+from childprotect_api.services.duties import duties
 
 RESOURCE = "child"
 # Advisory lock key for the daily close, so that one API process does it.
@@ -266,6 +268,22 @@ async def create_child(
             set_by=scope.user_id,
         )
     )
+    if child.pairing_helper_name:
+        # The single helper of older phones and imports is a pairing (DESIGN.md).
+        session.add(
+            Pairing(
+                child_id=child.id,
+                county_code=child.county_code,
+                area_code=child.area_code,
+                helper_name=child.pairing_helper_name,
+                helper_phone=child.pairing_helper_phone,
+                helper_kind=HelperKind.other.value,
+                starts_on=rules.today(),
+                created_by=scope.user_id,
+                updated_by=scope.user_id,
+            )
+        )
+    await duties.on_risk_change(session, child, "", child.risk_level)
     await audit.record(session, scope, "child.create", RESOURCE, child.id, child.area_code)
     return child, True
 
@@ -408,6 +426,7 @@ async def close_child(
         )
     )
     await session.flush()
+    await duties.recompute(session, child)
     await audit.record(session, scope, "child.close", RESOURCE, child.id, child.area_code)
     return child
 
@@ -432,6 +451,7 @@ async def reopen_child(
     await refresh_due(session, child)
     session.add(_event(child, ChildEventKind.reopened, scope.user_id, reason=data.reason))
     await session.flush()
+    await duties.recompute(session, child)
     await audit.record(session, scope, "child.reopen", RESOURCE, child.id, child.area_code)
     return child
 

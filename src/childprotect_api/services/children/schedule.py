@@ -24,6 +24,7 @@ from childprotect_api.models.visit import Visit
 from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS, VisitPolicy
 from childprotect_api.schemas.visit_policy import VisitPolicyRead, VisitPolicyUpdate
 from childprotect_api.security.scope import Action, Scope
+from childprotect_api.services.duties import duties
 
 _CACHE = "visit_intervals"
 
@@ -83,6 +84,7 @@ async def set_risk_level(
     Permission rules (who may set which level) are the caller's to check."""
     if child.risk_level == level:
         return None
+    old_level = child.risk_level
     now = utcnow()
     change = ChildRiskChange(
         child_id=child.id,
@@ -105,6 +107,7 @@ async def set_risk_level(
     child.updated_by = set_by
     await refresh_due(session, child)
     await session.flush()
+    await duties.on_risk_change(session, child, old_level, level)
     return change
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.core.db import Database
 from childprotect_api.services.demo import agreements as demo_agreements
+from childprotect_api.services.demo import care as demo_care
 from childprotect_api.services.demo import children as demo_children
 from childprotect_api.services.demo import clients as demo_clients
 from childprotect_api.services.demo import reports as demo_reports
@@ -42,4 +43,5 @@ def _steps() -> list[DemoStep]:
         demo_reports.load,
         demo_agreements.load,
         demo_visits.load,
+        demo_care.load,
     ]

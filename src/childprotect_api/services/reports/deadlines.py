@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.core import outbox
+from childprotect_api.models.care import AlertKind
 from childprotect_api.models.report import (
     DEFAULT_ACCEPT_WITHIN_HOURS,
     DEFAULT_FIRST_REFERRAL_WITHIN_HOURS,
@@ -24,6 +25,7 @@ from childprotect_api.models.report import (
     ReportPolicy,
     ReportStatus,
 )
+from childprotect_api.services.duties.alerts import raise_alert
 from childprotect_api.services.reports.timeline import add_event
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,14 @@ async def emit_overdue_reports(
             )
             await add_event(
                 session, report, ReportEventKind.overdue, None, data={"deadline": deadline}, at=now
+            )
+            # The county officers' inbox (once per deadline, as the outbox event).
+            await raise_alert(
+                session,
+                AlertKind.report_overdue,
+                report.area_code,
+                child_id=report.child_id,
+                source_id=report.id,
             )
             count += 1
     await session.flush()

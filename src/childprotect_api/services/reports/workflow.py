@@ -44,6 +44,7 @@ from childprotect_api.schemas.report import (
 )
 from childprotect_api.security.scope import Action, Scope, in_scope
 from childprotect_api.services.children import registry as children
+from childprotect_api.services.duties import duties
 from childprotect_api.services.reports.access import (
     ReportAccess,
     load_report,
@@ -123,6 +124,7 @@ async def accept(
     report.status, report.accepted_at, report.accepted_by = S.accepted.value, now, scope.user_id
     _touch(report, now)
     await add_event(session, report, ReportEventKind.accepted, scope, at=now)
+    await duties.recompute_for(session, report.child_id)  # meets the child's `needs_case`
     await audit.record(session, scope, "accept", "report", report.id, report.area_code)
     return await _answer(session, access, report)
 
@@ -186,6 +188,7 @@ async def refer(
         referral_id=referral.id,
         at=now,
     )
+    await duties.recompute_for(session, report.child_id)
     await audit.record(session, scope, "refer", "report", report.id, report.area_code)
     return ReferralRead.model_validate(referral), True
 
@@ -326,6 +329,7 @@ async def link_child(
         )
     _touch(report)
     await link_effects(session, scope, report, child, at_intake=False)
+    await duties.recompute(session, child)
     return await _answer(session, access, report)
 
 
@@ -369,5 +373,6 @@ async def close(
         area_code=report.area_code,
         payload={"report_id": str(report.id), "status": report.status, "outcome": report.outcome},
     )
+    await duties.recompute_for(session, report.child_id)  # a closed report meets no more
     await audit.record(session, scope, "close", "report", report.id, report.area_code)
     return await _answer(session, access, report)

@@ -41,6 +41,10 @@ SECTIONS = {
     "reports": "强制报告",
     "workforce": "工作队伍",
     "subsidies": "补贴",
+    "care": "结对帮扶与干预",
+    "cases": "个案",
+    "measures": "帮扶措施",
+    "duties": "帮扶责任",
 }
 NOTE = (
     "说明：为保护儿童隐私，监督检查人员查看时，村(居)级少于5名儿童的数字显示为“<5”，"

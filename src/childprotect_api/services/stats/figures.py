@@ -15,6 +15,7 @@ from childprotect_api.security.scope import Scope
 from childprotect_api.services.stats import queries, snapshots
 from childprotect_api.services.stats.metrics import (
     DEFS,
+    GROUPS,
     HIDDEN,
     METRICS,
     ROW_EQUATIONS,
@@ -29,7 +30,7 @@ Figure = int | float | str | None
 RowKey = tuple[int, str]
 Shown = dict[RowKey, dict[str, Figure]]
 
-GROUP_ORDER = ("children", "visits", "agreements", "reports", "users", "villages", "subsidies")
+GROUP_ORDER = GROUPS  # services/stats/metrics.py
 
 
 def groups_for(metrics: Iterable[str]) -> list[str]:

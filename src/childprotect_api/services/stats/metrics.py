@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.models.visit import VisitKind
@@ -35,7 +36,19 @@ class MetricKind(StrEnum):
 
 
 # The statement (figure group) that computes a metric: services/stats/queries.py.
-GROUPS = ("children", "visits", "agreements", "reports", "users", "villages", "subsidies")
+GROUPS = (
+    "children",
+    "visits",
+    "agreements",
+    "reports",
+    "users",
+    "villages",
+    "subsidies",
+    "care",
+    "cases",
+    "measures",
+    "duties",
+)
 
 
 @dataclass(frozen=True)
@@ -322,6 +335,69 @@ def _subsidies() -> Iterable[MetricDef]:
         )
 
 
+def _care() -> Iterable[MetricDef]:
+    """Care work (DESIGN.md "Care work" figures): pairing coverage of orange/red children,
+    open cases, measures done per kind, intervention coverage of red children, duties."""
+    yield _count("care.pairing_needed", "care", "橙色/红色儿童数", "Active orange or red children")
+    yield _count(
+        "care.paired",
+        "care",
+        "其中已落实结对帮扶儿童数",
+        "Of these, with an active pairing",
+    )
+    yield MetricDef(
+        "care.pairing_coverage",
+        MetricKind.rate,
+        "care",
+        "橙色/红色儿童结对帮扶覆盖率",
+        "Pairing coverage of orange and red children",
+        parts=("care.paired", "care.pairing_needed", "~care.unpaired"),
+    )
+    yield _count("care.red", "care", "红色儿童数", "Active red children")
+    yield _count(
+        "care.red_intervened",
+        "care",
+        "其中已建立个案(一人一案)儿童数",
+        "Of these, with an open case",
+    )
+    yield MetricDef(
+        "care.intervention_coverage",
+        MetricKind.rate,
+        "care",
+        "红色儿童干预覆盖率",
+        "Intervention coverage of red children",
+        parts=("care.red_intervened", "care.red", "~care.red_not_intervened"),
+    )
+    yield _count("care.pairings_active", "care", "结对帮扶中的儿童数", "Children with a pairing")
+    yield _count("cases.open", "cases", "在办个案数", "Open cases")
+    yield _count(
+        "measures.done",
+        "measures",
+        "期内落实帮扶措施数",
+        "Case measures done in the period",
+        period=True,
+        trendable=True,
+    )
+    for k in MeasureKind:
+        yield _count(
+            f"measures.done.{k.value}",
+            "measures",
+            f"期内落实：{_zh('measure_kind', k.value)}",
+            f"Measures done in the period: {_en('measure_kind', k.value)}",
+            period=True,
+            trendable=True,
+        )
+    yield _count("duties.open", "duties", "未落实帮扶责任数", "Open risk duties")
+    yield _count("duties.overdue", "duties", "逾期帮扶责任数", "Overdue risk duties")
+    for d in DutyKind:
+        yield _count(
+            f"duties.open.{d.value}",
+            "duties",
+            f"未落实：{_zh('duty_kind', d.value)}",
+            f"Open duties: {_en('duty_kind', d.value)}",
+        )
+
+
 DEFS: dict[str, MetricDef] = {
     d.name: d
     for d in (
@@ -331,6 +407,7 @@ DEFS: dict[str, MetricDef] = {
         *_reports(),
         *_workforce(),
         *_subsidies(),
+        *_care(),
     )
 }
 METRICS: tuple[str, ...] = tuple(m.value for m in Metric)
@@ -363,6 +440,8 @@ HIDDEN: dict[str, tuple[str, str]] = {
     "~reports.accept_missed": ("reports.accept_due", "reports.accepted_in_time"),
     "~reports.referral_missed": ("reports.referral_due", "reports.referred_in_time"),
     "~reports.accept_open_overdue": ("reports.accept_due", "reports.accepted"),
+    "~care.unpaired": ("care.pairing_needed", "care.paired"),
+    "~care.red_not_intervened": ("care.red", "care.red_intervened"),
 }
 
 
@@ -393,6 +472,8 @@ def _row_equations() -> list[tuple[str, tuple[str, ...]]]:
         _sum(
             "subsidies.monthly_total", (f"subsidies.monthly_total.{k.value}" for k in SubsidyKind)
         ),
+        _sum("measures.done", (f"measures.done.{k.value}" for k in MeasureKind)),
+        _sum("duties.open", (f"duties.open.{d.value}" for d in DutyKind)),
     ]
     eqs += [_sum(whole, (part, hidden)) for hidden, (whole, part) in HIDDEN.items()]
     return eqs

@@ -57,6 +57,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.area import Area
+from childprotect_api.models.care import (
+    Case,
+    CaseMeasure,
+    ChildDuty,
+    DutyKind,
+    MeasureKind,
+    Pairing,
+)
 from childprotect_api.models.child import Category, Child, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import Report, ReportSituation, ReportStatus
 from childprotect_api.models.stats import VisitDayCount, VisitMonthCount
@@ -74,6 +82,10 @@ _U = User.__table__.c  # type: ignore[attr-defined]
 _AREA = Area.__table__.c  # type: ignore[attr-defined]
 _DAYS = VisitDayCount.__table__.c  # type: ignore[attr-defined]
 _MONTHS = VisitMonthCount.__table__.c  # type: ignore[attr-defined]
+_P = Pairing.__table__.c  # type: ignore[attr-defined]
+_CS = Case.__table__.c  # type: ignore[attr-defined]
+_M = CaseMeasure.__table__.c  # type: ignore[attr-defined]
+_D = ChildDuty.__table__.c  # type: ignore[attr-defined]
 
 Figures = dict[str, float | int | None]
 # (grouping length, area code) -> figures; (0, area) is the area's own total. A code shorter
@@ -391,6 +403,49 @@ def _report_makers() -> dict[str, Maker]:
     return m
 
 
+# --- care work ----------------------------------------------------------------------------
+
+
+def _care_makers() -> dict[str, Maker]:
+    """Over active children: probes of the pairings' and cases' child indexes."""
+    paired = select(_P.id).where(_P.child_id == _C.id, _P.status == _q("active")).exists()
+    open_case = select(_CS.id).where(_CS.child_id == _C.id, _CS.status == _q("open")).exists()
+    urgent = _C.risk_level.in_([_q("orange"), _q("red")])
+    red = _C.risk_level == _q("red")
+    return {
+        "care.pairing_needed": lambda w: _n(urgent),
+        "care.paired": lambda w: _n(urgent, paired),
+        "care.red": lambda w: _n(red),
+        "care.red_intervened": lambda w: _n(red, open_case),
+        "care.pairings_active": lambda w: _n(paired),
+    }
+
+
+def _measure_kind(kind: str) -> Maker:
+    return lambda w: _n(w.has_day(_M.done_on), _M.kind == _q(kind))
+
+
+def _duty_kind(kind: str) -> Maker:
+    return lambda w: _n(_D.kind == _q(kind))
+
+
+def _measure_makers() -> dict[str, Maker]:
+    m: dict[str, Maker] = {"measures.done": lambda w: _n(w.has_day(_M.done_on))}
+    for k in MeasureKind:
+        m[f"measures.done.{k.value}"] = _measure_kind(k.value)
+    return m
+
+
+def _duty_makers() -> dict[str, Maker]:
+    m: dict[str, Maker] = {
+        "duties.open": lambda w: func.count(),
+        "duties.overdue": lambda w: _n(_D.due_at <= bindparam("now")),
+    }
+    for d in DutyKind:
+        m[f"duties.open.{d.value}"] = _duty_kind(d.value)
+    return m
+
+
 # --- workforce ----------------------------------------------------------------------------
 
 
@@ -522,6 +577,22 @@ def _source(group: str, params: Params, trend: bool) -> Source:
         ]
         frm = Child.__table__.join(grants, _lit("true"))  # type: ignore[attr-defined]
         return Source(frm, where, _C.area_code, _subsidy_makers(grants.c))
+    if group == "care":
+        where = [_scoped(area, _C.area_code, _C.county_code), _C.status == _q("active")]
+        return Source(Child.__table__, where, _C.area_code, _care_makers())  # type: ignore[attr-defined]
+    if group == "cases":
+        where = [_scoped(area, _CS.area_code, _CS.county_code), _CS.status == _q("open")]
+        return Source(Case.__table__, where, _CS.area_code, {"cases.open": lambda w: func.count()})  # type: ignore[attr-defined]
+    if group == "measures":
+        where = [
+            _scoped(area, _M.area_code, _M.county_code),
+            _M.status == _q("done"),
+            _M.done_on >= bindparam("d0", type_=Date),
+        ]
+        return Source(CaseMeasure.__table__, where, _M.area_code, _measure_makers())  # type: ignore[attr-defined]
+    if group == "duties":
+        where = [_scoped(area, _D.area_code, _D.county_code), _D.met_at.is_(None)]
+        return Source(ChildDuty.__table__, where, _D.area_code, _duty_makers())  # type: ignore[attr-defined]
     raise ValueError(group)
 
 

@@ -19,6 +19,7 @@ from sqlmodel import col
 from childprotect_api.core.errors import NotFound, Unprocessable
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.base import utcnow
+from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.models.user import Role
@@ -268,6 +269,21 @@ def summary_from(
                 )
                 for k in SubsidyKind
             },
+        ),
+        care=s.CareFigures(
+            pairing_needed=v["care.pairing_needed"],
+            paired=v["care.paired"],
+            pairing_coverage=v["care.pairing_coverage"],
+            red=v["care.red"],
+            red_intervened=v["care.red_intervened"],
+            intervention_coverage=v["care.intervention_coverage"],
+            children_paired=v["care.pairings_active"],
+            cases_open=v["cases.open"],
+            measures_done=v["measures.done"],
+            measures_done_by_kind={k: v[f"measures.done.{k.value}"] for k in MeasureKind},
+            duties_open=v["duties.open"],
+            duties_overdue=v["duties.overdue"],
+            duties_open_by_kind={d: v[f"duties.open.{d.value}"] for d in DutyKind},
         ),
     )
 

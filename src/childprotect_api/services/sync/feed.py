@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import uuid
 from collections.abc import Sequence
@@ -55,15 +56,20 @@ from childprotect_api.core import audit
 from childprotect_api.core.errors import Gone, Unprocessable
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.base import utcnow
+from childprotect_api.models.care import Alert, Case, CaseMeasure, Pairing
 from childprotect_api.models.child import Child
 from childprotect_api.models.report import Report
 from childprotect_api.models.sync import SyncChange, Xid8
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.care import AlertRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.sync import (
     AgreementUpsert,
+    AlertUpsert,
+    CaseUpsert,
     ChildUpsert,
+    PairingUpsert,
     ReportUpsert,
     SyncTombstone,
     TombstoneReason,
@@ -71,6 +77,7 @@ from childprotect_api.schemas.sync import (
 from childprotect_api.schemas.visit import VisitRead
 from childprotect_api.security.scope import Action, Scope, in_scope
 from childprotect_api.services.agreements.expiry import china_today
+from childprotect_api.services.care import cases as case_service
 from childprotect_api.services.children import rules as child_rules
 from childprotect_api.services.children.id_numbers import age_on
 from childprotect_api.services.reports.access import report_access, to_filed
@@ -82,7 +89,10 @@ MAX_LIMIT = 1000
 # expiry depends on it, with a whole day of margin against `sync_log_days`.
 LONGEST_TRANSACTION = timedelta(hours=12)
 
-ENTITIES = ("child", "agreement", "visit", "report")
+# New types go at the end: a cursor's `kind` indexes this tuple.
+ENTITIES = ("child", "agreement", "visit", "report", "pairing", "case", "alert")
+# Read by the caller's own rows (the filer of a report, the recipient of an alert), not area.
+_OWN = ("report", "alert")
 _INITIAL, _CHANGES = "i", "c"
 
 
@@ -243,6 +253,8 @@ class _Shaper:
     children: list[tuple[uuid.UUID, str]]
     agreements: list[tuple[uuid.UUID, str]]
     visits: int = 0
+    pairings: list[tuple[uuid.UUID, str]] = dataclasses.field(default_factory=list)
+    cases: list[tuple[uuid.UUID, str]] = dataclasses.field(default_factory=list)
 
     def child(self, c: Child) -> str:
         self.children.append((c.id, c.area_code))
@@ -265,12 +277,29 @@ class _Shaper:
             by_alias=True
         )
 
+    def pairing(self, p: Pairing) -> str:
+        self.pairings.append((p.id, p.area_code))
+        data = PairingRead.model_validate(p)
+        return PairingUpsert(id=p.id, version=p.version, data=data).model_dump_json()
+
+    def case(self, row: tuple[Case, list[CaseMeasure]]) -> str:
+        c, measures = row
+        self.cases.append((c.id, c.area_code))
+        data = case_service.to_read(c, measures)
+        return CaseUpsert(id=c.id, version=c.version, data=data).model_dump_json()
+
+    def alert(self, a: Alert) -> str:
+        data = AlertRead.model_validate(a)
+        return AlertUpsert(id=a.id, version=a.version, data=data).model_dump_json()
+
     async def audit(self, session: AsyncSession) -> None:
         """Each child and agreement served is recorded (as the lists do); visits as one
         `sync` row per page (as the visit list does). The caller's own reports carry no
         one else's personal data."""
         await audit.record_many(session, self.scope, "sync", "child", self.children)
         await audit.record_many(session, self.scope, "sync", "agreement", self.agreements)
+        await audit.record_many(session, self.scope, "sync", "pairing", self.pairings)
+        await audit.record_many(session, self.scope, "sync", "case", self.cases)
         if self.visits:
             await audit.record(session, self.scope, "sync", "visit", None, self.scope.area_code)
 
@@ -389,6 +418,23 @@ async def _initial_rows(
         )
         key = tuple_(col(Visit.visited_at), col(Visit.id))
         order = [col(Visit.visited_at), col(Visit.id)]
+    elif entity == "pairing":
+        stmt = (
+            select(Pairing)
+            .join(Child, col(Child.id) == col(Pairing.child_id))
+            .where(in_scope(scope, col(Pairing.area_code), col(Pairing.county_code)), kept)
+        )
+        key, order = col(Pairing.id), [col(Pairing.id)]
+    elif entity == "case":
+        stmt = (
+            select(Case)
+            .join(Child, col(Child.id) == col(Case.child_id))
+            .where(in_scope(scope, col(Case.area_code), col(Case.county_code)), kept)
+        )
+        key, order = col(Case.id), [col(Case.id)]
+    elif entity == "alert":
+        stmt = select(Alert).where(col(Alert.recipient_id) == scope.actor_id)
+        key, order = col(Alert.id), [col(Alert.id)]
     else:
         stmt = select(Report).where(report_access(scope).filed)
         key, order = col(Report.id), [col(Report.id)]
@@ -401,7 +447,23 @@ async def _initial_rows(
         else:
             stmt = stmt.where(key > uuid.UUID(after[-1]))
     result = await session.execute(stmt.order_by(*order).limit(limit))
+    if entity == "case":
+        cases = list(result.scalars())
+        measures = await case_service.measures_of(session, [c.id for c in cases])
+        return [_CaseRow(c, measures[c.id]) for c in cases]
     return list(result.all() if entity == "visit" else result.scalars())
+
+
+class _CaseRow(tuple[Case, list[CaseMeasure]]):
+    """A case and its measures, with the case's id (the keyset key) at hand."""
+
+    def __new__(cls, case: Case, measures: list[CaseMeasure]) -> _CaseRow:
+        return super().__new__(cls, (case, measures))
+
+    @property
+    def id(self) -> uuid.UUID:
+        case: Case = self[0]
+        return case.id
 
 
 def _initial_key(entity: str, row: Any) -> tuple[str, ...]:
@@ -499,7 +561,7 @@ def _changes_statement(scope: Scope, limit: int) -> Any:
         select(*columns)
         .where(
             in_scope(scope, _log.c.area_code, _log.c.county_code),
-            _log.c.entity_type != "report",
+            _log.c.entity_type.not_in(_OWN),
             after,
             below,
         )
@@ -510,7 +572,7 @@ def _changes_statement(scope: Scope, limit: int) -> Any:
         select(*columns)
         .where(
             _log.c.filer_id == scope.actor_id,
-            _log.c.entity_type == "report",
+            _log.c.entity_type.in_(_OWN),
             after,
             below,
         )
@@ -619,6 +681,45 @@ async def _current(
         stmt_r = select(Report).where(col(Report.id).in_(ids["report"]), report_access(scope).filed)
         for r in (await session.execute(stmt_r)).scalars():
             upserts[r.id] = shaper.report(r)
+
+    if ids["pairing"]:
+        stmt_p = (
+            select(Pairing, *child_state)
+            .join(Child, col(Child.id) == col(Pairing.child_id))
+            .where(
+                col(Pairing.id).in_(ids["pairing"]),
+                in_scope(scope, col(Pairing.area_code), col(Pairing.county_code)),
+            )
+        )
+        for p, anonymised_at, status, closed_at in await session.execute(stmt_p):
+            reason = _gone_reason(anonymised_at, status, closed_at, closed_cutoff)
+            if reason is None:
+                upserts[p.id] = shaper.pairing(p)
+            else:
+                gone[p.id] = reason
+    if ids["case"]:
+        stmt_c = (
+            select(Case, *child_state)
+            .join(Child, col(Child.id) == col(Case.child_id))
+            .where(
+                col(Case.id).in_(ids["case"]),
+                in_scope(scope, col(Case.area_code), col(Case.county_code)),
+            )
+        )
+        found = list(await session.execute(stmt_c))
+        measures = await case_service.measures_of(session, [row[0].id for row in found])
+        for case_, anonymised_at, status, closed_at in found:
+            reason = _gone_reason(anonymised_at, status, closed_at, closed_cutoff)
+            if reason is None:
+                upserts[case_.id] = shaper.case(_CaseRow(case_, measures[case_.id]))
+            else:
+                gone[case_.id] = reason
+    if ids["alert"]:
+        stmt_al = select(Alert).where(
+            col(Alert.id).in_(ids["alert"]), col(Alert.recipient_id) == scope.actor_id
+        )
+        for al in (await session.execute(stmt_al)).scalars():
+            upserts[al.id] = shaper.alert(al)
 
     # Upserts first, parents before children (child, agreement, visit, report), each in log
     # order; then tombstones, children last, so a phone applying a page in order never holds

@@ -63,6 +63,15 @@ from childprotect_api.models.idempotency import SyncPushOp
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.agreement import AgreementCreate, AgreementRead, AgreementUpdate
+from childprotect_api.schemas.care import (
+    CaseCreate,
+    ContactCreate,
+    ContactRead,
+    MeasureCreate,
+    MeasureDone,
+    PairingCreate,
+    PairingRead,
+)
 from childprotect_api.schemas.child import ChildCreate, ChildRead, ChildUpdate
 from childprotect_api.schemas.report import ReportCreate
 from childprotect_api.schemas.sync_push import (
@@ -79,6 +88,8 @@ from childprotect_api.security.crypto import lookup_hash
 from childprotect_api.security.scope import Action, Scope, in_scope
 from childprotect_api.services.agreements import service as agreements
 from childprotect_api.services.agreements.expiry import china_today
+from childprotect_api.services.care import cases as case_service
+from childprotect_api.services.care import pairings
 from childprotect_api.services.children import registry as children
 from childprotect_api.services.children import rules as child_rules
 from childprotect_api.services.children import schedule as visit_schedule
@@ -94,6 +105,11 @@ ENTITY = {
     PushOp.create_agreement: PushEntity.agreement,
     PushOp.update_agreement: PushEntity.agreement,
     PushOp.create_report: PushEntity.report,
+    PushOp.create_pairing: PushEntity.pairing,
+    PushOp.log_pairing_contact: PushEntity.pairing_contact,
+    PushOp.create_case: PushEntity.case,
+    PushOp.add_measure: PushEntity.case,
+    PushOp.complete_measure: PushEntity.case,
 }
 UPDATES = {PushOp.update_child, PushOp.update_agreement}
 # Runs of a batch when concurrent transactions end one (a deadlock, a serialization failure).
@@ -554,6 +570,59 @@ async def _create_report(batch: Push, op: PushOperation) -> PushResult:
     return _result(op, status, to_filed(report), report.version)
 
 
+# --- care work: pairings and cases ---------------------------------------------------------
+
+
+def _parent(op: PushOperation, name: str) -> tuple[uuid.UUID, dict[str, object]]:
+    """The parent's id the single operation takes from its path, and the rest of the data."""
+    data = dict(op.data)
+    parent = _uuid(data.pop(name, None))
+    if parent is None:
+        raise Unprocessable.field(f"data.{name}", "is required", code=f"{name}_required")
+    return parent, data
+
+
+async def _create_pairing(batch: Push, op: PushOperation) -> PushResult:
+    body = PairingCreate.model_validate(_with_id(op, op.data))
+    pairing, created = await pairings.create(batch.session, batch.scope, body)
+    status = PushStatus.created if created else PushStatus.unchanged
+    return _result(op, status, PairingRead.model_validate(pairing), pairing.version)
+
+
+async def _log_pairing_contact(batch: Push, op: PushOperation) -> PushResult:
+    pairing_id, data = _parent(op, "pairing_id")
+    body = ContactCreate.model_validate(_with_id(op, data))
+    contact, created = await pairings.log_contact(batch.session, batch.scope, pairing_id, body)
+    status = PushStatus.created if created else PushStatus.unchanged
+    return _result(op, status, ContactRead.model_validate(contact), 1)
+
+
+async def _create_case(batch: Push, op: PushOperation) -> PushResult:
+    body = CaseCreate.model_validate(_with_id(op, op.data))
+    case, created = await case_service.create(batch.session, batch.scope, body)
+    status = PushStatus.created if created else PushStatus.unchanged
+    return _result(op, status, await case_service.read(batch.session, case), case.version)
+
+
+async def _add_measure(batch: Push, op: PushOperation) -> PushResult:
+    case_id, data = _parent(op, "case_id")
+    body = MeasureCreate.model_validate(_with_id(op, data))
+    case, _, created = await case_service.add_measure(batch.session, batch.scope, case_id, body)
+    status = PushStatus.created if created else PushStatus.unchanged
+    return _result(op, status, await case_service.read(batch.session, case), case.version)
+
+
+async def _complete_measure(batch: Push, op: PushOperation) -> PushResult:
+    case_id, data = _parent(op, "case_id")
+    body = MeasureDone.model_validate(data)
+    before = (await case_service.get(batch.session, batch.scope, case_id)).version
+    case, _ = await case_service.complete_measure(
+        batch.session, batch.scope, case_id, _target(op), body
+    )
+    status = PushStatus.updated if case.version != before else PushStatus.unchanged
+    return _result(op, status, await case_service.read(batch.session, case), case.version)
+
+
 HANDLERS: dict[PushOp, Handler] = {
     PushOp.create_child: _create_child,
     PushOp.update_child: _update_child,
@@ -561,4 +630,9 @@ HANDLERS: dict[PushOp, Handler] = {
     PushOp.create_agreement: _create_agreement,
     PushOp.update_agreement: _update_agreement,
     PushOp.create_report: _create_report,
+    PushOp.create_pairing: _create_pairing,
+    PushOp.log_pairing_contact: _log_pairing_contact,
+    PushOp.create_case: _create_case,
+    PushOp.add_measure: _add_measure,
+    PushOp.complete_measure: _complete_measure,
 }

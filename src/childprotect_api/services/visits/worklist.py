@@ -20,10 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Integer,
     Select,
+    Uuid,
     and_,
+    any_,
     bindparam,
     func,
     literal_column,
@@ -36,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from childprotect_api.core import audit
 from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.base import utcnow
+from childprotect_api.models.care import ChildDuty
 from childprotect_api.models.child import Child
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.agreement import AgreementRead
@@ -58,19 +62,36 @@ _V = Visit.__table__.c  # type: ignore[attr-defined]
 _ACTIVE = _C.status == literal_column("'active'")
 _RETURNED = _V.status == literal_column("'returned'")
 
-# (statement, shape of scope, with a cursor) -> the statement, built on first use.
-_STATEMENTS: dict[tuple[str, str, bool], Raw] = {}
+_D = ChildDuty.__table__.c  # type: ignore[attr-defined]
+# Red and orange children with open duties come first among equally overdue ones.
+_URGENT_LEVELS = ("red", "orange")
+
+# (statement, shape of scope, with a cursor, only children with open duties) -> the
+# statement, built on first use.
+_STATEMENTS: dict[tuple[str, str, bool, bool], Raw] = {}
 
 
-def _due_filter(scope_clause: ColumnElement[bool]) -> list[ColumnElement[bool]]:
-    return [
+def _has_open_duty(child_id: Any, county_code: Any) -> ColumnElement[bool]:
+    """A probe of `uq_child_duties_open` (child_id, kind) WHERE met_at IS NULL."""
+    return (
+        select(_D.id)
+        .where(_D.child_id == child_id, _D.county_code == county_code, _D.met_at.is_(None))
+        .exists()
+    )
+
+
+def _due_filter(scope_clause: ColumnElement[bool], with_duties: bool) -> list[ColumnElement[bool]]:
+    conds = [
         scope_clause,
         _ACTIVE,
         _C.next_visit_due <= bindparam("horizon"),
     ]
+    if with_duties:
+        conds.append(_has_open_duty(_C.id, _C.county_code))
+    return conds
 
 
-def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
+def _page_statement(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> Select[Any]:
     """Counts over the whole range, and the page: its keys cut to the page size first from the
     index alone (index-only scans: a township's hundreds of due children are never read from
     the table), then only the page's rows read, each joined to the child's latest visit."""
@@ -81,12 +102,12 @@ def _page_statement(flt: ScopeFilter, with_cursor: bool) -> Select[Any]:
             func.count().filter(due < now).label("overdue"),
             func.count().filter(due >= now).label("due_soon"),
         )
-        .where(*_due_filter(flt.clause))
+        .where(*_due_filter(flt.clause, with_duties))
         .cte("counts")
     )
     keys = (
         select(_C.id, _C.county_code, _C.next_visit_due)
-        .where(*_due_filter(flt.clause))
+        .where(*_due_filter(flt.clause, with_duties))
         .order_by(due, _C.id)
         .limit(bindparam("page_limit", type_=Integer))
     )
@@ -157,11 +178,27 @@ def _returned_statement(flt: ScopeFilter) -> Select[Any]:
     return stmt
 
 
-def _statement(kind: str, flt: ScopeFilter, with_cursor: bool = False) -> Raw:
-    key = (kind, flt.shape, with_cursor)
+def _duties_statement() -> Select[Any]:
+    """The open duties of the page's children (one probe of the partial unique index each)."""
+    return (
+        select(_D.child_id, _D.kind, _D.due_at, _D.case_id)
+        .where(_D.child_id == any_(bindparam("child_ids", type_=ARRAY(Uuid))), _D.met_at.is_(None))
+        .order_by(_D.due_at, _D.id)
+    )
+
+
+def _statement(
+    kind: str, flt: ScopeFilter, with_cursor: bool = False, with_duties: bool = False
+) -> Raw:
+    key = (kind, flt.shape, with_cursor, with_duties)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        built = _page_statement(flt, with_cursor) if kind == "page" else _returned_statement(flt)
+        if kind == "page":
+            built = _page_statement(flt, with_cursor, with_duties)
+        elif kind == "duties":
+            built = _duties_statement()
+        else:
+            built = _returned_statement(flt)
         stmt = _STATEMENTS[key] = Raw(built)
     return stmt
 
@@ -171,7 +208,7 @@ def _follow_up(action: dict[str, Any]) -> dict[str, Any]:
     return {"action": action["action"], "due_on": action["due_on"], "done": False}
 
 
-def _item(row: Any, now: datetime) -> dict[str, Any]:
+def _item(row: Any, now: datetime, duties: list[dict[str, Any]]) -> dict[str, Any]:
     """A WorklistItem as data. Unpacked by position (the page statement's column order):
     this runs for every child on the screen."""
     _, _, child_id, _, name, area_code, level, categories, due, last, latest_id, actions = row
@@ -190,7 +227,15 @@ def _item(row: Any, now: datetime) -> dict[str, Any]:
         "days_overdue": int(late // _DAY) if late > 0 else 0,
         "open_follow_ups": [_follow_up(a) for a in actions or () if not a.get("done")],
         "latest_visit_id": latest_id,
+        "duties": duties,
     }
+
+
+def _rank(item: dict[str, Any]) -> tuple[int, int]:
+    """Among equally overdue children (whole days), red and orange ones with open duties
+    first; the sort is stable, so the due order holds otherwise."""
+    urgent = item["child"]["risk_level"] in _URGENT_LEVELS and bool(item["duties"])
+    return (-item["days_overdue"], 0 if urgent else 1)
 
 
 async def _agreement_follow_ups(session: AsyncSession, scope: Scope) -> AgreementFollowUps:
@@ -241,6 +286,7 @@ async def worklist(
     after: tuple[datetime, uuid.UUID] | None,
     now: datetime | None = None,
     include_agreements: bool = False,
+    with_duties: bool = False,
 ) -> tuple[Worklist, tuple[datetime, uuid.UUID] | None]:
     """The page as the validated model, and the sort key of its last row when more may
     follow."""
@@ -252,6 +298,7 @@ async def worklist(
         after=after,
         now=now,
         include_agreements=include_agreements,
+        with_duties=with_duties,
     )
     return Worklist.model_validate(data), last
 
@@ -265,6 +312,7 @@ async def worklist_data(
     after: tuple[datetime, uuid.UUID] | None,
     now: datetime | None = None,
     include_agreements: bool = False,
+    with_duties: bool = False,
 ) -> tuple[dict[str, Any], tuple[datetime, uuid.UUID] | None]:
     """The page as data shaped as the Worklist schema, field by field and in order (the
     router serialises it once; tests hold it to the schema), and the sort key of its last
@@ -280,8 +328,19 @@ async def worklist_data(
     }
     if after is not None:
         params["after_due"], params["after_id"] = after
-    rows = await _statement("page", flt, after is not None).fetch(session, params)
+    rows = await _statement("page", flt, after is not None, with_duties).fetch(session, params)
     items = [r for r in rows if r["id"] is not None]
+    open_duties: dict[uuid.UUID, list[dict[str, Any]]] = {r["id"]: [] for r in items}
+    if items:
+        for d in await _statement("duties", flt).fetch(session, {"child_ids": list(open_duties)}):
+            open_duties[d["child_id"]].append(
+                {
+                    "kind": d["kind"],
+                    "due_at": d["due_at"],
+                    "overdue": d["due_at"] <= now,
+                    "case_id": d["case_id"],
+                }
+            )
     returned = await _statement("returned", flt).fetch(
         session, {**flt.params, "visitor_id": scope.user_id}
     )
@@ -289,7 +348,8 @@ async def worklist_data(
     await audit.record(session, scope, "list", "worklist", None, scope.area_code or None)
     last = (items[-1]["next_visit_due"], items[-1]["id"]) if len(items) == limit else None
     page = {
-        "items": [_item(r, now) for r in items],
+        # The cursor is the last row in due order; the ranking moves rows within the page.
+        "items": sorted((_item(r, now, open_duties[r["id"]]) for r in items), key=_rank),
         "next_cursor": None,
         "counts": {"overdue": rows[0]["overdue"], "due_soon": rows[0]["due_soon"]},
         "returned_visits": [_returned_visit(r) for r in returned],
