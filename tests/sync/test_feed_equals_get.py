@@ -18,6 +18,7 @@ import httpx
 
 from childprotect_api.schemas.sync import SyncItem
 from tests.agreements import agreement_helpers
+from tests.care import care_support
 from tests.children.child_payloads import CHILDREN, new_child
 from tests.conftest import VILLAGE, World
 from tests.reports import report_support
@@ -29,8 +30,10 @@ Make = Callable[[httpx.AsyncClient, World, Any, Any], Awaitable[str]]
 
 @dataclass(frozen=True)
 class FeedType:
-    make: Make  # creates one record as the director (client, world, session, settings): its id
-    get_path: str  # the GET endpoint, "{id}" for the record's id
+    make: Make  # creates one record (client, world, session, settings): its id
+    get_path: str  # the GET endpoint, "{id}" for the record's id; or a list holding it
+    actor: str = "director"  # whose feed carries it
+    in_list: bool = False  # get_path is a list page: the record is the item with its id
 
 
 async def _child(client: httpx.AsyncClient, world: World, session: Any, settings: Any) -> str:
@@ -71,11 +74,37 @@ async def _report(client: httpx.AsyncClient, world: World, session: Any, setting
     return str(report["id"])
 
 
+async def _pairing(client: httpx.AsyncClient, world: World, session: Any, settings: Any) -> str:
+    child = await registered_child(session, settings, VILLAGE)
+    body = care_support.pairing_body(child.id, ends_on="2030-06-30")
+    r = await client.post(care_support.PAIRINGS, json=body, headers=world["director"].headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _case(client: httpx.AsyncClient, world: World, session: Any, settings: Any) -> str:
+    child = await registered_child(session, settings, VILLAGE)
+    body = care_support.case_body(child.id)
+    r = await client.post(care_support.CASES, json=body, headers=world["officer"].headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _alert(client: httpx.AsyncClient, world: World, session: Any, settings: Any) -> str:
+    child = await registered_child(session, settings, VILLAGE)
+    await care_support.set_risk(client, world, child.id, "red", "officer")
+    alerts = await care_support.alerts_for(session, "child_red")
+    return str(next(a.id for a in alerts if a.child_id == child.id))
+
+
 FEED_TYPES: dict[str, FeedType] = {
     "child": FeedType(_child, "/api/v1/children/{id}"),
     "visit": FeedType(_visit, "/api/v1/visits/{id}"),
     "agreement": FeedType(_agreement, "/api/v1/agreements/{id}"),
     "report": FeedType(_report, "/api/v1/reports/mine/{id}"),
+    "pairing": FeedType(_pairing, "/api/v1/pairings/{id}"),
+    "case": FeedType(_case, "/api/v1/cases/{id}"),
+    "alert": FeedType(_alert, "/api/v1/alerts?limit=200", actor="officer", in_list=True),
 }
 
 
@@ -116,21 +145,25 @@ def test_every_type_the_feed_carries_is_compared():
 
 
 async def test_feed_items_equal_their_get_body_field_by_field(client, world, session, settings):
-    director = world["director"]
     made = {
         name: await kind.make(client, world, session, settings) for name, kind in FEED_TYPES.items()
     }
-    items, _, _ = await drain(client, director)
-    got = upserts(items)
+    feeds = {}
+    for actor in {kind.actor for kind in FEED_TYPES.values()}:
+        items, _, _ = await drain(client, world[actor])
+        feeds[actor] = upserts(items)
     problems: list[str] = []
     for name, record_id in made.items():
-        item = got.get((name, record_id))
+        kind = FEED_TYPES[name]
+        headers = world[kind.actor].headers
+        item = feeds[kind.actor].get((name, record_id))
         assert item is not None, f"the feed did not carry the {name}"
-        r = await client.get(
-            FEED_TYPES[name].get_path.format(id=record_id), headers=director.headers
-        )
+        r = await client.get(kind.get_path.format(id=record_id), headers=headers)
         assert r.status_code == 200, r.text
-        problems += [f"{name}: {d}" for d in differences(item["data"], r.json())]
-        if "version" in r.json():
-            assert item["version"] == r.json()["version"], name
+        body = r.json()
+        if kind.in_list:
+            body = next(i for i in body["items"] if i["id"] == record_id)
+        problems += [f"{name}: {d}" for d in differences(item["data"], body)]
+        if "version" in body:
+            assert item["version"] == body["version"], name
     assert problems == []
