@@ -118,6 +118,11 @@ WORKLIST_PAGE = (
     "visits.id DESC LIMIT $6::INTEGER) AS latest ON true) ON true "
     "ORDER BY page.next_visit_due, page.id"
 )
+WORKLIST_DUTIES = (
+    "SELECT child_duties.child_id, child_duties.kind, child_duties.due_at, "
+    "child_duties.case_id FROM child_duties WHERE child_duties.child_id = ANY ($1::UUID[]) "
+    "AND child_duties.met_at IS NULL ORDER BY child_duties.due_at, child_duties.id"
+)
 WORKLIST_RETURNED = (
     "SELECT visits.id, visits.child_id, children.name, visits.visited_at, "
     "visits.review_comment, visits.reviewed_by, visits.reviewed_at, visits.version "
@@ -141,7 +146,7 @@ CHILDREN_PAGE = (
 # The statements of each read, in order (the drift test compares them with the API's).
 STATEMENTS: dict[str, list[str]] = {
     "child": [SESSION_CHECK, CHILD_BY_ID, AUDIT_ONE],
-    "worklist": [SESSION_CHECK, WORKLIST_PAGE, WORKLIST_RETURNED, AUDIT_ONE],
+    "worklist": [SESSION_CHECK, WORKLIST_PAGE, WORKLIST_DUTIES, WORKLIST_RETURNED, AUDIT_ONE],
     "children": [SESSION_CHECK, CHILDREN_PAGE, AUDIT_ONE],
 }
 READS = ("child", "worklist", "children")
@@ -335,6 +340,17 @@ async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Requ
     rows = await conn.fetch(
         WORKLIST_PAGE, now, county, caller.area, now + timedelta(days=7), PAGE_LIMIT, 1
     )
+    duties: dict[Any, list[dict[str, Any]]] = {r["id"]: [] for r in rows if r["id"] is not None}
+    if duties:
+        for d in await conn.fetch(WORKLIST_DUTIES, list(duties)):
+            duties[d["child_id"]].append(
+                {
+                    "kind": d["kind"],
+                    "due_at": d["due_at"],
+                    "overdue": d["due_at"] <= now,
+                    "case_id": d["case_id"],
+                }
+            )
     returned = await conn.fetch(
         WORKLIST_RETURNED, caller.user_id, county, caller.area, RETURNED_LIMIT
     )
@@ -374,12 +390,20 @@ async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Requ
                     if not a.get("done")
                 ],
                 "latest_visit_id": r["latest_visit_id"],
+                "duties": duties[r["id"]],
             }
         )
     next_cursor = None
     if len(items) == PAGE_LIMIT:
         last = items[-1]
         next_cursor = encode_cursor([last["next_visit_due"].isoformat(), str(last["child"]["id"])])
+    # Red and orange children with open duties first among equally overdue (a stable sort).
+    items.sort(
+        key=lambda i: (
+            -i["days_overdue"],
+            0 if i["child"]["risk_level"] in ("red", "orange") and i["duties"] else 1,
+        )
+    )
     body = {
         "items": items,
         "next_cursor": next_cursor,

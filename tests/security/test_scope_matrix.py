@@ -18,6 +18,7 @@ from childprotect_api.models.job import Job
 from childprotect_api.models.user import Role
 from childprotect_api.services.children import id_numbers
 from tests.agreements import agreement_helpers
+from tests.care import care_support
 from tests.children.child_payloads import new_child
 from tests.conftest import COUNTY, TOWNSHIP, VILLAGE, World, make_actor
 from tests.factories import make_child
@@ -48,6 +49,10 @@ ALLOWED_BY_TAG: dict[str, set[Role]] = {
     "stats": STAFF | {Role.auditor, Role.admin},
     "sync": STAFF,
     "jobs": STAFF,
+    "pairings": STAFF,
+    "cases": STAFF,
+    "duties": STAFF,
+    "alerts": SUPERVISORS,
 }
 ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "createReport": STAFF | {Role.reporter},
@@ -58,6 +63,10 @@ ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "updateVisitPolicy": {Role.county_officer},
     "updateReportPolicy": {Role.county_officer},
     "terminateAgreement": SUPERVISORS,
+    "createCase": SUPERVISORS,
+    "updateCase": SUPERVISORS,
+    "closeCase": SUPERVISORS,
+    "addCaseMeasure": SUPERVISORS,
 }
 # Query parameters an operation needs to name the arranged objects' area.
 QUERY: dict[str, dict[str, str]] = {
@@ -179,6 +188,15 @@ def _bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
             }
         },
         "pushSyncBatch": {"json": {"operations": _push_operations(ids, now)}},
+        "createPairing": {"json": care_support.pairing_body(uuid.UUID(ids["child_id"]))},
+        "updatePairing": {"json": {"note": "每周电话"}},
+        "endPairing": {"json": {"end_reason": "other"}},
+        "logPairingContact": {"json": {"contacted_at": now.isoformat(), "kind": "phone"}},
+        "createCase": {"json": care_support.case_body(uuid.UUID(ids["other_child_id"]))},
+        "updateCase": {"json": {"summary": "复核"}},
+        "closeCase": {"json": {"outcome": "other"}},
+        "addCaseMeasure": {"json": {"kind": "other", "responsible": "民政办"}},
+        "completeCaseMeasure": {"json": {}},
     }
 
 
@@ -262,7 +280,9 @@ async def _arrange(client: httpx.AsyncClient, world: World, session, settings) -
         session, settings, "colleague", Role.village_director, VILLAGE, username="colleague"
     )
     await session.commit()
+    care = await _arrange_care(client, world, session, child.id, other.id)
     return {
+        **care,
         "child_id": str(child.id),
         "other_child_id": str(other.id),
         "agreement_id": agreement["id"],
@@ -278,6 +298,40 @@ async def _arrange(client: httpx.AsyncClient, world: World, session, settings) -
         "client_id": api_client.id,
         "webhook_id": webhook_id,
         "delivery_id": str(uuid.uuid4()),
+    }
+
+
+async def _arrange_care(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, world: World, session, child_id: uuid.UUID, other_id: uuid.UUID
+) -> dict[str, str]:
+    """A pairing and a case with a measure about the child; an alert for the county officer
+    (the other child raised to red)."""
+    r = await client.post(
+        care_support.PAIRINGS,
+        json=care_support.pairing_body(child_id),
+        headers=world["director"].headers,
+    )
+    assert r.status_code == 201, r.text
+    pairing_id = r.json()["id"]
+    r = await client.post(
+        care_support.CASES, json=care_support.case_body(child_id), headers=world["officer"].headers
+    )
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    r = await client.post(
+        f"{care_support.CASES}/{case_id}/measures",
+        json={"kind": "psychological_support", "responsible": "县未保中心"},
+        headers={**world["officer"].headers, "If-Match": f'"{r.json()["version"]}"'},
+    )
+    assert r.status_code == 201, r.text
+    measure_id = next(m["id"] for m in r.json()["measures"])
+    await care_support.set_risk(client, world, other_id, "red", "officer")
+    alert = next(a for a in await care_support.alerts_for(session) if a.child_id == other_id)
+    return {
+        "pairing_id": pairing_id,
+        "case_id": case_id,
+        "measure_id": measure_id,
+        "alert_id": str(alert.id),
     }
 
 
