@@ -185,3 +185,59 @@ async def test_import_is_rate_limited_per_caller(client, world, app, monkeypatch
     monkeypatch.setattr(rate_limit, "clock", lambda: frozen.replace(minute=1))
     r = await client.post(f"{AREAS}/import", params={"dry_run": "true"}, files=files, headers=h)
     assert r.status_code == 200
+
+
+async def _county_admin(session, settings):  # type: ignore[no-untyped-def]
+    from childprotect_api.models.user import Role
+    from tests.conftest import make_actor
+
+    admin = await make_actor(session, settings, "admin_62", Role.admin, "62")
+    await session.commit()
+    return admin
+
+
+async def test_an_admin_writes_only_areas_inside_their_own(client, world, session, settings):
+    """Issue #18 item 5: an admin of province 62 created province 11 and city 1101."""
+    admin = await _county_admin(session, settings)
+    for body in (
+        {"code": "11", "name": "北京市"},
+        {"code": "1101", "name": "市辖区", "parent_code": "11"},
+        {"code": "6301", "name": "西宁市", "parent_code": "63"},
+    ):
+        r = await client.post(AREAS, json=body, headers=admin.headers)
+        assert r.status_code == 403 and r.json()["code"] == "area_out_of_scope", (body, r.text)
+    # The same answer whether or not the area exists.
+    r = await client.post(AREAS, json={"code": "62", "name": "x"}, headers=admin.headers)
+    assert r.status_code == 422  # its own area exists: not out of scope
+    r = await client.post(
+        AREAS, json={"code": "6208", "name": "平凉市", "parent_code": "62"}, headers=admin.headers
+    )
+    assert r.status_code == 201, r.text
+    # The system-wide admin still may.
+    r = await client.post(
+        AREAS, json={"code": "11", "name": "北京市"}, headers=world["admin"].headers
+    )
+    assert r.status_code == 201, r.text
+
+    # CSV import: creating or renaming outside the own area makes the row invalid, and
+    # nothing is applied.
+    csv = "code,name,parent_code\n11,改名,\n1101,市辖区,11\n6209,酒泉市,62\n".encode()
+    r = await client.post(
+        f"{AREAS}/import", files={"file": ("a.csv", csv, "text/csv")}, headers=admin.headers
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["applied"] is False and report["invalid"] == 2
+    statuses = {row["code"]: (row["status"], row.get("errors")) for row in report["rows"]}
+    assert statuses["11"] == ("invalid", ["code: outside your own area"])
+    assert statuses["1101"] == ("invalid", ["code: outside your own area"])
+    r = await client.get(f"{AREAS}/11", headers=world["admin"].headers)
+    assert r.json()["name"] == "北京市"
+    r = await client.get(f"{AREAS}/1101", headers=world["admin"].headers)
+    assert r.status_code == 404
+    # Inside the own area, the import applies.
+    csv = "code,name,parent_code\n6209,酒泉市,62\n620722,高台县(新),6207\n".encode()
+    r = await client.post(
+        f"{AREAS}/import", files={"file": ("a.csv", csv, "text/csv")}, headers=admin.headers
+    )
+    assert r.json()["applied"] is True, r.text

@@ -27,7 +27,7 @@ async def test_audit_log_is_scoped_and_filtered(client, world, session, settings
         ("child.read", str(a.id), str(world["director"].id)),
     ]
     r = await client.get(
-        AUDIT, params={"user_id": str(world["director"].id)}, headers=world["auditor"].headers
+        AUDIT, params={"user_id": str(world["director"].id)}, headers=world["admin"].headers
     )
     assert [x["actor_id"] for x in r.json()["items"]] == [str(world["director"].id)]
     r = await client.get(AUDIT, params={"child_id": str(c.id)}, headers=world["officer"].headers)

@@ -67,9 +67,9 @@ async def get_area(
     dependencies=[IDEMPOTENT],
 )
 async def create_area(scope: CurrentScope, session: SessionDep, body: AreaCreate) -> AreaRead:
-    """Add one area (admins)."""
+    """Add one area (admins), inside the admin's own area (403 `area_out_of_scope`)."""
     scope.require(Action.areas_manage)
-    return AreaRead.model_validate(await area_service.create_area(session, body))
+    return AreaRead.model_validate(await area_service.create_area(session, scope, body))
 
 
 @router.post(
@@ -86,7 +86,7 @@ async def import_areas(
     dry_run: bool = False,
 ) -> AreaImportReport:
     """Import a CSV of areas (admins). Answers a per-row report; applies nothing if any row
-    is invalid."""
+    is invalid. Rows outside the admin's own area are invalid."""
     scope.require(Action.areas_manage)
     raw = await file.read(MAX_IMPORT_BYTES + 1)
     if len(raw) > MAX_IMPORT_BYTES:
@@ -95,4 +95,4 @@ async def import_areas(
         content = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise Unprocessable.field("file", "must be UTF-8 text", code="bad_encoding") from e
-    return await area_service.import_areas(session, content, apply=not dry_run)
+    return await area_service.import_areas(session, scope, content, apply=not dry_run)

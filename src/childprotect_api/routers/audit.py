@@ -34,13 +34,19 @@ async def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[AuditEventRead]:
-    """Who read or changed which record, newest first, for records in your scope."""
+    """Who read or changed which record, newest first, for records in your scope.
+
+    County officers see every row. Admins see rows about mandatory reports without who acted
+    (`actor_role` "withheld", the time to the day). Auditors see the log by county and day:
+    no actor, record or request ids, `area_code` cut to the county, and no `child_id` or
+    `user_id` filter (403 `audit_filter_forbidden`); an auditor below county level sees only
+    their own actions."""
     after = decode_cursor(cursor, 1)
     if after is not None and not isinstance(after[0], int):
         raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    rows = await audit_service.list_events(
+    items, last_id = await audit_service.list_events(
         session,
         scope,
         resource_id=child_id,
@@ -49,5 +55,5 @@ async def list_audit_events(
         limit=limit,
         before_id=after[0] if after else None,
     )
-    next_cursor = encode_cursor([rows[-1].id]) if len(rows) == limit else None
-    return Page(items=[AuditEventRead.model_validate(r) for r in rows], next_cursor=next_cursor)
+    next_cursor = encode_cursor([last_id]) if len(items) == limit else None
+    return Page(items=items, next_cursor=next_cursor)

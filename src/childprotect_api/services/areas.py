@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core.errors import NotFound, Unprocessable
+from childprotect_api.core.errors import Forbidden, NotFound, Unprocessable
 from childprotect_api.models.area import LEVEL_BY_LENGTH, PARENT_LENGTH, Area, AreaLevel
 from childprotect_api.schemas.area import AreaCreate, AreaImportReport, AreaImportRow
 from childprotect_api.security.scope import Scope, apply_scope
@@ -71,11 +71,19 @@ async def list_areas(
     return list((await session.execute(stmt)).scalars())
 
 
-async def create_area(session: AsyncSession, data: AreaCreate) -> Area:
+def writable(scope: Scope, code: str) -> bool:
+    """Admins write only areas inside their own area (a system-wide admin: any)."""
+    return scope.covers(code)
+
+
+async def create_area(session: AsyncSession, scope: Scope, data: AreaCreate) -> Area:
     problems = code_problems(data.code, data.parent_code)
     if problems:
         field, message = problems[0]
         raise Unprocessable.field(field, message, code="invalid_area_code")
+    if not writable(scope, data.code):
+        # Decided before looking the code up: the answer says nothing of what exists there.
+        raise Forbidden("this area lies outside your own area", code="area_out_of_scope")
     if await session.get(Area, data.code) is not None:
         raise Unprocessable.field("code", "an area with this code exists", code="area_exists")
     if data.parent_code and await session.get(Area, data.parent_code) is None:
@@ -88,8 +96,11 @@ async def create_area(session: AsyncSession, data: AreaCreate) -> Area:
     return area
 
 
-async def import_areas(session: AsyncSession, content: str, *, apply: bool) -> AreaImportReport:
-    """Import `code,name,parent_code` rows. Nothing is applied if any row is invalid."""
+async def import_areas(
+    session: AsyncSession, scope: Scope, content: str, *, apply: bool
+) -> AreaImportReport:
+    """Import `code,name,parent_code` rows. Nothing is applied if any row is invalid; a row
+    outside the caller's own area is invalid (whether or not the area exists)."""
     reader = csv.reader(io.StringIO(content.lstrip("\ufeff")))
     rows: list[AreaImportRow] = []
     parsed: list[tuple[str, str, str | None]] = []
@@ -107,6 +118,8 @@ async def import_areas(session: AsyncSession, content: str, *, apply: bool) -> A
             errors.append("name: required")
         parent = cells[2] if len(cells) > 2 and cells[2] else None
         errors += [f"{f}: {m}" for f, m in code_problems(code, parent)]
+        if not errors and not writable(scope, code):
+            errors.append("code: outside your own area")
         if code in seen:
             errors.append("code: appears twice in the file")
         if parent and not errors and parent not in existing and parent not in seen:

@@ -59,7 +59,7 @@ async def import_areas_cli(url: str, content: str) -> AreaImportReport:
     db = Database.create(url, pool_size=1, max_overflow=0)
     try:
         async with db.sessionmaker() as session:
-            report = await area_service.import_areas(session, content, apply=True)
+            report = await area_service.import_areas(session, SYSTEM_SCOPE, content, apply=True)
             await session.commit()
             return report
     finally:
