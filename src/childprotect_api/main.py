@@ -18,6 +18,7 @@ from childprotect_api.core.errors import install_error_handlers
 from childprotect_api.core.middleware import RequestContextMiddleware, install_access_log_redaction
 from childprotect_api.core.openapi import shape_openapi
 from childprotect_api.routers import (
+    activities,
     agreements,
     areas,
     audit,
@@ -70,6 +71,8 @@ ROUTERS = [
     job_routes.router,
     visit_policy.router,
     stats.router,
+    activities.router,
+    activities.site_router,
 ]
 
 

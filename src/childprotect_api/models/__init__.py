@@ -1,6 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all
 on SQLModel.metadata (what Alembic compares against)."""
 
+from childprotect_api.models.activity import Activity, Site
 from childprotect_api.models.agreement import Agreement, AgreementStatusChange
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
@@ -32,6 +33,7 @@ from childprotect_api.models.webhook import (
 )
 
 __all__ = [
+    "Activity",
     "Agreement",
     "AgreementStatusChange",
     "Area",
@@ -55,6 +57,7 @@ __all__ = [
     "ReportPolicy",
     "ReportReferral",
     "Role",
+    "Site",
     "SyncChange",
     "SyncPushOp",
     "TokenFamily",

@@ -50,6 +50,10 @@ class Action(StrEnum):
     visit_policy_read = "visit_policy_read"
     visit_policy_manage = "visit_policy_manage"
     sync = "sync"
+    activity_log = "activity_log"
+    site_read = "site_read"
+    site_manage = "site_manage"
+    qualifications_set = "qualifications_set"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -85,6 +89,13 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # The offline app's changes feed: staff who work in the field. Not integration clients
     # (they have webhooks and the list endpoints; the feed is shaped for one phone's copy).
     Action.sync: frozenset(_STAFF),
+    # Care work (DESIGN.md "Care work"): the staff who hold and log activities, at any level
+    # of their scope; sites (阵地) are read by staff and kept by supervisors and officers;
+    # qualifications (社工证, ...) are set by county officers.
+    Action.activity_log: frozenset(_STAFF),
+    Action.site_read: frozenset(_STAFF),
+    Action.site_manage: frozenset(_SUPERVISORS),
+    Action.qualifications_set: frozenset({Role.county_officer}),
 }
 
 # OAuth2 scopes an integration client needs for an action.
