@@ -88,7 +88,9 @@ async def test_qualifications_set_by_county_officers(client, world):
     assert r.json()["qualifications"] == ["social_worker", "teacher"]
     r = await client.get(url, headers=world["officer"].headers)
     assert r.json()["qualifications"] == ["social_worker", "teacher"]
-    r = await client.patch(url, json={"qualifications": ["pilot"]}, headers=world["officer"].headers)
+    r = await client.patch(
+        url, json={"qualifications": ["pilot"]}, headers=world["officer"].headers
+    )
     assert r.status_code == 422
     r = await client.patch(url, json={"qualifications": None}, headers=world["officer"].headers)
     assert r.status_code == 422

@@ -9,12 +9,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from childprotect_api.schemas.activity import ActivityRead, SiteRead
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead
 from childprotect_api.schemas.visit import VisitRead
 
-SyncEntity = Literal["child", "agreement", "visit", "report"]
+SyncEntity = Literal["child", "agreement", "visit", "report", "site", "activity"]
 
 
 class TombstoneReason(StrEnum):
@@ -57,6 +58,16 @@ class ReportUpsert(_Upsert):
     data: FiledReportRead = Field(description="As GET /api/v1/reports/mine/{id}.")
 
 
+class SiteUpsert(_Upsert):
+    type: Literal["site"] = "site"
+    data: SiteRead = Field(description="As GET /api/v1/sites/{id}.")
+
+
+class ActivityUpsert(_Upsert):
+    type: Literal["activity"] = "activity"
+    data: ActivityRead = Field(description="As GET /api/v1/activities/{id}.")
+
+
 class SyncTombstone(BaseModel):
     """Drop this record from the phone (a tombstone of a record the phone never had is
     harmless). A child's tombstone drops its agreements and visits too."""
@@ -67,7 +78,15 @@ class SyncTombstone(BaseModel):
     reason: TombstoneReason
 
 
-SyncItem = ChildUpsert | AgreementUpsert | VisitUpsert | ReportUpsert | SyncTombstone
+SyncItem = (
+    ChildUpsert
+    | AgreementUpsert
+    | VisitUpsert
+    | ReportUpsert
+    | SiteUpsert
+    | ActivityUpsert
+    | SyncTombstone
+)
 
 
 class SyncChangesPage(BaseModel):

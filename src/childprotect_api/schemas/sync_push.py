@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.core.errors import Problem
+from childprotect_api.schemas.activity import ActivityRead
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead
@@ -23,6 +24,7 @@ class PushOp(StrEnum):
     create_agreement = "create_agreement"
     update_agreement = "update_agreement"
     create_report = "create_report"
+    create_activity = "create_activity"
 
 
 class PushEntity(StrEnum):
@@ -30,6 +32,7 @@ class PushEntity(StrEnum):
     visit = "visit"
     agreement = "agreement"
     report = "report"
+    activity = "activity"
 
 
 class PushStatus(StrEnum):
@@ -44,7 +47,8 @@ class PushStatus(StrEnum):
 _DATA = """The body of the single-record operation: createChild (ChildCreate),
 updateChild (ChildUpdate), createVisit (VisitCreate), createAgreement (AgreementCreate, plus
 `child_id`: the child it is for, which the single operation takes from its path),
-updateAgreement (AgreementUpdate), createReport (ReportCreate). Checked against that schema
+updateAgreement (AgreementUpdate), createReport (ReportCreate), createActivity
+(ActivityCreate). Checked against that schema
 per operation: an invalid one is `rejected` with the field errors, the others go on."""
 
 
@@ -85,7 +89,7 @@ class ItemProblem(Problem):
     model_config = ConfigDict(extra="allow")
 
 
-Record = ChildRead | VisitRead | AgreementRead | FiledReportRead
+Record = ChildRead | VisitRead | AgreementRead | FiledReportRead | ActivityRead
 
 
 class PushResult(BaseModel):

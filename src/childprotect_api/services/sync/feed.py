@@ -5,7 +5,8 @@ Two phases behind one opaque cursor:
 1. **Initial load** (no cursor): every child, agreement and visit in the caller's scope that
    the app keeps (not anonymised, not closed longer than `sync_keep_closed_days`; visits:
    the current version) and the caller's own reports, read from the base tables in a stable
-   keyset order (children, agreements, visits by (visited_at, id), reports), pages filled
+   keyset order (children, agreements, visits by (visited_at, id), reports, then the sites and
+   care activities of the scope), pages filled
    across types. Its first page records where the change log is to be read from afterwards:
    `(pg_snapshot_xmin(pg_current_snapshot()), seq 0)`, taken BEFORE anything is read.
 2. **Incremental**: rows of `sync_changes` in scope (area prefix via security.scope; reports
@@ -53,18 +54,22 @@ from sqlmodel import col
 
 from childprotect_api.core import audit
 from childprotect_api.core.errors import Gone, Unprocessable
+from childprotect_api.models.activity import Activity, Site
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.report import Report
 from childprotect_api.models.sync import SyncChange, Xid8
 from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.activity import ActivityRead, SiteRead
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.sync import (
+    ActivityUpsert,
     AgreementUpsert,
     ChildUpsert,
     ReportUpsert,
+    SiteUpsert,
     SyncTombstone,
     TombstoneReason,
 )
@@ -82,7 +87,11 @@ MAX_LIMIT = 1000
 # expiry depends on it, with a whole day of margin against `sync_log_days`.
 LONGEST_TRANSACTION = timedelta(hours=12)
 
-ENTITIES = ("child", "agreement", "visit", "report")
+# Sites and activities (care work) come last: initial-load cursors of older phones keep
+# their meaning, and a site comes before the activities held at it.
+ENTITIES = ("child", "agreement", "visit", "report", "site", "activity")
+# Area-scoped records that are not a child's: in scope or not, nothing else decides.
+_CARE = {"site": Site, "activity": Activity}
 _INITIAL, _CHANGES = "i", "c"
 
 
@@ -262,6 +271,14 @@ class _Shaper:
     def report(self, r: Report) -> str:
         return ReportUpsert(id=r.id, version=r.version, data=to_filed(r)).model_dump_json()
 
+    def site(self, s: Site) -> str:
+        data = SiteRead.model_validate(s)
+        return SiteUpsert(id=s.id, version=s.version, data=data).model_dump_json()
+
+    def activity(self, a: Activity) -> str:
+        data = ActivityRead.model_validate(a)
+        return ActivityUpsert(id=a.id, version=a.version, data=data).model_dump_json()
+
     async def audit(self, session: AsyncSession) -> None:
         """Each child and agreement served is recorded (as the lists do); visits as one
         `sync` row per page (as the visit list does). The caller's own reports carry no
@@ -386,6 +403,10 @@ async def _initial_rows(
         )
         key = tuple_(col(Visit.visited_at), col(Visit.id))
         order = [col(Visit.visited_at), col(Visit.id)]
+    elif entity in _CARE:
+        model: Any = _CARE[entity]
+        stmt = select(model).where(in_scope(scope, model.area_code, model.county_code))
+        key, order = model.id, [model.id]
     else:
         stmt = select(Report).where(report_access(scope).filed)
         key, order = col(Report.id), [col(Report.id)]
@@ -616,6 +637,14 @@ async def _current(
         stmt_r = select(Report).where(col(Report.id).in_(ids["report"]), report_access(scope).filed)
         for r in (await session.execute(stmt_r)).scalars():
             upserts[r.id] = shaper.report(r)
+    for entity, model in _CARE.items():
+        if ids[entity]:
+            stmt_c: Any = select(model).where(
+                model.id.in_(ids[entity]), in_scope(scope, model.area_code, model.county_code)
+            )
+            make = getattr(shaper, entity)
+            for row in (await session.execute(stmt_c)).scalars():
+                upserts[row.id] = make(row)
 
     # Upserts first, parents before children (child, agreement, visit, report), each in log
     # order; then tombstones, children last, so a phone applying a page in order never holds

@@ -50,6 +50,7 @@ from childprotect_api.models.child import Child
 from childprotect_api.models.idempotency import SyncPushOp
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.activity import ActivityCreate, ActivityRead
 from childprotect_api.schemas.agreement import AgreementCreate, AgreementRead, AgreementUpdate
 from childprotect_api.schemas.child import ChildCreate, ChildRead, ChildUpdate
 from childprotect_api.schemas.report import ReportCreate
@@ -65,6 +66,7 @@ from childprotect_api.schemas.sync_push import (
 from childprotect_api.schemas.visit import VisitCreate, VisitRead
 from childprotect_api.security.crypto import lookup_hash
 from childprotect_api.security.scope import Action, Scope, in_scope
+from childprotect_api.services.activities import service as activities
 from childprotect_api.services.agreements import service as agreements
 from childprotect_api.services.agreements.expiry import china_today
 from childprotect_api.services.children import registry as children
@@ -82,6 +84,7 @@ ENTITY = {
     PushOp.create_agreement: PushEntity.agreement,
     PushOp.update_agreement: PushEntity.agreement,
     PushOp.create_report: PushEntity.report,
+    PushOp.create_activity: PushEntity.activity,
 }
 UPDATES = {PushOp.update_child, PushOp.update_agreement}
 # ChildUpdate fields stored under other column names (the change log names columns).
@@ -495,6 +498,13 @@ async def _create_report(batch: Push, op: PushOperation) -> PushResult:
     return _result(op, status, to_filed(report), report.version)
 
 
+async def _create_activity(batch: Push, op: PushOperation) -> PushResult:
+    body = ActivityCreate.model_validate(_with_id(op, op.data))
+    activity, created = await activities.create_activity(batch.session, batch.scope, body)
+    status = PushStatus.created if created else PushStatus.unchanged
+    return _result(op, status, ActivityRead.model_validate(activity), activity.version)
+
+
 HANDLERS: dict[PushOp, Handler] = {
     PushOp.create_child: _create_child,
     PushOp.update_child: _update_child,
@@ -502,4 +512,5 @@ HANDLERS: dict[PushOp, Handler] = {
     PushOp.create_agreement: _create_agreement,
     PushOp.update_agreement: _update_agreement,
     PushOp.create_report: _create_report,
+    PushOp.create_activity: _create_activity,
 }
