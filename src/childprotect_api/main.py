@@ -20,6 +20,7 @@ from childprotect_api.core.input_guard import InputGuardMiddleware
 from childprotect_api.core.middleware import RequestContextMiddleware, install_access_log_redaction
 from childprotect_api.core.openapi import shape_openapi
 from childprotect_api.routers import (
+    activities,
     agreements,
     areas,
     audit,
@@ -79,6 +80,8 @@ ROUTERS = [
     care.case_router,
     care.alert_router,
     care.duty_router,
+    activities.router,
+    activities.site_router,
 ]
 
 

@@ -1,6 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all
 on SQLModel.metadata (what Alembic compares against)."""
 
+from childprotect_api.models.activity import Activity, Site
 from childprotect_api.models.agreement import Agreement, AgreementStatusChange
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
@@ -41,6 +42,7 @@ from childprotect_api.models.webhook import (
 )
 
 __all__ = [
+    "Activity",
     "Agreement",
     "AgreementStatusChange",
     "Alert",
@@ -71,6 +73,7 @@ __all__ = [
     "ReportPolicy",
     "ReportReferral",
     "Role",
+    "Site",
     "SyncChange",
     "SyncPushOp",
     "TokenFamily",

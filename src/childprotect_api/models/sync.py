@@ -78,7 +78,8 @@ class SyncChange(SQLModel, table=True):
         Index("ix_sync_changes_changed_at", "changed_at", postgresql_using="brin"),
         CheckConstraint("op IN ('U', 'T')", name="ck_sync_changes_op"),
         CheckConstraint(
-            "entity_type IN ('child', 'visit', 'agreement', 'report', 'pairing', 'case', 'alert')",
+            "entity_type IN ('child', 'visit', 'agreement', 'report', 'pairing', 'case', 'alert', "
+            "'activity', 'site')",
             name="ck_sync_changes_entity_type",
         ),
     )

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Uuid
+from sqlalchemy import ARRAY, Boolean, Column, ForeignKey, Integer, String, Uuid, text
 from sqlmodel import Field, SQLModel
 
 from childprotect_api.models.base import created_at_column, updated_at_column
@@ -37,6 +37,11 @@ class User(SQLModel, table=True):
         ),
     )
     password_hash: str = Field(sa_column=Column(String(200), nullable=False))
+    # Qualifications held (models/activity.py Qualification: 社工证, ...), set by county officers.
+    qualifications: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(String(32)), nullable=False, server_default=text("'{}'")),
+    )
     is_active: bool = Field(default=True, sa_column=Column(Boolean, nullable=False))
     version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())

@@ -9,13 +9,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from childprotect_api.schemas.activity import ActivityRead, SiteRead
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.care import AlertRead, CaseRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead
 from childprotect_api.schemas.visit import VisitRead
 
-SyncEntity = Literal["child", "agreement", "visit", "report", "pairing", "case", "alert"]
+SyncEntity = Literal[
+    "child", "agreement", "visit", "report", "pairing", "case", "alert", "site", "activity"
+]
 
 
 class TombstoneReason(StrEnum):
@@ -73,6 +76,16 @@ class AlertUpsert(_Upsert):
     data: AlertRead = Field(description="One of the caller's alerts, as GET /api/v1/alerts.")
 
 
+class SiteUpsert(_Upsert):
+    type: Literal["site"] = "site"
+    data: SiteRead = Field(description="As GET /api/v1/sites/{id}.")
+
+
+class ActivityUpsert(_Upsert):
+    type: Literal["activity"] = "activity"
+    data: ActivityRead = Field(description="As GET /api/v1/activities/{id}.")
+
+
 class SyncTombstone(BaseModel):
     """Drop this record from the phone (a tombstone of a record the phone never had is
     harmless). A child's tombstone drops its agreements and visits too."""
@@ -91,6 +104,8 @@ SyncItem = (
     | PairingUpsert
     | CaseUpsert
     | AlertUpsert
+    | SiteUpsert
+    | ActivityUpsert
     | SyncTombstone
 )
 

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.core.errors import Problem
+from childprotect_api.schemas.activity import ActivityRead
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.care import CaseRead, ContactRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
@@ -29,6 +30,7 @@ class PushOp(StrEnum):
     create_case = "create_case"
     add_measure = "add_measure"
     complete_measure = "complete_measure"
+    create_activity = "create_activity"
 
 
 class PushEntity(StrEnum):
@@ -39,6 +41,7 @@ class PushEntity(StrEnum):
     pairing = "pairing"
     pairing_contact = "pairing_contact"
     case = "case"
+    activity = "activity"
 
 
 class PushStatus(StrEnum):
@@ -56,8 +59,9 @@ updateChild (ChildUpdate), createVisit (VisitCreate), createAgreement (Agreement
 updateAgreement (AgreementUpdate), createReport (ReportCreate), createPairing (PairingCreate),
 logPairingContact (ContactCreate plus `pairing_id`), createCase (CaseCreate), addMeasure
 (MeasureCreate plus `case_id`; answers the case), completeMeasure (MeasureDone plus `case_id`;
-the operation's `id` is the measure's; answers the case). Checked against that schema per
-operation: an invalid one is `rejected` with the field errors, the others go on."""
+the operation's `id` is the measure's; answers the case), createActivity (ActivityCreate).
+Checked against that schema per operation: an invalid one is `rejected` with the field
+errors, the others go on."""
 
 
 class PushOperation(BaseModel):
@@ -98,7 +102,14 @@ class ItemProblem(Problem):
 
 
 Record = (
-    ChildRead | VisitRead | AgreementRead | FiledReportRead | PairingRead | ContactRead | CaseRead
+    ChildRead
+    | VisitRead
+    | AgreementRead
+    | FiledReportRead
+    | PairingRead
+    | ContactRead
+    | CaseRead
+    | ActivityRead
 )
 
 

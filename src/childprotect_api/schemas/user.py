@@ -5,6 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from childprotect_api.models.activity import Qualification
 from childprotect_api.models.user import Role
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 
@@ -28,6 +29,11 @@ class UserUpdate(BaseModel):
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     role: Role | None = None
     area_code: str | None = Field(default=None, pattern=AREA_CODE_PATTERN)
+    qualifications: list[Qualification] | None = Field(
+        default=None,
+        max_length=len(Qualification),
+        description="The whole list of qualifications held (社工证, ...); county officers only.",
+    )
 
 
 class PasswordChange(BaseModel):
@@ -46,6 +52,7 @@ class UserRead(BaseModel):
     phone: str | None
     role: Role
     area_code: str | None
+    qualifications: list[Qualification] = Field(default_factory=list)
     is_active: bool
     version: int
     created_at: datetime | None = None

@@ -56,6 +56,10 @@ class Action(StrEnum):
     case_manage = "case_manage"
     measure_log = "measure_log"
     alerts_read = "alerts_read"
+    activity_log = "activity_log"
+    site_read = "site_read"
+    site_manage = "site_manage"
+    qualifications_set = "qualifications_set"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -102,6 +106,13 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.case_manage: frozenset(_SUPERVISORS),
     Action.measure_log: frozenset(_STAFF),
     Action.alerts_read: frozenset(_SUPERVISORS),
+    # Care work (DESIGN.md "Care work"): the staff who hold and log activities, at any level
+    # of their scope; sites (阵地) are read by staff and kept by supervisors and officers;
+    # qualifications (社工证, ...) are set by county officers.
+    Action.activity_log: frozenset(_STAFF),
+    Action.site_read: frozenset(_STAFF),
+    Action.site_manage: frozenset(_SUPERVISORS),
+    Action.qualifications_set: frozenset({Role.county_officer}),
 }
 
 # OAuth2 scopes an integration client needs for an action.

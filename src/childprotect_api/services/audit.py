@@ -11,9 +11,10 @@ What each reader sees (README "Security"):
   report's area (and the filer, through the report itself) learn who filed it.
 - Auditors: the log's use of data, at county grain and no finer: no actor, client, resource
   or request id, the area only to the county, the time only to the day. They cannot filter
-  by user or child; rows about reports withhold the role as well. An auditor whose area is below a county sees only their own actions:
-  counting rows in a village would otherwise count its children and reports, which the
-  statistics suppress as "<5" (docs/statistics.md).
+  by user or child; rows about reports withhold the role as well. An auditor whose area is
+  below a county sees only their own actions: counting rows in a village would otherwise
+  count its children and reports, which the statistics suppress as "<5"
+  (docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import not_, or_, select
+from sqlalchemy import ColumnElement, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -36,7 +37,7 @@ WITHHELD_ROLE = "withheld"
 COUNTY_LENGTH = 6
 
 
-def _about_report() -> object:
+def _about_report() -> ColumnElement[bool]:
     """Rows whose actor could be a report's filer: any row about a report, and the linking of
     a report to a child (written in the filing request when the child is named at intake)."""
     return or_(col(AuditEvent.resource_type) == "report", col(AuditEvent.action) == "link_report")
@@ -46,7 +47,9 @@ def _is_about_report(row: AuditEvent) -> bool:
     return row.resource_type == "report" or row.action == "link_report"
 
 
-def _day(at: datetime) -> datetime:
+def _day(at: datetime | None) -> datetime | None:
+    if at is None:
+        return None
     return at.astimezone(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -119,7 +122,7 @@ async def list_events(
     if actor_id is not None:
         stmt = stmt.where(col(AuditEvent.actor_id) == actor_id)
         if scope.role != Role.county_officer:
-            stmt = stmt.where(not_(_about_report()))  # type: ignore[arg-type]
+            stmt = stmt.where(not_(_about_report()))
     if since is not None:
         stmt = stmt.where(col(AuditEvent.at) >= since)
     if before_id is not None:

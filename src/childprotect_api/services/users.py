@@ -165,6 +165,12 @@ async def update_user(
         user.phone = data.phone
     if "display_name" in fields and data.display_name:
         user.display_name = data.display_name
+    if "qualifications" in fields:
+        # Set by county officers (DESIGN.md "Care work"), for the users they manage.
+        scope.require(Action.qualifications_set)
+        if data.qualifications is None:
+            raise Unprocessable.field("qualifications", "may not be null; send [] to clear")
+        user.qualifications = sorted({q.value for q in data.qualifications})
     user.version += 1
     user.updated_at = utcnow()
     await session.flush()

@@ -5,7 +5,8 @@ Two phases behind one opaque cursor:
 1. **Initial load** (no cursor): every child, agreement and visit in the caller's scope that
    the app keeps (not anonymised, not closed longer than `sync_keep_closed_days`; visits:
    the current version) and the caller's own reports, read from the base tables in a stable
-   keyset order (children, agreements, visits by (visited_at, id), reports), pages filled
+   keyset order (children, agreements, visits by (visited_at, id), reports, then the sites and
+   care activities of the scope), pages filled
    across types. Its first page records where the change log is to be read from afterwards:
    `(pg_snapshot_xmin(pg_current_snapshot()), seq 0)`, taken BEFORE anything is read.
 2. **Incremental**: rows of `sync_changes` in scope (area prefix via security.scope; reports
@@ -54,6 +55,7 @@ from sqlmodel import col
 
 from childprotect_api.core import audit
 from childprotect_api.core.errors import Gone, Unprocessable
+from childprotect_api.models.activity import Activity, Site
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.care import Alert, Case, CaseMeasure, Pairing
@@ -61,16 +63,19 @@ from childprotect_api.models.child import Child
 from childprotect_api.models.report import Report
 from childprotect_api.models.sync import SyncChange, Xid8
 from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.activity import ActivityRead, SiteRead
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.care import AlertRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.sync import (
+    ActivityUpsert,
     AgreementUpsert,
     AlertUpsert,
     CaseUpsert,
     ChildUpsert,
     PairingUpsert,
     ReportUpsert,
+    SiteUpsert,
     SyncTombstone,
     TombstoneReason,
 )
@@ -89,10 +94,23 @@ MAX_LIMIT = 1000
 # expiry depends on it, with a whole day of margin against `sync_log_days`.
 LONGEST_TRANSACTION = timedelta(hours=12)
 
-# New types go at the end: a cursor's `kind` indexes this tuple.
-ENTITIES = ("child", "agreement", "visit", "report", "pairing", "case", "alert")
+# New types go at the end: a cursor's `kind` indexes this tuple (a site comes before the
+# activities held at it).
+ENTITIES = (
+    "child",
+    "agreement",
+    "visit",
+    "report",
+    "pairing",
+    "case",
+    "alert",
+    "site",
+    "activity",
+)
 # Read by the caller's own rows (the filer of a report, the recipient of an alert), not area.
 _OWN = ("report", "alert")
+# Area-scoped records that are not a child's: in scope or not, nothing else decides.
+_CARE: dict[str, Any] = {"site": Site, "activity": Activity}
 _INITIAL, _CHANGES = "i", "c"
 
 
@@ -292,6 +310,14 @@ class _Shaper:
         data = AlertRead.model_validate(a)
         return AlertUpsert(id=a.id, version=a.version, data=data).model_dump_json()
 
+    def site(self, s: Site) -> str:
+        data = SiteRead.model_validate(s)
+        return SiteUpsert(id=s.id, version=s.version, data=data).model_dump_json()
+
+    def activity(self, a: Activity) -> str:
+        data = ActivityRead.model_validate(a)
+        return ActivityUpsert(id=a.id, version=a.version, data=data).model_dump_json()
+
     async def audit(self, session: AsyncSession) -> None:
         """Each child and agreement served is recorded (as the lists do); visits as one
         `sync` row per page (as the visit list does). The caller's own reports carry no
@@ -435,6 +461,10 @@ async def _initial_rows(
     elif entity == "alert":
         stmt = select(Alert).where(col(Alert.recipient_id) == scope.actor_id)
         key, order = col(Alert.id), [col(Alert.id)]
+    elif entity in _CARE:
+        model: Any = _CARE[entity]
+        stmt = select(model).where(in_scope(scope, model.area_code, model.county_code))
+        key, order = model.id, [model.id]
     else:
         stmt = select(Report).where(report_access(scope).filed)
         key, order = col(Report.id), [col(Report.id)]
@@ -681,6 +711,14 @@ async def _current(
         stmt_r = select(Report).where(col(Report.id).in_(ids["report"]), report_access(scope).filed)
         for r in (await session.execute(stmt_r)).scalars():
             upserts[r.id] = shaper.report(r)
+    for entity, model in _CARE.items():
+        if ids[entity]:
+            stmt_c: Any = select(model).where(
+                model.id.in_(ids[entity]), in_scope(scope, model.area_code, model.county_code)
+            )
+            make = getattr(shaper, entity)
+            for row in (await session.execute(stmt_c)).scalars():
+                upserts[row.id] = make(row)
 
     if ids["pairing"]:
         stmt_p = (

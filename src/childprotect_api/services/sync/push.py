@@ -62,6 +62,7 @@ from childprotect_api.models.child import Child
 from childprotect_api.models.idempotency import SyncPushOp
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.activity import ActivityCreate, ActivityRead
 from childprotect_api.schemas.agreement import AgreementCreate, AgreementRead, AgreementUpdate
 from childprotect_api.schemas.care import (
     CaseCreate,
@@ -86,6 +87,7 @@ from childprotect_api.schemas.sync_push import (
 from childprotect_api.schemas.visit import VisitCreate, VisitRead
 from childprotect_api.security.crypto import lookup_hash
 from childprotect_api.security.scope import Action, Scope, in_scope
+from childprotect_api.services.activities import service as activities
 from childprotect_api.services.agreements import service as agreements
 from childprotect_api.services.agreements.expiry import china_today
 from childprotect_api.services.care import cases as case_service
@@ -110,6 +112,7 @@ ENTITY = {
     PushOp.create_case: PushEntity.case,
     PushOp.add_measure: PushEntity.case,
     PushOp.complete_measure: PushEntity.case,
+    PushOp.create_activity: PushEntity.activity,
 }
 UPDATES = {PushOp.update_child, PushOp.update_agreement}
 # Runs of a batch when concurrent transactions end one (a deadlock, a serialization failure).
@@ -623,6 +626,13 @@ async def _complete_measure(batch: Push, op: PushOperation) -> PushResult:
     return _result(op, status, await case_service.read(batch.session, case), case.version)
 
 
+async def _create_activity(batch: Push, op: PushOperation) -> PushResult:
+    body = ActivityCreate.model_validate(_with_id(op, op.data))
+    activity, created = await activities.create_activity(batch.session, batch.scope, body)
+    status = PushStatus.created if created else PushStatus.unchanged
+    return _result(op, status, ActivityRead.model_validate(activity), activity.version)
+
+
 HANDLERS: dict[PushOp, Handler] = {
     PushOp.create_child: _create_child,
     PushOp.update_child: _update_child,
@@ -635,4 +645,5 @@ HANDLERS: dict[PushOp, Handler] = {
     PushOp.create_case: _create_case,
     PushOp.add_measure: _add_measure,
     PushOp.complete_measure: _complete_measure,
+    PushOp.create_activity: _create_activity,
 }
