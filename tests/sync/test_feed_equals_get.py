@@ -17,6 +17,7 @@ from typing import Any, get_args
 import httpx
 
 from childprotect_api.schemas.sync import SyncItem
+from tests.activities import activity_helpers
 from tests.agreements import agreement_helpers
 from tests.care import care_support
 from tests.children.child_payloads import CHILDREN, new_child
@@ -97,6 +98,20 @@ async def _alert(client: httpx.AsyncClient, world: World, session: Any, settings
     return str(next(a.id for a in alerts if a.child_id == child.id))
 
 
+async def _site(client: httpx.AsyncClient, world: World, session: Any, settings: Any) -> str:
+    body = activity_helpers.site_body(VILLAGE)
+    r = await client.post(activity_helpers.SITES, json=body, headers=world["officer"].headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def _activity(client: httpx.AsyncClient, world: World, session: Any, settings: Any) -> str:
+    body = activity_helpers.activity_body(VILLAGE)
+    r = await client.post(activity_helpers.ACTIVITIES, json=body, headers=world["director"].headers)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
 FEED_TYPES: dict[str, FeedType] = {
     "child": FeedType(_child, "/api/v1/children/{id}"),
     "visit": FeedType(_visit, "/api/v1/visits/{id}"),
@@ -104,6 +119,8 @@ FEED_TYPES: dict[str, FeedType] = {
     "report": FeedType(_report, "/api/v1/reports/mine/{id}"),
     "pairing": FeedType(_pairing, "/api/v1/pairings/{id}"),
     "case": FeedType(_case, "/api/v1/cases/{id}"),
+    "site": FeedType(_site, "/api/v1/sites/{id}"),
+    "activity": FeedType(_activity, "/api/v1/activities/{id}"),
     "alert": FeedType(_alert, "/api/v1/alerts?limit=200", actor="officer", in_list=True),
 }
 
