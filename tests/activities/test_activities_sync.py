@@ -87,7 +87,7 @@ async def test_push_create_activity_is_idempotent_and_scoped(client, world):
     results = r.json()["results"]
     assert [x["status"] for x in results] == ["created", "rejected", "rejected"]
     assert results[0]["type"] == "activity" and results[0]["record"]["id"] == aid
-    assert results[1]["problem"]["code"] == "area_not_in_scope"
+    assert results[1]["problem"]["status"] == 404
     assert results[2]["problem"]["status"] == 422
     again = await client.post(PUSH, json={"operations": ops[:1]}, headers=director)
     assert again.json()["results"][0]["status"] == "unchanged"

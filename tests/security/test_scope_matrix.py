@@ -17,6 +17,7 @@ import httpx
 from childprotect_api.models.job import Job
 from childprotect_api.models.user import Role
 from childprotect_api.services.children import id_numbers
+from tests.activities import activity_helpers
 from tests.agreements import agreement_helpers
 from tests.care import care_support
 from tests.children.child_payloads import new_child
@@ -53,6 +54,8 @@ ALLOWED_BY_TAG: dict[str, set[Role]] = {
     "cases": STAFF,
     "duties": STAFF,
     "alerts": SUPERVISORS,
+    "activities": STAFF,
+    "sites": STAFF,
 }
 ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "createReport": STAFF | {Role.reporter},
@@ -67,6 +70,8 @@ ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "updateCase": SUPERVISORS,
     "closeCase": SUPERVISORS,
     "addCaseMeasure": SUPERVISORS,
+    "createSite": SUPERVISORS,
+    "updateSite": SUPERVISORS,
 }
 # Query parameters an operation needs to name the arranged objects' area.
 QUERY: dict[str, dict[str, str]] = {
@@ -197,6 +202,11 @@ def _bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "closeCase": {"json": {"outcome": "other"}},
         "addCaseMeasure": {"json": {"kind": "other", "responsible": "民政办"}},
         "completeCaseMeasure": {"json": {}},
+        "createActivity": {"json": activity_helpers.activity_body(VILLAGE)},
+        "updateActivity": {"json": {"notes": "补记"}},
+        "uploadActivityAttachment": {"files": {"file": ("act.png", PNG, "image/png")}},
+        "createSite": {"json": activity_helpers.site_body(VILLAGE)},
+        "updateSite": {"json": {"notes": "每周开放"}},
     }
 
 
@@ -327,7 +337,30 @@ async def _arrange_care(  # type: ignore[no-untyped-def]
     measure_id = next(m["id"] for m in r.json()["measures"])
     await care_support.set_risk(client, world, other_id, "red", "officer")
     alert = next(a for a in await care_support.alerts_for(session) if a.child_id == other_id)
+    r = await client.post(
+        activity_helpers.SITES,
+        json=activity_helpers.site_body(VILLAGE),
+        headers=world["officer"].headers,
+    )
+    assert r.status_code == 201, r.text
+    site_id = r.json()["id"]
+    r = await client.post(
+        activity_helpers.ACTIVITIES,
+        json=activity_helpers.activity_body(VILLAGE, site_id=site_id),
+        headers=world["director"].headers,
+    )
+    assert r.status_code == 201, r.text
+    activity_id = r.json()["id"]
+    r = await client.post(
+        f"{activity_helpers.ACTIVITIES}/{activity_id}/attachments",
+        files={"file": ("act.png", PNG + b"a", "image/png")},
+        headers=world["director"].headers,
+    )
+    assert r.status_code in (200, 201), r.text
     return {
+        "site_id": site_id,
+        "activity_id": activity_id,
+        "activity_attachment_id": r.json()["id"],
         "pairing_id": pairing_id,
         "case_id": case_id,
         "measure_id": measure_id,
@@ -358,6 +391,8 @@ def _url(path: str, ids: dict[str, str]) -> str:
         name = m.group(1)
         if name == "attachment_id" and path.startswith("/api/v1/visits/"):
             name = "visit_attachment_id"
+        if name == "attachment_id" and path.startswith("/api/v1/activities/"):
+            name = "activity_attachment_id"
         assert name in ids, f"{path}: add the path parameter {name!r} to the arranged objects"
         return ids[name]
 

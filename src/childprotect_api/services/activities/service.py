@@ -51,9 +51,11 @@ def _amount(value: str | None) -> Decimal | None:
 
 
 async def check_area(session: AsyncSession, scope: Scope, field: str, area_code: str) -> None:
-    """A county, township or village in the caller's scope (422 otherwise, the same for an
-    area that does not exist and one outside the scope)."""
-    if len(area_code) not in _LEVEL_LENGTHS or not scope.covers(area_code):
+    """A county, township or village in the caller's scope: 404 outside the scope (as if it
+    did not exist, like a child's village), 422 for a code that is not one in the scope."""
+    if not scope.covers(area_code):
+        raise NotFound("no such area")
+    if len(area_code) not in _LEVEL_LENGTHS:
         raise Unprocessable.field(
             field, "is not a county, township or village in your scope", code="area_not_in_scope"
         )
