@@ -29,7 +29,9 @@ BOUND_S = 30
 
 
 async def _connect(database_url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(_asyncpg_dsn(database_url))
+    # No statement cache: through a transaction-mode PgBouncer (the CI leg) a prepared
+    # statement may not live on the next server connection.
+    return await asyncpg.connect(_asyncpg_dsn(database_url), statement_cache_size=0)
 
 
 async def _api_backend_waiting_on_a_lock(conn: asyncpg.Connection) -> int:
