@@ -575,7 +575,7 @@ async def test_tampered_cursors_and_bad_limits_are_422(client, world):
         raw([*plain[:5], True, *plain[6:]]),
         raw([*plain[:6], "yesterday", *plain[7:]]),
         raw([*plain[:6], "2026-01-01T00:00:00", *plain[7:]]),  # naive
-        raw([*plain[:7], 9, None]),
+        raw([*plain[:7], len(sync_feed.ENTITIES) + 1, None]),  # past the last type
         raw(["i", *plain[1:7], 2, ["2026-01-01T00:00:00+00:00", "not-a-uuid"]]),
         raw(["i", *plain[1:7], 0, ["not-a-uuid"]]),
         raw(["i", *plain[1:7], 0, [1, 2, 3]]),
