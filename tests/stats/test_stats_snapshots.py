@@ -107,3 +107,14 @@ async def test_the_province_trend_of_children(client, county, session):
 
 def test_the_snapshots_are_refreshed_by_a_job(settings):
     assert "stats_snapshots" in {job.name for job in periodic_jobs(settings)}
+
+
+async def test_a_province_with_no_county_counts_zero(client, world):
+    """A new province (no county under it, so no snapshot) answers zeros, not a 500 (found by
+    the schemathesis run)."""
+    admin = world["admin"].headers
+    r = await client.post("/api/v1/areas", json={"code": "00", "name": "测试省"}, headers=admin)
+    assert r.status_code == 201, r.text
+    r = await client.get("/api/v1/stats/summary", params={"area": "00"}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["children"]["active"] == 0

@@ -168,7 +168,9 @@ async def rows(
     wanted = set(groups)
     snaps = await _snapshots(session, params.area, params.now, params.today)
     lo, hi = params.days[0].isoformat(), params.days[-1].isoformat()
-    out: Rows = {(0, params.area.area_code): {}}
+    # An area with no county under it (a new city or province) counts zero, not nothing.
+    zero = {n: 0 for n, d in DEFS.items() if d.group in wanted and d.additive}
+    out: Rows = {(0, params.area.area_code): dict(zero)}
     for snap in snaps:
         figures = {
             n: v for n, v in snap.figures.items() if n not in DEFS or DEFS[n].group in wanted
