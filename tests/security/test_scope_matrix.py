@@ -202,6 +202,7 @@ def _bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "closeCase": {"json": {"outcome": "other"}},
         "addCaseMeasure": {"json": {"kind": "other", "responsible": "民政办"}},
         "completeCaseMeasure": {"json": {}},
+        "cancelCaseMeasure": {"json": {"reason": "家长返乡"}},
         "createActivity": {"json": activity_helpers.activity_body(VILLAGE)},
         "updateActivity": {"json": {"notes": "补记"}},
         "uploadActivityAttachment": {"files": {"file": ("act.png", PNG, "image/png")}},

@@ -25,6 +25,7 @@ from childprotect_api.schemas.care import (
     ContactCreate,
     ContactRead,
     DutyRead,
+    MeasureCancel,
     MeasureCreate,
     MeasureDone,
     PairingCreate,
@@ -319,6 +320,26 @@ async def complete_measure(
 ) -> CaseRead:
     """Log a measure done: village directors too."""
     case, _ = await cases.complete_measure(session, scope, case_id, measure_id, body)
+    set_etag(response, case.version)
+    return await cases.read(session, case)
+
+
+@case_router.post(
+    "/{case_id}/measures/{measure_id}/cancel",
+    operation_id="cancelCaseMeasure",
+    response_model=CaseRead,
+    responses=_errors(409),
+)
+async def cancel_measure(
+    scope: CurrentScope,
+    session: SessionDep,
+    response: Response,
+    case_id: uuid.UUID,
+    measure_id: uuid.UUID,
+    body: MeasureCancel,
+) -> CaseRead:
+    """Cancel a planned measure with a reason (township supervisors and county officers)."""
+    case, _ = await cases.cancel_measure(session, scope, case_id, measure_id, body)
     set_etag(response, case.version)
     return await cases.read(session, case)
 

@@ -125,6 +125,12 @@ class MeasureDone(_Strict):
     note: Note | None = None
 
 
+class MeasureCancel(_Strict):
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(description="Why the measure will not be carried out (recorded on the timeline).")
+
+
 class MeasureRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -34,6 +34,7 @@ from childprotect_api.schemas.care import (
     CaseCreate,
     CaseRead,
     CaseUpdate,
+    MeasureCancel,
     MeasureCreate,
     MeasureDone,
     MeasureRead,
@@ -327,6 +328,43 @@ async def complete_measure(
     _touch(case, scope)
     await session.flush()
     await audit.record(session, scope, "case.measure_done", RESOURCE, case.id, case.area_code)
+    return case, measure
+
+
+async def cancel_measure(
+    session: AsyncSession,
+    scope: Scope,
+    case_id: uuid.UUID,
+    measure_id: uuid.UUID,
+    data: MeasureCancel,
+) -> tuple[Case, CaseMeasure]:
+    """Cancel a planned measure (supervisors and county officers, who plan). Cancelled again
+    answers as it is; a done measure stays done (409)."""
+    scope.require(Action.case_manage)
+    case = await get(session, scope, case_id, lock=True)
+    measure = await session.get(CaseMeasure, measure_id)
+    if measure is None or measure.case_id != case.id:
+        raise NotFound("no such measure")
+    if measure.status == MeasureStatus.cancelled.value:
+        return case, measure
+    _require_open(case)
+    if measure.status == MeasureStatus.done.value:
+        raise Conflict("the measure is done", code="measure_done")
+    measure.status = MeasureStatus.cancelled.value
+    measure.updated_at = utcnow()
+    measure.updated_by = scope.user_id
+    session.add(
+        _event(
+            case,
+            CaseEventKind.measure_cancelled,
+            scope,
+            measure_id=str(measure.id),
+            reason=data.reason,
+        )
+    )
+    _touch(case, scope)
+    await session.flush()
+    await audit.record(session, scope, "case.measure_cancel", RESOURCE, case.id, case.area_code)
     return case, measure
 
 

@@ -268,24 +268,43 @@ async def create_child(
             set_by=scope.user_id,
         )
     )
-    if child.pairing_helper_name:
-        # The single helper of older phones and imports is a pairing (DESIGN.md).
-        session.add(
-            Pairing(
-                child_id=child.id,
-                county_code=child.county_code,
-                area_code=child.area_code,
-                helper_name=child.pairing_helper_name,
-                helper_phone=child.pairing_helper_phone,
-                helper_kind=HelperKind.other.value,
-                starts_on=rules.today(),
-                created_by=scope.user_id,
-                updated_by=scope.user_id,
-            )
-        )
+    await _helper_as_pairing(session, scope, child)
     await duties.on_risk_change(session, child, "", child.risk_level)
     await audit.record(session, scope, "child.create", RESOURCE, child.id, child.area_code)
     return child, True
+
+
+async def _helper_as_pairing(session: AsyncSession, scope: Scope, child: Child) -> bool:
+    """The single helper of older phones and imports (`pairing_helper_name`/`_phone`) is a
+    pairing (DESIGN.md): a name with no active pairing of that helper starts one. True when
+    one was started."""
+    name = (child.pairing_helper_name or "").strip()
+    if not name:
+        return False
+    if child.version > 1:  # a new child has no pairing yet: skip the look-up
+        taken = await session.scalar(
+            select(col(Pairing.id)).where(
+                col(Pairing.child_id) == child.id,
+                col(Pairing.status) == "active",
+                col(Pairing.helper_name) == name,
+            )
+        )
+        if taken is not None:
+            return False
+    session.add(
+        Pairing(
+            child_id=child.id,
+            county_code=child.county_code,
+            area_code=child.area_code,
+            helper_name=name,
+            helper_phone=child.pairing_helper_phone,
+            helper_kind=HelperKind.other.value,
+            starts_on=rules.today(),
+            created_by=scope.user_id,
+            updated_by=scope.user_id,
+        )
+    )
+    return True
 
 
 # --- update -----------------------------------------------------------------------------
@@ -376,6 +395,8 @@ async def update_child(
         if protected is not None:
             await rules.raise_if_duplicate(session, scope, protected.hash, exclude=child.id)
         raise Conflict("the record conflicts with another one", code="conflict") from None
+    if "pairing_helper_name" in sent and await _helper_as_pairing(session, scope, child):
+        await duties.recompute(session, child)
     await audit.record(session, scope, "child.update", RESOURCE, child.id, child.area_code)
     return child
 
