@@ -3,6 +3,7 @@
     python -m bench.worklist --scale tiny           # CI smoke: a few thousand rows, < 1 minute
     python -m bench.worklist --scale full           # 1,000,000 children, ~10,000,000 visits
     python -m bench.worklist --scale full --reuse   # measure again on the dataset already built
+    python -m bench.worklist --scale full --reuse --with-duties   # only children with open duties
 
 Builds the dataset with bench/datagen.py in a fresh database (default `bench_province` for
 `full`, `bench_<scale>` otherwise, on postgresql://postgres@127.0.0.1:5432), starts the real
@@ -45,6 +46,7 @@ class Result:
     samples: list[float]
     items: float
     overdue: float
+    duties: float  # risk duties shown per page (the care-work part of each item)
 
     def pct(self, p: int) -> float:
         return statistics.quantiles(self.samples, n=100, method="inclusive")[p - 1]
@@ -97,9 +99,17 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes], within_s: float =
     raise RuntimeError("the API did not become ready")
 
 
+# Query parameters of every timed request (`--with-duties`: only children with open duties).
+PARAMS: dict[str, str] = {}
+
+
 async def one(client: httpx.AsyncClient, role: str, caller: datagen.Caller) -> tuple[float, dict]:
     started = time.perf_counter()
-    r = await client.get("/api/v1/worklist", headers={"Authorization": f"Bearer {caller.token}"})
+    r = await client.get(
+        "/api/v1/worklist",
+        params=PARAMS,
+        headers={"Authorization": f"Bearer {caller.token}"},
+    )
     elapsed = (time.perf_counter() - started) * 1000
     if r.status_code != 200:
         raise RuntimeError(f"{role} {caller.area_code}: {r.status_code} {r.text[:300]}")
@@ -119,13 +129,15 @@ async def warm_up(
 async def measure(
     client: httpx.AsyncClient, role: str, callers: list[datagen.Caller], requests: int
 ) -> Result:
-    samples, items, overdue = [], 0, 0
+    samples, items, overdue, duties = [], 0, 0, 0
     for i in range(requests):
         ms, body = await one(client, role, callers[i % len(callers)])
         samples.append(ms)
         items += len(body["items"])
         overdue += body["counts"]["overdue"]
-    return Result(role, len(callers), samples, items / requests, overdue / requests)
+        duties += sum(len(item["duties"]) for item in body["items"])
+    n = requests
+    return Result(role, len(callers), samples, items / n, overdue / n, duties / n)
 
 
 def report(results: list[Result], dataset: datagen.Dataset, load: tuple[float, float]) -> bool:
@@ -134,12 +146,13 @@ def report(results: list[Result], dataset: datagen.Dataset, load: tuple[float, f
         f"worklist latency, scale={dataset.scale.name}: {dataset.children:,} children, "
         f"{dataset.visits:,} visits, {len(dataset.villages):,} villages, "
         f"{len(dataset.townships):,} townships, {len(dataset.counties):,} counties"
+        + (" (with_duties=true)" if PARAMS else "")
     )
     # The machine's other work shows in the figures: say how busy it was.
     print(f"load average (1 min) before {load[0]:.2f}, after {load[1]:.2f}; {os.cpu_count()} CPUs")
     print(
         f"{'caller':<10} {'callers':>7} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} "
-        f"{'p99 ms':>8} {'max ms':>8} {'items':>6} {'overdue':>8}  target p95"
+        f"{'p99 ms':>8} {'max ms':>8} {'items':>6} {'duties':>6} {'overdue':>8}  target p95"
     )
     ok = True
     for r in results:
@@ -149,6 +162,7 @@ def report(results: list[Result], dataset: datagen.Dataset, load: tuple[float, f
         print(
             f"{LEVEL[r.role]:<10} {r.callers:>7} {len(r.samples):>8} {r.pct(50):>8.1f} "
             f"{r.pct(95):>8.1f} {r.pct(99):>8.1f} {max(r.samples):>8.1f} {r.items:>6.1f} "
+            f"{r.duties:>6.1f} "
             f"{r.overdue:>8.0f}  <= {target:.0f} {'ok' if met else 'MISSED'}"
         )
     return ok
@@ -156,6 +170,9 @@ def report(results: list[Result], dataset: datagen.Dataset, load: tuple[float, f
 
 async def run(args: argparse.Namespace) -> int:
     scale = datagen.SCALES[args.scale]
+    PARAMS.clear()
+    if args.with_duties:
+        PARAMS["with_duties"] = "true"
     url = args.database_url or datagen.with_database(
         datagen.DEFAULT_SERVER, "bench_province" if scale.name == "full" else f"bench_{scale.name}"
     )
@@ -224,6 +241,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed rounds over every caller")
     p.add_argument("--callers", type=int, default=20, help="areas per kind of caller")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--with-duties",
+        action="store_true",
+        help="time the worklist filtered to children with open risk duties (with_duties=true)",
+    )
     p.add_argument("--drop", action="store_true", help="drop the database afterwards")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return p
