@@ -70,8 +70,12 @@ class Settings(BaseSettings):
     # Application key for ID numbers at rest (AES-GCM) and their lookup hash (HMAC).
     data_key: str = DEFAULT_DATA_KEY
 
-    login_max_failures: int = 5
-    login_lock_minutes: int = 15
+    # Lockout (README Security): failures per account (username and phone together) or per
+    # known device before a lock of `login_lock_minutes`; failures per source address (any
+    # name, passwords and client secrets) per window of `login_lock_minutes`.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_minutes: int = Field(default=15, ge=1)
+    login_source_max_failures: int = Field(default=20, ge=1)
     login_failure_delay_seconds: float = 0.25
 
     max_upload_bytes: int = 10 * 1024 * 1024

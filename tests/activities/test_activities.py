@@ -96,7 +96,7 @@ async def test_create_is_idempotent_on_the_client_id(client, world):
     assert first.status_code == 201 and again.status_code == 200
     assert again.json() == first.json()
     other = await client.post(ACTIVITIES, json={**body, "title": "另一场"}, headers=h)
-    assert other.status_code == 409 and other.json()["code"] == "id_conflict"
+    assert other.status_code == 409 and other.json()["code"] == "id_taken"
     # The same id from another county: in use, and nothing about it shown.
     r = await client.post(
         ACTIVITIES,

@@ -79,9 +79,9 @@ async def test_create_is_idempotent_by_client_id(client, world, session, setting
     # The same id with other content, or for another child, is a conflict.
     changed = dict(payload, times_per_week_child=3)
     r = await client.post(url, json=changed, headers=headers)
-    assert r.status_code == 409 and r.json()["code"] == "id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
     r = await client.post(f"{CHILDREN}/{other.id}/agreements", json=payload, headers=headers)
-    assert r.status_code == 409 and r.json()["code"] == "id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
     assert await _count(session) == 1
 
 

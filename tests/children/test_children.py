@@ -207,11 +207,11 @@ async def test_offline_retry_makes_one_record(client, world, session):
     assert count == 1
     # The same id with other content is a conflict, not an overwrite.
     r = await client.post(CHILDREN, json={**body, "name": "别的孩子"}, headers=h)
-    assert r.status_code == 409 and r.json()["code"] == "id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
     # ...and so is the same id seen from another village.
     other = {**body, "area_code": VILLAGE_SAME_TOWNSHIP}
     r = await client.post(CHILDREN, json=other, headers=world["director_other_village"].headers)
-    assert r.status_code == 409 and r.json()["code"] == "id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
 
 
 async def _wait_for_lock_waiter(session) -> None:
@@ -443,7 +443,7 @@ async def test_registered_at_is_the_records_registration_time(client, world, ses
     # Another registration time under the same id is other content.
     later = {**body, "registered_at": (registered + timedelta(minutes=1)).isoformat()}
     r = await client.post(CHILDREN, json=later, headers=h)
-    assert r.status_code == 409 and r.json()["code"] == "id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
     assert (await session.execute(select(func.count()).select_from(Child))).scalar() == 1
     # The audit log keeps the server's own time.
     at = (

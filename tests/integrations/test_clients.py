@@ -258,12 +258,14 @@ async def test_disabling_stops_live_tokens(client, world, session, settings):
     assert [x["id"] for x in r.json()["items"]] == [c.id]
 
 
-async def test_repeated_bad_secrets_lock_the_client(client, world, settings):
+async def test_bad_secrets_never_lock_the_real_one(client, world, settings):
+    """Failures count per source address (tests/security/test_lockout.py), never per client:
+    someone else's wrong secrets do not stop the client's real one."""
     body = await create_client(client, world["admin"].headers, scopes=["stats:read"], area=VILLAGE)
-    for _ in range(settings.login_max_failures):
+    for _ in range(settings.login_max_failures + 2):
         assert (await client_token(client, body["id"], "cps_wrong")).status_code == 401
     r = await client_token(client, body["id"], body["client_secret"])
-    assert r.status_code == 429 and r.json()["code"] == "login_locked"
+    assert r.status_code == 200, r.text
 
 
 # --- scopes and area for clients on existing endpoints ------------------------------------

@@ -147,7 +147,7 @@ async def test_idempotent_retry(client, world, session):
     )
     assert (await client.post(REPORTS, json=shifted, headers=h)).status_code == 200
     r = await client.post(REPORTS, json=dict(data, description="别的内容"), headers=h)
-    assert r.status_code == 409 and r.json()["code"] == "id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
     r = await client.post(REPORTS, json=data, headers=world["director"].headers)
     assert r.status_code == 409
     assert await count(session, Report) == 1

@@ -193,7 +193,7 @@ async def test_referral_and_note_retries(client, world, session):
     problem = await step(
         client, world, rid, "referrals", dict(referral, target="court"), status=409
     )
-    assert problem["code"] == "id_conflict"
+    assert problem["code"] == "id_taken"
     note = {"id": new_id(), "text": "电话回访"}
     first = await step(client, world, rid, "notes", note, status=201)
     assert await step(client, world, rid, "notes", note, status=200) == first

@@ -75,7 +75,7 @@ async def test_put_creates_then_retry_answers_stored_and_other_content_conflicts
         json=dict(body, notes="改过的内容"),
         headers=world["director"].headers,
     )
-    assert r.status_code == 409 and r.json()["code"] == "visit_id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
     count = await session.scalar(select(func.count()).select_from(Visit))
     assert count == 1
 
@@ -93,7 +93,7 @@ async def test_id_taken_outside_the_scope_is_409_without_details(client, session
     r = await client.put(
         f"{VISITS}/{visit_id}", json=visit_body(mine.id), headers=world["director"].headers
     )
-    assert r.status_code == 409 and r.json()["code"] == "visit_id_conflict"
+    assert r.status_code == 409 and r.json()["code"] == "id_taken"
     assert str(theirs.id) not in r.text
 
 

@@ -13,6 +13,7 @@ from childprotect_api.core.errors import AppError, Problem, problem_response
 from childprotect_api.models.area import Area
 from childprotect_api.models.user import User
 from childprotect_api.schemas.auth import LogoutRequest, Me, TokenResponse
+from childprotect_api.security.rate_limit import LoginSourceLimit
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import auth as auth_service
 
@@ -56,7 +57,11 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
             "unsupported_grant_type",
         },
         401: {"model": Problem, "description": "invalid_client (client_credentials)"},
-        429: {"model": Problem, "description": "Login locked after repeated failures"},
+        429: {
+            "model": Problem,
+            "description": "login_locked (an account or device after repeated failures) or "
+            "login_rate_limited (too many failures from this address)",
+        },
     },
 )
 async def create_token(
@@ -70,6 +75,10 @@ async def create_token(
     client_id: Annotated[str | None, Form()] = None,
     client_secret: Annotated[str | None, Form()] = None,
     scope: Annotated[str | None, Form()] = None,
+    device_token: Annotated[
+        str | None,
+        Form(description="Password grant: the `device_token` an earlier login on this device got"),
+    ] = None,
 ) -> TokenResponse | JSONResponse:
     """OAuth2 token endpoint (RFC 6749): password, refresh_token and client_credentials.
     Integration clients send client_id and client_secret as form fields or with HTTP Basic
@@ -79,7 +88,14 @@ async def create_token(
     if grant_type == "password":
         if not username or not password:
             return _error(request, auth_service.InvalidGrant("username and password are required"))
-        tokens, err = await auth_service.password_grant(session, settings, username, password)
+        tokens, err = await auth_service.password_grant(
+            session,
+            settings,
+            username,
+            password,
+            LoginSourceLimit.for_request(request),
+            device_token,
+        )
     elif grant_type == "refresh_token":
         if not refresh_token:
             return _error(request, auth_service.InvalidGrant("refresh_token is required"))
@@ -94,7 +110,12 @@ async def create_token(
                 )
             client_id, client_secret = basic
         tokens, err = await request.app.state.client_grant(
-            session, settings, client_id, client_secret, scope
+            session,
+            settings,
+            client_id,
+            client_secret,
+            scope,
+            LoginSourceLimit.for_request(request),
         )
     else:
         err = AppError(

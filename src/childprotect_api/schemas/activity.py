@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from childprotect_api.core.client_ids import ClientId
 from childprotect_api.models.activity import ActivityKind, OrganiserKind, SiteKind, SiteStatus
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 
@@ -58,7 +59,7 @@ class ActivityFields(BaseModel):
 
 
 class ActivityCreate(ActivityFields):
-    id: uuid.UUID = Field(description="Made by the client: a retry answers the stored record.")
+    id: ClientId = Field(description="Made by the client: a retry answers the stored record.")
 
 
 class ActivityUpdate(BaseModel):
@@ -116,7 +117,7 @@ class ActivityRead(BaseModel):
 class SiteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: uuid.UUID = Field(description="Made by the client: a retry answers the stored record.")
+    id: ClientId = Field(description="Made by the client: a retry answers the stored record.")
     area_code: str = Field(pattern=AREA_CODE_PATTERN)
     kind: SiteKind
     name: str = Field(min_length=1, max_length=100)

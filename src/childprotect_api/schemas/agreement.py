@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from childprotect_api.core.client_ids import ClientId
 from childprotect_api.models.agreement import (
     Agreement,
     AgreementStatus,
@@ -85,7 +86,7 @@ class ChecklistIn(_Strict):
 
 
 class AgreementCreate(_Strict):
-    id: uuid.UUID | None = Field(
+    id: ClientId | None = Field(
         default=None, description="Client-generated for offline drafts; a retry answers 200."
     )
     guardian: GuardianIn

@@ -11,6 +11,12 @@ class TokenResponse(BaseModel):
     expires_in: int = Field(description="Seconds until the access token expires.")
     refresh_token: str | None = None
     scope: str | None = None
+    device_token: str | None = Field(
+        default=None,
+        description="Password logins: this device's token (已知设备 known device). Send it back "
+        "as the `device_token` form field on later password logins from the same device: "
+        "failed logins from elsewhere never lock this device out.",
+    )
 
 
 class LogoutRequest(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from childprotect_api.core.client_ids import ClientId
 from childprotect_api.models.care import (
     AlertKind,
     AssessmentDomain,
@@ -34,7 +35,7 @@ class _Strict(BaseModel):
 
 
 class PairingCreate(_Strict):
-    id: uuid.UUID | None = Field(
+    id: ClientId | None = Field(
         default=None, description="Client-made id: a retry answers the stored pairing."
     )
     child_id: uuid.UUID
@@ -78,7 +79,7 @@ class PairingRead(BaseModel):
 
 
 class ContactCreate(_Strict):
-    id: uuid.UUID | None = Field(default=None, description="Client-made id (idempotent).")
+    id: ClientId | None = Field(default=None, description="Client-made id (idempotent).")
     contacted_at: datetime
     kind: ContactKind
     note: Note | None = None
@@ -111,7 +112,7 @@ class Assessment(_Strict):
 
 
 class MeasureCreate(_Strict):
-    id: uuid.UUID | None = Field(default=None, description="Client-made id (idempotent).")
+    id: ClientId | None = Field(default=None, description="Client-made id (idempotent).")
     kind: MeasureKind
     responsible: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
@@ -145,7 +146,7 @@ class MeasureRead(BaseModel):
 
 
 class CaseCreate(_Strict):
-    id: uuid.UUID | None = Field(default=None, description="Client-made id (idempotent).")
+    id: ClientId | None = Field(default=None, description="Client-made id (idempotent).")
     child_id: uuid.UUID
     reason: CaseReason
     summary: Note | None = None

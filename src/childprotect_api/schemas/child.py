@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from childprotect_api.core.client_ids import ClientId
 from childprotect_api.models.child import (
     Category,
     ChildEventKind,
@@ -102,7 +103,7 @@ class _ChildFields(BaseModel):
 class ChildCreate(_ChildFields):
     model_config = ConfigDict(extra="forbid")
 
-    id: uuid.UUID | None = Field(
+    id: ClientId | None = Field(
         default=None,
         description="Client-generated id: a retry with the same id and content answers the "
         "stored record (200) and never makes a second one.",

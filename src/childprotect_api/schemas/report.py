@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from childprotect_api.core.client_ids import ClientId
 from childprotect_api.models.child import Gender
 from childprotect_api.models.report import (
     ReferralStatus,
@@ -42,7 +43,7 @@ class ReportCreate(BaseModel):
     """A mandatory report. Name the child by `child_id` (registered, in your area), by
     `id_number`, or describe it in `child_description`; at least one of them."""
 
-    id: uuid.UUID | None = Field(
+    id: ClientId | None = Field(
         default=None,
         description="Client-generated id: a retry with the same id and content "
         "answers the stored report instead of filing twice.",
@@ -160,7 +161,7 @@ class ReportRead(BaseModel):
 
 
 class ReferralCreate(BaseModel):
-    id: uuid.UUID | None = Field(default=None, description="Client-generated id (idempotent).")
+    id: ClientId | None = Field(default=None, description="Client-generated id (idempotent).")
     target: ReferralTarget
     contact: str | None = Field(default=None, max_length=200)
     case_number: str | None = Field(default=None, max_length=64)
@@ -174,7 +175,7 @@ class ReferralStatusUpdate(BaseModel):
 
 
 class NoteCreate(BaseModel):
-    id: uuid.UUID | None = Field(default=None, description="Client-generated id (idempotent).")
+    id: ClientId | None = Field(default=None, description="Client-generated id (idempotent).")
     text: str = Field(min_length=1, max_length=5000)
 
 

@@ -9,7 +9,9 @@ counts, as it should."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -87,3 +89,70 @@ async def count_apart(engine: AsyncEngine, key: str, window: datetime) -> int:
     own (committed at once, so a request that then fails still counts): the new count."""
     async with engine.begin() as conn:
         return int((await conn.execute(_UPSERT, {"key": key, "window": window})).scalar_one())
+
+
+_READ = text("SELECT count FROM rate_limit_counters WHERE key = :key AND window_start = :window")
+
+
+def source_of(request: Request) -> str:
+    """The caller's network source as the app sees it: the client address, which uvicorn takes
+    from X-Forwarded-For only when the connection comes from a trusted proxy
+    (`FORWARDED_ALLOW_IPS`, `serve` runs with proxy headers on). An IPv6 address counts by its
+    /64, since one subscriber usually holds a whole /64."""
+    host = request.client.host if request.client else ""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:60] or "unknown"
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else addr)
+
+
+@dataclass(frozen=True)
+class LoginSourceLimit:
+    """Failed logins (passwords and client secrets, any name) from one source, counted in fixed
+    windows of `login_lock_minutes` in `rate_limit_counters` (in a transaction of their own, so
+    the count holds no row lock while a failed login waits). Past `login_source_max_failures`
+    every login from the source answers 429 `login_rate_limited` until the window ends."""
+
+    engine: AsyncEngine
+    source: str
+    limit: int
+    minutes: int
+
+    @classmethod
+    def for_request(cls, request: Request) -> LoginSourceLimit:
+        settings = request.app.state.settings
+        return cls(
+            get_database(request).side_engine,
+            source_of(request),
+            settings.login_source_max_failures,
+            max(1, settings.login_lock_minutes),
+        )
+
+    @property
+    def key(self) -> str:
+        return f"login-src:{self.source}"
+
+    def _window(self, now: datetime) -> tuple[datetime, datetime]:
+        span = self.minutes * 60
+        start = datetime.fromtimestamp(int(now.timestamp()) // span * span, UTC)
+        return start, start + timedelta(seconds=span)
+
+    async def check(self) -> None:
+        now = clock()
+        start, end = self._window(now)
+        async with self.engine.connect() as conn:
+            count = (await conn.execute(_READ, {"key": self.key, "window": start})).scalar()
+        if count is not None and count >= self.limit:
+            retry = max(1, math.ceil((end - now).total_seconds()))
+            raise TooManyRequests(
+                "too many failed logins from this address; try again later",
+                code="login_rate_limited",
+                headers={"Retry-After": str(retry)},
+            )
+
+    async def failed(self) -> None:
+        start, _ = self._window(clock())
+        await count_apart(self.engine, self.key, start)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -129,3 +130,48 @@ def new_refresh_token() -> tuple[str, str]:
 
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- known devices ------------------------------------------------------------------------
+#
+# A successful password login answers a `device_token` bound to the account. A later password
+# login that sends it back is the owner's known device: it is counted on its own (a lock of
+# the account by failures from elsewhere does not apply to it), so nobody can lock an owner
+# out by guessing their password from another device.
+
+_DEVICE_PREFIX = "dv1"
+
+
+def _device_mac(key: str, user_id: uuid.UUID, nonce: str) -> str:
+    return hmac.new(
+        key.encode(), f"device:{user_id.hex}:{nonce}".encode(), hashlib.sha256
+    ).hexdigest()[:32]
+
+
+def new_device_token(settings: Settings, user_id: uuid.UUID) -> str:
+    nonce = secrets.token_urlsafe(18)
+    return (
+        f"{_DEVICE_PREFIX}.{user_id.hex}.{nonce}.{_device_mac(settings.data_key, user_id, nonce)}"
+    )
+
+
+@dataclass(frozen=True)
+class DeviceToken:
+    user_id: uuid.UUID
+    nonce: str
+
+
+def read_device_token(settings: Settings, token: str | None) -> DeviceToken | None:
+    """The device a token names, or None for a missing, malformed or forged one."""
+    if not token or len(token) > 200:
+        return None
+    parts = token.split(".")
+    if len(parts) != 4 or parts[0] != _DEVICE_PREFIX:
+        return None
+    try:
+        user_id = uuid.UUID(hex=parts[1])
+    except ValueError:
+        return None
+    if not hmac.compare_digest(parts[3], _device_mac(settings.data_key, user_id, parts[2])):
+        return None
+    return DeviceToken(user_id, parts[2])

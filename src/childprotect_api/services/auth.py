@@ -20,10 +20,13 @@ from childprotect_api.models.base import utcnow
 from childprotect_api.models.user import User
 from childprotect_api.schemas.auth import TokenResponse
 from childprotect_api.security.passwords import verify_password
+from childprotect_api.security.rate_limit import LoginSourceLimit
 from childprotect_api.security.tokens import (
     create_access_token,
     hash_refresh_token,
+    new_device_token,
     new_refresh_token,
+    read_device_token,
 )
 
 
@@ -95,21 +98,41 @@ async def _issue(
 
 
 async def password_grant(
-    session: AsyncSession, settings: Settings, login: str, password: str
+    session: AsyncSession,
+    settings: Settings,
+    login: str,
+    password: str,
+    source: LoginSourceLimit,
+    device_token: str | None = None,
 ) -> tuple[TokenResponse | None, AppError | None]:
     """Answer tokens, or the error to send. Failures are answered rather than raised so the
-    throttle row they wrote is committed with the request."""
+    throttle row they wrote is committed with the request.
+
+    Three counters (README Security, "Lockout"): failures per account (its username and phone
+    together; a name that is no account has its own), failures per source address across all
+    names, and failures per known device. A login from the owner's known device (a valid
+    `device_token` of this account) is counted on that device only: failures elsewhere,
+    however many, never refuse it."""
     now = utcnow()
-    key = _throttle_key(settings, login)
-    throttle = await _check_locked(session, key, now)
     user = (
         await session.execute(
             select(User).where(or_(col(User.username) == login, col(User.phone) == login)).limit(1)
         )
     ).scalar_one_or_none()
+    device = read_device_token(settings, device_token)
+    known_device = device is not None and user is not None and device.user_id == user.id
+    if known_device:
+        assert device is not None
+        key = _throttle_key(settings, "device:" + device.nonce)
+    else:
+        await source.check()
+        key = _throttle_key(settings, f"account:{user.id}" if user is not None else login)
+    throttle = await _check_locked(session, key, now)
     ok, new_hash = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
         await _record_failure(session, settings, key, throttle, now)
+        if not known_device:
+            await source.failed()
         # Each failure in a row answers a little later, before the lock takes over.
         failures = throttle.failures if throttle is not None else 1
         await asyncio.sleep(min(settings.login_failure_delay_seconds * failures, 2.0))
@@ -122,7 +145,9 @@ async def password_grant(
     family = TokenFamily(user_id=user.id)
     session.add(family)
     await session.flush()
-    return await _issue(session, settings, user, family.id), None
+    tokens = await _issue(session, settings, user, family.id)
+    tokens.device_token = device_token if known_device else new_device_token(settings, user.id)
+    return tokens, None
 
 
 async def refresh_grant(

@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core import audit
+from childprotect_api.core import audit, client_ids
 from childprotect_api.core.concurrency import check_version
-from childprotect_api.core.errors import Conflict, NotFound, Unprocessable
+from childprotect_api.core.errors import NotFound, Unprocessable
 from childprotect_api.models.activity import Activity, ActivityKind, Site, SiteKind, SiteStatus
 from childprotect_api.models.area import Area
 from childprotect_api.models.base import utcnow
@@ -167,7 +167,7 @@ async def create_activity(
     existing = await session.get(Activity, data.id)
     if existing is not None:
         if existing.content_hash != digest or not scope.covers(existing.area_code):
-            raise Conflict("this id is already in use", code="id_conflict")
+            raise client_ids.IdTaken()
         await audit.record(session, scope, "read", ACTIVITY, existing.id, existing.area_code)
         return existing, False
     await _validate_activity(
@@ -197,7 +197,7 @@ async def create_activity(
         session.expunge(activity)
         existing = await session.get(Activity, data.id)
         if existing is None or existing.content_hash != digest:
-            raise Conflict("this id is already in use", code="id_conflict") from None
+            raise client_ids.IdTaken() from None
         return existing, False
     await audit.record(session, scope, "create", ACTIVITY, activity.id, activity.area_code)
     await session.refresh(activity)
@@ -329,7 +329,7 @@ async def create_site(session: AsyncSession, scope: Scope, data: SiteCreate) -> 
     existing = await session.get(Site, data.id)
     if existing is not None:
         if existing.content_hash != digest or not scope.covers(existing.area_code):
-            raise Conflict("this id is already in use", code="id_conflict")
+            raise client_ids.IdTaken()
         return existing, False
     await check_area(session, scope, "area_code", data.area_code)
     site = Site(
@@ -352,7 +352,7 @@ async def create_site(session: AsyncSession, scope: Scope, data: SiteCreate) -> 
         session.expunge(site)
         existing = await session.get(Site, data.id)
         if existing is None or existing.content_hash != digest:
-            raise Conflict("this id is already in use", code="id_conflict") from None
+            raise client_ids.IdTaken() from None
         return existing, False
     await audit.record(session, scope, "create", SITE, site.id, site.area_code)
     await session.refresh(site)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core import audit
+from childprotect_api.core import audit, client_ids
 from childprotect_api.core.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from childprotect_api.models.agreement import (
     Agreement,
@@ -205,9 +205,7 @@ def _fingerprint(data_key: str, child_id: uuid.UUID, body: AgreementCreate) -> s
 
 def _replay(existing: Agreement, child_id: uuid.UUID, fingerprint: str) -> Agreement:
     if existing.child_id != child_id or existing.create_fingerprint != fingerprint:
-        raise Conflict(
-            "an agreement with this id exists with different content", code="id_conflict"
-        )
+        raise client_ids.IdTaken()
     return existing
 
 

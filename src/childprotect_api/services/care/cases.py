@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core import audit
+from childprotect_api.core import audit, client_ids
 from childprotect_api.core.concurrency import check_version
 from childprotect_api.core.errors import Conflict, NotFound, Unprocessable
 from childprotect_api.models.base import utcnow
@@ -147,7 +147,7 @@ async def create(session: AsyncSession, scope: Scope, data: CaseCreate) -> tuple
         existing = await session.get(Case, data.id)
         if existing is not None:
             if not scope.covers(existing.area_code) or existing.child_id != data.child_id:
-                raise Conflict("that id is taken by another record", code="id_taken")
+                raise client_ids.IdTaken()
             return existing, False
     child = await child_in_scope(session, scope, data.child_id, lock=True)
     require_active(child)
@@ -259,7 +259,7 @@ async def add_measure(
         existing = await session.get(CaseMeasure, data.id)
         if existing is not None:
             if existing.case_id != case.id:
-                raise Conflict("that id is taken by another record", code="id_taken")
+                raise client_ids.IdTaken()
             return case, existing, False
     _require_open(case)
     measure = CaseMeasure(

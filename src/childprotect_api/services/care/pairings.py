@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core import audit
+from childprotect_api.core import audit, client_ids
 from childprotect_api.core.concurrency import check_version
 from childprotect_api.core.errors import Conflict, NotFound, Unprocessable
 from childprotect_api.models.base import CLOCK_SKEW, utcnow
@@ -54,7 +54,7 @@ async def create(session: AsyncSession, scope: Scope, data: PairingCreate) -> tu
         existing = await session.get(Pairing, data.id)
         if existing is not None:
             if not scope.covers(existing.area_code) or existing.child_id != data.child_id:
-                raise Conflict("that id is taken by another record", code="id_taken")
+                raise client_ids.IdTaken()
             return existing, False
     if data.ends_on is not None and data.ends_on < data.starts_on:
         raise Unprocessable.field("ends_on", "ends before it starts", code="ends_before_start")
@@ -154,7 +154,7 @@ async def log_contact(
         existing = await session.get(PairingContact, data.id)
         if existing is not None:
             if existing.pairing_id != pairing.id:
-                raise Conflict("that id is taken by another record", code="id_taken")
+                raise client_ids.IdTaken()
             return existing, False
     if data.contacted_at > utcnow() + CLOCK_SKEW:
         raise Unprocessable.field("contacted_at", "lies in the future", code="contacted_in_future")

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import get_settings
-from childprotect_api.core import audit
+from childprotect_api.core import audit, client_ids
 from childprotect_api.core.concurrency import check_version
 from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from childprotect_api.core.rawsql import Raw
@@ -139,7 +139,7 @@ async def _existing_with_id(
     child, is_visible = row
     if is_visible and child.create_fingerprint == print_:
         return child
-    raise Conflict("a record with this id exists with different content", code="id_conflict")
+    raise client_ids.IdTaken()
 
 
 async def _retry_of(

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from childprotect_api.core import client_ids
 from childprotect_api.core.db import Database
 from childprotect_api.services.demo import agreements as demo_agreements
 from childprotect_api.services.demo import care as demo_care
@@ -24,15 +25,22 @@ async def load_demo(url: str) -> list[tuple[str, str, str, str]]:
     """Load (or refresh) the demo county; answer the logins to print."""
     db = Database.create(url, pool_size=1, max_overflow=0)
     try:
-        async with db.sessionmaker() as session:
-            await load_areas(session)
-            logins = await load_users(session)
-            for step in _steps():
-                await step(session)
-            await session.commit()
-        return logins
+        # The demo's ids are UUIDv5 made here, on the server: the trusted path of
+        # core/client_ids.py (the API accepts only random ids from callers).
+        with client_ids.trusted_ids():
+            return await _load(db)
     finally:
         await db.dispose()
+
+
+async def _load(db: Database) -> list[tuple[str, str, str, str]]:
+    async with db.sessionmaker() as session:
+        await load_areas(session)
+        logins = await load_users(session)
+        for step in _steps():
+            await step(session)
+        await session.commit()
+    return logins
 
 
 def _steps() -> list[DemoStep]:

@@ -15,14 +15,13 @@ from childprotect_api.config import Settings
 from childprotect_api.core import audit
 from childprotect_api.core.errors import AppError, NotFound, Unprocessable
 from childprotect_api.models.area import Area
-from childprotect_api.models.base import utcnow
 from childprotect_api.models.client import IntegrationClient
 from childprotect_api.schemas.auth import TokenResponse
 from childprotect_api.schemas.client import ClientCreate
 from childprotect_api.security.passwords import hash_password, verify_password
+from childprotect_api.security.rate_limit import LoginSourceLimit
 from childprotect_api.security.scope import INTEGRATION_ROLE, Action, Scope, apply_scope
 from childprotect_api.security.tokens import create_access_token
-from childprotect_api.services.auth import _check_locked, _record_failure, _throttle_key
 
 SECRET_PREFIX = "cps_"  # noqa: S105  (a prefix secret scanners recognise, not a secret)
 
@@ -166,29 +165,26 @@ async def client_grant(
     client_id: str | None,
     client_secret: str | None,
     scope: str | None,
+    source: LoginSourceLimit,
 ) -> tuple[TokenResponse | None, AppError | None]:
-    """OAuth2 client_credentials (RFC 6749 4.4). Answers the error rather than raising it, so
-    the throttle's failure count is committed with the request."""
+    """OAuth2 client_credentials (RFC 6749 4.4). A wrong secret never locks the client (the
+    real secret keeps working, whoever sent the wrong ones): failures count per source
+    address instead (LoginSourceLimit), and the secret is random, far past guessing."""
     if not client_id or not client_secret:
         return None, InvalidClient("client_id and client_secret are required")
-    key = _throttle_key(settings, "client:" + client_id)
-    throttle = await _check_locked(session, key, utcnow())
+    await source.check()
     parsed = _parse_uuid(client_id)
     client = await session.get(IntegrationClient, parsed) if parsed else None
     # Unknown clients are verified against a dummy hash: the answer takes as long.
     ok, new_hash = verify_password(client_secret, client.secret_hash if client else None)
     if client is None or not ok or not client.is_active:
-        await _record_failure(session, settings, key, throttle, utcnow())
-        failures = throttle.failures if throttle is not None else 1
-        await asyncio.sleep(min(settings.login_failure_delay_seconds * failures, 2.0))
+        await source.failed()
+        await asyncio.sleep(settings.login_failure_delay_seconds)
         return None, InvalidClient("unknown client, wrong secret, or client disabled")
     try:
         granted = granted_scopes(client.scopes, scope)
     except InvalidScope as e:
         return None, e
-    if throttle is not None:
-        throttle.failures = 0
-        throttle.locked_until = None
     if new_hash:
         client.secret_hash = new_hash
     await session.flush()

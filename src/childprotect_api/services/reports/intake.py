@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import Settings
-from childprotect_api.core import audit, outbox
-from childprotect_api.core.errors import Conflict, NotFound, Unprocessable
+from childprotect_api.core import audit, client_ids, outbox
+from childprotect_api.core.errors import NotFound, Unprocessable
 from childprotect_api.models.area import Area
 from childprotect_api.models.base import CLOCK_SKEW, utcnow
 from childprotect_api.models.child import Child, ChildStatus, RiskLevel, RiskSource
@@ -110,7 +110,7 @@ def _replay(scope: Scope, existing: Report, hashed: str) -> Report:
         else existing.reporter_user_id == scope.user_id
     )
     if not same_filer or existing.request_hash != hashed:
-        raise Conflict("a different report was filed with this id", code="id_conflict")
+        raise client_ids.IdTaken()
     return existing
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core import audit, outbox
+from childprotect_api.core import audit, client_ids, outbox
 from childprotect_api.core.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
@@ -151,7 +151,7 @@ async def refer(
     _, report = await _managed(session, scope, report_id, if_match)
     if data.id is not None and (existing := await session.get(ReportReferral, data.id)):
         if not _same_referral(existing, report, data):
-            raise Conflict("a different referral exists with this id", code="id_conflict")
+            raise client_ids.IdTaken()
         return ReferralRead.model_validate(existing), False
     _require_status(report, {S.accepted, S.referred}, "refer")
     if data.target == ReferralTarget.other and not (data.contact or data.note):
@@ -269,7 +269,7 @@ async def add_note(
     _, report = await _managed(session, scope, report_id)
     if data.id is not None and (existing := await session.get(ReportNote, data.id)):
         if existing.report_id != report.id or existing.body != data.text:
-            raise Conflict("a different note exists with this id", code="id_conflict")
+            raise client_ids.IdTaken()
         event = await session.get(ReportEvent, existing.event_id)
         assert event is not None
         return _event_read(event, existing.body), False

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import Settings
-from childprotect_api.core import audit, write_buffer
+from childprotect_api.core import audit, client_ids, write_buffer
 from childprotect_api.core.errors import (
     AppError,
     DatabaseBusy,
@@ -344,6 +344,8 @@ def _target(op: PushOperation) -> uuid.UUID:
     if op.id is None:
         what = "the new record's client-generated id" if op.op not in UPDATES else "the record"
         raise Unprocessable.field("id", f"is required: {what}", code="id_required")
+    if op.op not in UPDATES and op.op != PushOp.complete_measure:
+        client_ids.check(op.id)  # a new record's id: random (core/client_ids.py)
     return op.id
 
 

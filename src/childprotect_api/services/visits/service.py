@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from childprotect_api.core import audit, outbox
+from childprotect_api.core import audit, client_ids, outbox
 from childprotect_api.core.errors import (
     Conflict,
     Forbidden,
@@ -94,6 +94,15 @@ async def _find(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def _existing(session: AsyncSession, scope: Scope, visit_id: uuid.UUID) -> Visit | None:
+    """The visit under a client's new id when the caller can see it (a retry, or 409); an id
+    taken by a visit out of scope answers the same 409 at once (core/client_ids.py)."""
+    visit = await _find(session, scope, visit_id)
+    if visit is None and await session.get(Visit, visit_id) is not None:
+        raise client_ids.IdTaken()
+    return visit
+
+
 async def load_visit(
     session: AsyncSession, scope: Scope, visit_id: uuid.UUID, *, lock: bool = False
 ) -> Visit:
@@ -133,7 +142,7 @@ def _check_visited_at(visited_at: datetime, child: Child) -> None:
 async def _replay(session: AsyncSession, scope: Scope, existing: Visit, digest: str) -> Visit:
     """A retry: the stored visit when the content is the same, else a conflict."""
     if existing.content_hash != digest:
-        raise Conflict("another visit was already recorded with this id", code="visit_id_conflict")
+        raise client_ids.IdTaken()
     await audit.record(session, scope, "read", "visit", existing.id, existing.area_code)
     return existing
 
@@ -146,7 +155,7 @@ async def _insert(session: AsyncSession, visit: Visit) -> None:
         # The id is taken by a visit outside the caller's scope (or a racing retry of
         # another child's visit): the request rolls back as a whole.
         if getattr(e.orig, "sqlstate", None) == "23505":
-            raise Conflict("this id is already in use", code="visit_id_conflict") from e
+            raise client_ids.IdTaken() from e
         raise
 
 
@@ -172,16 +181,17 @@ async def create_visit(
     insert fail (409, as any id conflict)."""
     scope.require(Action.visit_log)
     assert scope.user_id is not None
+    client_ids.check(visit_id, "visit_id")
     digest = content_hash(data)
     if known_new and locked_child is not None and locked_child.id == data.child_id:
         child = locked_child
     else:
-        existing = None if known_new else await _find(session, scope, visit_id)
+        existing = None if known_new else await _existing(session, scope, visit_id)
         if existing is not None:
             return await _replay(session, scope, existing, digest), False
         child = await _lock_child(session, scope, data.child_id)
         # A retry running alongside may have committed while this request waited for the lock.
-        existing = await _find(session, scope, visit_id)
+        existing = await _existing(session, scope, visit_id)
         if existing is not None:
             return await _replay(session, scope, existing, digest), False
     if child.status != ChildStatus.active:
@@ -282,7 +292,7 @@ async def correct_visit(
     Answers (new version, created); a retry with the same content answers the stored one."""
     scope.require(Action.visit_log)
     digest = content_hash(data, corrects=str(visit_id))
-    existing = await _find(session, scope, data.id)
+    existing = await _existing(session, scope, data.id)
     if existing is not None:
         return await _replay(session, scope, existing, digest), False
     target = await load_visit(session, scope, visit_id)
