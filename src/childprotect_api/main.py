@@ -19,6 +19,7 @@ from childprotect_api.core.errors import install_error_handlers
 from childprotect_api.core.input_guard import InputGuardMiddleware
 from childprotect_api.core.middleware import RequestContextMiddleware, install_access_log_redaction
 from childprotect_api.core.openapi import shape_openapi
+from childprotect_api.core.routing import install_method_guard
 from childprotect_api.routers import (
     activities,
     agreements,
@@ -66,6 +67,7 @@ ROUTERS = [
     clients.router,
     webhooks.router,
     reports.router,
+    reports.my_router,
     sync_push_routes.router,
     report_policy.router,
     agreements.child_router,
@@ -154,6 +156,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for router in ROUTERS:
         app.include_router(router)
     shape_openapi(app)
+    install_method_guard(app.router)
     # Inside the request context (its request id, its body size limit).
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_upload_bytes + 65536)

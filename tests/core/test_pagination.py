@@ -13,7 +13,7 @@ async def test_tampered_cursors_answer_422_everywhere(client, world):
         ("/api/v1/visits", "director"),
         ("/api/v1/worklist", "director"),
         ("/api/v1/reports", "officer"),
-        ("/api/v1/reports/mine", "reporter"),
+        ("/api/v1/my-reports", "reporter"),
     ):
         for cursor in bad:
             r = await client.get(url, params={"cursor": cursor}, headers=world[actor].headers)

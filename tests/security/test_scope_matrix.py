@@ -441,7 +441,7 @@ async def test_the_arranged_objects_are_real(client, world, session, settings):
         ("officer", f"/api/v1/children/{ids['child_id']}"),
         ("director", f"/api/v1/agreements/{ids['agreement_id']}"),
         ("officer", f"/api/v1/reports/{ids['report_id']}"),
-        ("director", f"/api/v1/reports/mine/{ids['report_id']}"),
+        ("director", f"/api/v1/my-reports/{ids['report_id']}"),
         ("officer", f"/api/v1/users/{ids['user_id']}"),
         ("admin", f"/api/v1/clients/{ids['client_id']}"),
         ("admin", f"/api/v1/webhooks/{ids['webhook_id']}"),

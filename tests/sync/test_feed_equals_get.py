@@ -116,7 +116,7 @@ FEED_TYPES: dict[str, FeedType] = {
     "child": FeedType(_child, "/api/v1/children/{id}"),
     "visit": FeedType(_visit, "/api/v1/visits/{id}"),
     "agreement": FeedType(_agreement, "/api/v1/agreements/{id}"),
-    "report": FeedType(_report, "/api/v1/reports/mine/{id}"),
+    "report": FeedType(_report, "/api/v1/my-reports/{id}"),
     "pairing": FeedType(_pairing, "/api/v1/pairings/{id}"),
     "case": FeedType(_case, "/api/v1/cases/{id}"),
     "site": FeedType(_site, "/api/v1/sites/{id}"),

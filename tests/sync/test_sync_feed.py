@@ -168,7 +168,7 @@ async def test_initial_load_pages_through_the_scope(client, world, session, sett
     r = await client.get(f"/api/v1/agreements/{w['agreement']['id']}", headers=director.headers)
     assert agreement["data"] == r.json()
     report = next(i for i in items if i["type"] == "report")
-    r = await client.get(f"/api/v1/reports/mine/{report['id']}", headers=director.headers)
+    r = await client.get(f"/api/v1/my-reports/{report['id']}", headers=director.headers)
     assert report["data"] == r.json()
     # Nothing changed since: the next call is empty and up to date.
     again = await page(client, director, cursor)

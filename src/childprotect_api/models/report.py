@@ -227,7 +227,7 @@ class Report(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=tz_column())
     closed_by: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid))
     outcome: str | None = Field(default=None, sa_column=Column(String(40)))
-    # Told to the reporter (GET /reports/mine).
+    # Told to the reporter (GET /my-reports).
     outcome_message: str | None = Field(default=None, sa_column=Column(Text))
     # When `report.overdue` was emitted for each deadline (so it is emitted once).
     accept_overdue_at: datetime | None = Field(default=None, sa_column=tz_column())

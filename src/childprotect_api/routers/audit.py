@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from childprotect_api.core.db import SessionDep
 from childprotect_api.core.errors import Problem, Unprocessable
 from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from childprotect_api.schemas.audit import AuditEventRead
-from childprotect_api.schemas.common import Page
+from childprotect_api.schemas.common import IsoDateTime, Page
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import audit as audit_service
 
@@ -30,7 +29,9 @@ async def list_audit_events(
     session: SessionDep,
     child_id: Annotated[uuid.UUID | None, Query(description="Rows about this child.")] = None,
     user_id: Annotated[uuid.UUID | None, Query(description="Rows by this user.")] = None,
-    since: datetime | None = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="At or after (ISO 8601 with offset).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[AuditEventRead]:
@@ -44,8 +45,6 @@ async def list_audit_events(
     after = decode_cursor(cursor, 1)
     if after is not None and not isinstance(after[0], int):
         raise Unprocessable.field("cursor", "is not a valid cursor", code="invalid_cursor")
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
     items, last_id = await audit_service.list_events(
         session,
         scope,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
@@ -30,7 +30,7 @@ from childprotect_api.schemas.child import (
     RiskChangeRead,
     RiskLevelSet,
 )
-from childprotect_api.schemas.common import Page
+from childprotect_api.schemas.common import IsoDateTime, Page
 from childprotect_api.security.scope import CurrentScope, Scope
 from childprotect_api.services.children import client_fields
 from childprotect_api.services.children import history as child_history
@@ -114,10 +114,6 @@ def _data_key(request: Request) -> str:
     return key
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _id_cursor(cursor: str | None) -> int | None:
     after = decode_cursor(cursor, 1)
     if after is None:
@@ -156,7 +152,9 @@ async def list_children(
     assigned_to: uuid.UUID | None = None,
     age_min: Annotated[int | None, Query(ge=0, le=17)] = None,
     age_max: Annotated[int | None, Query(ge=0, le=17)] = None,
-    updated_since: datetime | None = None,
+    updated_since: Annotated[
+        IsoDateTime | None, Query(description="Changed at or after (ISO 8601 with offset).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Response:
@@ -174,7 +172,7 @@ async def list_children(
         assigned_to=assigned_to,
         age_min=age_min,
         age_max=age_max,
-        updated_since=_aware(updated_since),
+        updated_since=updated_since,
     )
     rows = await child_list.list_children(session, scope, filters, limit, _child_cursor(cursor))
     last = rows[-1] if len(rows) == limit else None

@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from pydantic import AwareDatetime
 
 from childprotect_api.core.db import SessionDep
 from childprotect_api.core.errors import Problem, Unprocessable
@@ -18,7 +17,7 @@ from childprotect_api.core.pagination import (
 )
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
-from childprotect_api.schemas.common import Page
+from childprotect_api.schemas.common import IsoDateTime, Page
 from childprotect_api.schemas.report import (
     FiledReportRead,
     LinkChild,
@@ -95,7 +94,7 @@ async def list_reports(
     situation: ReportSituation | None = None,
     area: Annotated[str | None, Query(pattern=AREA_CODE_PATTERN)] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="Filed at or after (ISO 8601 with offset)")
+        IsoDateTime | None, Query(description="Filed at or after (ISO 8601 with offset)")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
@@ -131,8 +130,14 @@ async def get_report_summary(scope: CurrentScope, session: SessionDep) -> Report
     return await report_access.summary(session, scope)
 
 
-@router.get(
-    "/mine",
+# A filer's own filings live under their own path: `/reports/mine/{id}` was ambiguous with
+# `/reports/{report_id}/...` (both match `/reports/mine/timeline`). The old paths keep
+# answering, deprecated and out of the contract.
+my_router = APIRouter(prefix="/api/v1/my-reports", tags=["reports"])
+
+
+@my_router.get(
+    "",
     operation_id="listMyReports",
     response_model=Page[FiledReportRead],
     responses=READ_ERRORS,
@@ -155,8 +160,8 @@ async def list_my_reports(
     return Page(items=rows, next_cursor=next_cursor)
 
 
-@router.get(
-    "/mine/{report_id}",
+@my_router.get(
+    "/{report_id}",
     operation_id="getMyReport",
     response_model=FiledReportRead,
     responses=READ_ERRORS,
@@ -164,7 +169,45 @@ async def list_my_reports(
 async def get_my_report(
     scope: CurrentScope, session: SessionDep, report_id: uuid.UUID
 ) -> FiledReportRead:
+    """One of the caller's own filings."""
     return await report_access.get_my_report(session, scope, report_id)
+
+
+_DEPRECATED = {"Deprecation": "true", "Link": '</api/v1/my-reports>; rel="successor-version"'}
+
+
+@router.get(
+    "/mine",
+    name="listMyReportsDeprecated",
+    response_model=Page[FiledReportRead],
+    include_in_schema=False,
+    deprecated=True,
+)
+async def list_my_reports_deprecated(
+    scope: CurrentScope,
+    session: SessionDep,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[FiledReportRead]:
+    """Deprecated: GET /api/v1/my-reports."""
+    response.headers.update(_DEPRECATED)
+    return await list_my_reports(scope, session, limit, cursor)
+
+
+@router.get(
+    "/mine/{report_id}",
+    name="getMyReportDeprecated",
+    response_model=FiledReportRead,
+    include_in_schema=False,
+    deprecated=True,
+)
+async def get_my_report_deprecated(
+    scope: CurrentScope, session: SessionDep, response: Response, report_id: uuid.UUID
+) -> FiledReportRead:
+    """Deprecated: GET /api/v1/my-reports/{report_id}."""
+    response.headers.update(_DEPRECATED)
+    return await get_my_report(scope, session, report_id)
 
 
 @router.get(

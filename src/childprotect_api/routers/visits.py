@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
-from pydantic import AwareDatetime
 
 from childprotect_api.config import Settings
 from childprotect_api.core.db import SessionDep
@@ -18,7 +17,7 @@ from childprotect_api.core.pagination import (
 )
 from childprotect_api.models.visit import VisitStatus
 from childprotect_api.schemas.attachment import AttachmentRead
-from childprotect_api.schemas.common import Page
+from childprotect_api.schemas.common import IsoDateTime, Page
 from childprotect_api.schemas.visit import VisitCorrection, VisitCreate, VisitRead, VisitReview
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services.visits import attachments as visit_attachments
@@ -75,9 +74,9 @@ async def list_visits(
     child_id: uuid.UUID | None = None,
     visitor_id: uuid.UUID | None = None,
     from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="visited at or after")
+        IsoDateTime | None, Query(alias="from", description="visited at or after")
     ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="visited before")] = None,
+    to: Annotated[IsoDateTime | None, Query(description="visited before")] = None,
     status: VisitStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,

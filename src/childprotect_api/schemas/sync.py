@@ -58,7 +58,7 @@ class VisitUpsert(_Upsert):
 
 class ReportUpsert(_Upsert):
     type: Literal["report"] = "report"
-    data: FiledReportRead = Field(description="As GET /api/v1/reports/mine/{id}.")
+    data: FiledReportRead = Field(description="As GET /api/v1/my-reports/{id}.")
 
 
 class PairingUpsert(_Upsert):

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from childprotect_api.core.changes import unchanged
 from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.auth import TokenFamily
@@ -171,6 +172,8 @@ async def update_user(
         if data.qualifications is None:
             raise Unprocessable.field("qualifications", "may not be null; send [] to clear")
         user.qualifications = sorted({q.value for q in data.qualifications})
+    if unchanged(session, user):
+        return user  # equal values keep the version and the ETag
     user.version += 1
     user.updated_at = utcnow()
     await session.flush()

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.core import audit, client_ids
+from childprotect_api.core.changes import unchanged
 from childprotect_api.core.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from childprotect_api.models.agreement import (
     Agreement,
@@ -136,6 +137,8 @@ def _set_guardian_id(agreement: Agreement, data_key: str, value: str | None) -> 
         agreement.guardian_id_number_masked = None
         return
     p = id_numbers.protect(data_key, _id_number("guardian.id_number", value).normalized)
+    if p.hash == agreement.guardian_id_number_hash:
+        return  # the same number (a fresh nonce would read as a change)
     agreement.guardian_id_number_enc = p.encrypted
     agreement.guardian_id_number_hash = p.hash
     agreement.guardian_id_number_masked = p.masked
@@ -333,8 +336,10 @@ def _patch_caregiver(agreement: Agreement, patch: CaregiverPatch, data_key: str)
     if "phone" in fields:
         agreement.caregiver_phone = patch.phone
     if patch.id_number is not None:
-        for name, value in _caregiver_id(data_key, patch.id_number).items():
-            setattr(agreement, name, value)
+        columns = _caregiver_id(data_key, patch.id_number)
+        if columns["caregiver_id_number_hash"] != agreement.caregiver_id_number_hash:
+            for name, value in columns.items():
+                setattr(agreement, name, value)
     if "address" in fields:
         agreement.caregiver_address = patch.address
 
@@ -374,6 +379,8 @@ async def update(
     child = await session.get(Child, agreement.child_id)
     assert child is not None  # a foreign key
     check_rules(agreement, child)
+    if unchanged(session, agreement):
+        return agreement  # equal values: the version, the ETag and the audit trail stay
     touch(agreement, scope)
     await session.flush()
     await audit.record(session, scope, "update", RESOURCE, agreement.id, agreement.area_code)

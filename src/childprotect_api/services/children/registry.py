@@ -27,6 +27,7 @@ from sqlmodel import col
 
 from childprotect_api.config import get_settings
 from childprotect_api.core import audit, client_ids
+from childprotect_api.core.changes import unchanged
 from childprotect_api.core.concurrency import check_version
 from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from childprotect_api.core.rawsql import Raw
@@ -383,10 +384,13 @@ async def update_child(
         elif name == "subsidies" and value is None:
             value = []
         setattr(child, name, value)
-    if "id_number" in sent:
+    # The same number again encrypts differently (a fresh nonce): compare by its keyed hash.
+    if "id_number" in sent and (protected.hash if protected else None) != child.id_number_hash:
         child.id_number_enc = protected.encrypted if protected else None
         child.id_number_hash = protected.hash if protected else None
         child.id_number_masked = protected.masked if protected else None
+    if unchanged(session, child):
+        return child  # equal values: the version, the ETag and the audit trail stay
     _touch(child, scope)
     try:
         async with session.begin_nested():

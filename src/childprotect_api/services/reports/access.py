@@ -1,7 +1,7 @@
 """Who sees which mandatory report, and every read of reports (one rule, `report_access`).
 
 - County officers of the report's county see everything, the reporter's identity included.
-- The filer sees their own filings through /reports/mine: status and outcome message only.
+- The filer sees their own filings through /my-reports: status and outcome message only.
 - Township supervisors and village directors whose area covers the report's area see the
   report (the reporter as "confidential") once it has a referral to the local network
   (target `township_supervisor` or `village_director`).

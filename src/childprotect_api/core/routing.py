@@ -1,0 +1,105 @@
+"""405 with the right `Allow`, decided per path template, not per route.
+
+Starlette matches routes one by one: a method not served by the first route of a path answers
+405 with that route's methods only (`OPTIONS /children/{id}` said `Allow: GET` though PATCH
+exists), and a parameter route takes a literal sibling's unsupported method
+(`PATCH /children/lookup` reached `PATCH /children/{child_id}` and answered 422 "child_id
+must be a UUID"). Here the path is matched against every template first: the most specific
+one that matches (fewest parameters, then the latest first parameter) owns the path, and a
+method it does not serve answers 405 listing exactly the methods it does.
+
+Cheap on the hot path: templates are bucketed by their first literal segments, and the work is
+a handful of regular expressions per request."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from fastapi.routing import iter_route_contexts
+from starlette._utils import get_route_path
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+_KEY_SEGMENTS = 3  # "", "api", "v1" / "" "healthz": enough to split the app into small buckets
+
+
+@dataclass
+class _Template:
+    path: str
+    regex: re.Pattern[str]
+    methods: set[str] = field(default_factory=set)
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        params = self.path.count("{")
+        first = self.path.find("{")
+        return params, -(first if first >= 0 else len(self.path))
+
+
+def _key(path: str) -> tuple[str, ...]:
+    return tuple(path.split("/")[: _KEY_SEGMENTS + 1])
+
+
+class MethodGuard:
+    """Wraps the router: answers 405 (through the app's HTTP error handler) when the path's
+    own template does not serve the method."""
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        templates: dict[str, _Template] = {}
+        for route in iter_route_contexts(routes):  # through the included routers
+            path, methods = route.path, route.methods
+            if path is None or not methods:
+                continue
+            t = templates.setdefault(path, _Template(path, route.path_regex))
+            t.methods |= methods
+        self._literal: dict[str, _Template] = {}
+        self._buckets: dict[tuple[str, ...], list[_Template]] = defaultdict(list)
+        self._wild: list[_Template] = []  # a parameter inside the key segments
+        for t in sorted(templates.values(), key=lambda t: t.rank):
+            if "{" not in t.path:
+                self._literal[t.path] = t
+            elif any("{" in part for part in _key(t.path)):
+                self._wild.append(t)
+            else:
+                self._buckets[_key(t.path)].append(t)
+
+    def owner(self, path: str) -> _Template | None:
+        """The most specific template matching `path`."""
+        literal = self._literal.get(path)
+        if literal is not None:
+            return literal
+        for t in self._buckets.get(_key(path), ()):
+            if t.regex.match(path):
+                return t
+        for t in self._wild:
+            if t.regex.match(path):
+                return t
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            owner = self.owner(get_route_path(scope))
+            if owner is not None and scope["method"] not in owner.methods:
+                raise HTTPException(
+                    405, "Method Not Allowed", headers={"Allow": allow_header(owner.methods)}
+                )
+        await self.app(scope, receive, send)
+
+
+_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allow_header(methods: set[str]) -> str:
+    return ", ".join(sorted(methods, key=lambda m: (_ORDER.index(m) if m in _ORDER else 99, m)))
+
+
+def install_method_guard(router: object) -> None:
+    """Put the guard in front of a Starlette router's routes (after all are included)."""
+    from starlette.routing import Router
+
+    assert isinstance(router, Router)
+    router.middleware_stack = MethodGuard(router.middleware_stack, router.routes)
