@@ -105,6 +105,28 @@ def _in(column: str, values: Sequence[str]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+# The categories held today were granted before decisions were recorded: written down as such
+# (before the trigger exists, so the feed's initial load serves them, not the log).
+# tests/benefits/test_category_removals.py runs these on a child.
+BACKFILL = (
+    f"""
+    INSERT INTO category_applications
+        (id, child_id, county_code, area_code, category, status, source, content_hash,
+         version, created_at, updated_at)
+    SELECT gen_random_uuid(), c.id, c.county_code, c.area_code, cat, 'approved',
+           'pre_existing', '', 1, now(), now()
+    FROM children c CROSS JOIN LATERAL unnest(c.categories) AS cat
+    WHERE {_in("cat", BENEFIT_CATEGORIES)}
+    """,
+    """
+    INSERT INTO category_application_events (application_id, county_code, area_code, kind)
+    SELECT id, county_code, area_code, 'recorded'
+    FROM category_applications
+    WHERE source = 'pre_existing'
+    """,
+)
+
+
 def _code(length: int) -> sa.String:
     return sa.String(length=length, collation="C")
 
@@ -260,25 +282,8 @@ def upgrade() -> None:
     )
     # The categories held today were granted before decisions were recorded: written down as
     # such (before the trigger exists, so the feed's initial load serves them, not the log).
-    op.execute(
-        f"""
-        INSERT INTO category_applications
-            (id, child_id, county_code, area_code, category, status, source, content_hash,
-             version, created_at, updated_at)
-        SELECT gen_random_uuid(), c.id, c.county_code, c.area_code, cat, 'approved',
-               'pre_existing', '', 1, now(), now()
-        FROM children c CROSS JOIN LATERAL unnest(c.categories) AS cat
-        WHERE cat IN ({", ".join(repr(v) for v in BENEFIT_CATEGORIES)})
-        """
-    )
-    op.execute(
-        """
-        INSERT INTO category_application_events (application_id, county_code, area_code, kind)
-        SELECT id, county_code, area_code, 'recorded'
-        FROM category_applications
-        WHERE source = 'pre_existing'
-        """
-    )
+    for statement in BACKFILL:
+        op.execute(statement)
     for table, entity in TRACKED:
         op.execute(_FUNCTION.format(table=table, entity=entity, filer="NULL::uuid"))
         op.execute(
