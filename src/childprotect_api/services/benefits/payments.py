@@ -9,8 +9,10 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -45,6 +47,16 @@ def _error(item_id: uuid.UUID, code: str, message: str) -> BenefitPaymentResult:
     )
 
 
+def _replay(
+    item_id: uuid.UUID, before: BenefitPayment | None, print_: str, scope: Scope
+) -> BenefitPaymentResult:
+    """An item whose id is stored: the same payment again is `unchanged`, anything else (or
+    a payment outside the caller's scope) an `id_conflict`."""
+    if before is not None and before.content_hash == print_ and scope.covers(before.area_code):
+        return BenefitPaymentResult(id=item_id, status="unchanged")
+    return _error(item_id, "id_conflict", "this id is already in use")
+
+
 async def _children(
     session: AsyncSession, scope: Scope, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, Child]:
@@ -73,20 +85,15 @@ async def record_batch(
     latest = utcnow().date().replace(day=1)
     results: list[BenefitPaymentResult] = []
     seen: set[uuid.UUID] = set()
+    pending: dict[uuid.UUID, dict[str, Any]] = {}
     for item in items:
         print_ = digest(item.model_dump(mode="json"))
         if item.id in seen:
             results.append(_error(item.id, "duplicate_item", "the id appears twice in the batch"))
             continue
         seen.add(item.id)
-        before = stored.get(item.id)
-        if before is not None:
-            same = before.content_hash == print_ and scope.covers(before.area_code)
-            results.append(
-                BenefitPaymentResult(id=item.id, status="unchanged")
-                if same
-                else _error(item.id, "id_conflict", "this id is already in use")
-            )
+        if item.id in stored:
+            results.append(_replay(item.id, stored[item.id], print_, scope))
             continue
         child = children.get(item.child_id)
         if child is None:
@@ -97,29 +104,40 @@ async def record_batch(
         if (month - latest).days > 62:
             results.append(_error(item.id, "period_in_future", "the period is too far ahead"))
             continue
-        payment = BenefitPayment(
-            id=item.id,
-            child_id=child.id,
-            county_code=child.county_code,
-            area_code=child.area_code,
-            kind=item.kind.value,
-            period=item.period,
-            paid_on=item.paid_on,
-            month=month,
-            amount=Decimal(item.amount).quantize(Decimal("0.01")),
-            note=item.note,
-            content_hash=print_,
-            created_by=scope.user_id,
-            created_by_client=scope.actor_id if scope.is_client else None,
-        )
-        session.add(payment)
-        stored[item.id] = payment
+        values = {
+            "id": item.id,
+            "child_id": child.id,
+            "county_code": child.county_code,
+            "area_code": child.area_code,
+            "kind": item.kind.value,
+            "period": item.period,
+            "paid_on": item.paid_on,
+            "month": month,
+            "amount": Decimal(item.amount).quantize(Decimal("0.01")),
+            "note": item.note,
+            "content_hash": print_,
+            "created_by": scope.user_id,
+            "created_by_client": scope.actor_id if scope.is_client else None,
+        }
+        pending[item.id] = values
         results.append(BenefitPaymentResult(id=item.id, status="created"))
-    await session.flush()
-    created = [stored[r.id] for r in results if r.status == "created"]
-    await audit.record_many(
-        session, scope, "create", RESOURCE, [(p.id, p.area_code) for p in created]
-    )
+    lost = await _insert(session, list(pending.values()))
+    if lost:
+        found = await session.execute(
+            select(BenefitPayment)
+            .where(col(BenefitPayment.id).in_(lost))
+            .execution_options(populate_existing=True)
+        )
+        now_stored = {p.id: p for p in found.scalars()}
+        results = [
+            _replay(r.id, now_stored.get(r.id), pending[r.id]["content_hash"], scope)
+            if r.id in lost
+            else r
+            for r in results
+        ]
+    areas = {i.id: children[i.child_id].area_code for i in items if i.child_id in children}
+    created = [(r.id, areas[r.id]) for r in results if r.status == "created"]
+    await audit.record_many(session, scope, "create", RESOURCE, created)
     counts = {s: sum(1 for r in results if r.status == s) for s in ("created", "unchanged")}
     return BenefitPaymentBatchResult(
         results=results,
@@ -127,6 +145,21 @@ async def record_batch(
         unchanged=counts["unchanged"],
         errors=len(results) - counts["created"] - counts["unchanged"],
     )
+
+
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """One statement for the batch's new payments; answers the ids that were not inserted
+    because the id exists by now (a concurrent replay of the same batch)."""
+    if not rows:
+        return set()
+    stmt = (
+        pg_insert(BenefitPayment)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(col(BenefitPayment.id))
+    )
+    inserted = set((await session.execute(stmt)).scalars())
+    return {r["id"] for r in rows} - inserted
 
 
 async def list_payments(
