@@ -242,6 +242,11 @@ def _push_operations(ids: dict[str, str], now: datetime) -> list[dict[str, Any]]
         ),
         op("update_agreement", {"times_per_week_child": 3}, id=ids["agreement_id"], base_version=1),
         op("create_report", report_support.body(area_code=VILLAGE), id=str(uuid.uuid4())),
+        op(
+            "apply_category",
+            {"category": "low_income", "basis": "低保家庭", "child_id": ids["child_id"]},
+            id=str(uuid.uuid4()),
+        ),
     ]
 
 
