@@ -66,10 +66,17 @@ async def step(client, world, app_id, what: str, decision: str, actor: str, note
     return r
 
 
-async def granted(client, world, child_id, category: str = "de_facto_unsupported") -> dict:  # type: ignore[no-untyped-def]
+async def granted(  # type: ignore[no-untyped-def]
+    client,
+    world,
+    child_id,
+    category: str = "de_facto_unsupported",
+    filer: str = "director",
+    reviewer: str = "supervisor",
+) -> dict:
     """An application filed, agreed and approved: the category granted."""
-    app = await file(client, world, child_id, category=category)
-    r = await step(client, world, app["id"], "review", "agree", "supervisor")
+    app = await file(client, world, child_id, filer, category=category)
+    r = await step(client, world, app["id"], "review", "agree", reviewer)
     assert r.status_code == 200, r.text
     r = await step(client, world, app["id"], "decision", "approve", "officer")
     assert r.status_code == 200, r.text
