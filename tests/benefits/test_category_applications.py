@@ -232,3 +232,28 @@ async def test_approval_of_a_granted_category_is_in_the_list(client, world, sess
         APPLICATIONS, params={"status": "approved"}, headers=world["director"].headers
     )
     assert [a["id"] for a in r.json()["items"]] == [app["id"]]
+
+
+async def test_an_integration_client_proposes_too(client, session, settings, world):
+    from tests.integrations.client_helpers import seed_client
+
+    civil = await seed_client(session, settings, scopes=["children:write"], area="620722")
+    body = new_child(VILLAGE, categories=["in_difficulty", "de_facto_unsupported"], name="周小雨")
+    r = await client.post("/api/v1/children", json=body, headers=civil.headers)
+    assert r.status_code == 201, r.text
+    child_id = uuid.UUID(r.json()["id"])
+    stmt = select(CategoryApplication).where(CategoryApplication.child_id == child_id)
+    rows = (await session.execute(stmt)).scalars().all()
+    assert [(a.category, a.status, a.filed_by) for a in rows] == [
+        ("de_facto_unsupported", "submitted", None)
+    ]
+    one = await client.get(f"/api/v1/children/{child_id}", headers=world["officer"].headers)
+    assert one.json()["categories"] == ["in_difficulty"]
+
+
+async def test_lists_refuse_an_area_outside_the_scope(client, world):
+    for url in (APPLICATIONS, "/api/v1/category-removals", "/api/v1/benefit-payments"):
+        r = await client.get(url, params={"area": "620723"}, headers=world["officer"].headers)
+        assert r.status_code == 404, url
+        r = await client.get(url, params={"area": "abc"}, headers=world["officer"].headers)
+        assert r.status_code == 422, url
