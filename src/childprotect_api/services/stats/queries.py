@@ -513,28 +513,51 @@ def _payment_makers() -> dict[str, Maker]:
     return m
 
 
-def _visited_children(cond: Any) -> Maker:
-    def make(w: Window) -> Any:
-        return func.count(_V.child_id.distinct()).filter(and_(w.has(_V.visited_at), *cond))
-
-    return make
+_VISITOR_ROLES = ("village_director", "township_supervisor", "county_officer")
 
 
-def _visited_makers() -> dict[str, Maker]:
-    m: dict[str, Maker] = {"visited.children": _visited_children([])}
-    for c in Category:
-        m[f"visited.category.{c.value}"] = _visited_children(
-            [_has_category(_C.categories, c.value)]
+def _visited_rows(area: Scope, params: Params, trend: bool) -> Any:
+    """One row per child visited in the windows' span (current versions of visits): whether
+    it was visited in each window (`v<i>`) and how many visits each visitor role made in it
+    (`<role><i>`). Folding the visits per child first keeps "distinct children" a plain count
+    (a DISTINCT aggregate per figure would sort the visits once per figure)."""
+    at = _V.visited_at
+    cols: list[Any] = [_V.child_id.label("child_id"), _V.area_code.label("area")]
+    for i in range(params.windows if trend else 1):
+        w = Window(i)
+        cols.append(func.bool_or(w.has(at)).label(f"v{i}"))
+        for role in _VISITOR_ROLES:
+            cols.append(_n(w.has(at), _U.role == _q(role)).label(f"{role}{i}"))
+    visits, users = Visit.__table__, User.__table__  # type: ignore[attr-defined]
+    return (
+        select(*cols)
+        .select_from(visits.join(users, _U.id == _V.visitor_id))
+        .where(
+            _scoped(area, _V.area_code, _V.county_code),
+            _V.is_current,
+            at >= bindparam("w0"),
+            at < bindparam("w_end"),
         )
+        .group_by(_V.child_id, _V.area_code)
+        .subquery("visited")
+    )
+
+
+def _visited_makers(rows: Any) -> dict[str, Maker]:
+    def children(*cond: Any) -> Maker:
+        return lambda w: _n(rows[f"v{w.i}"], *cond)
+
+    def visits(role: str) -> Maker:
+        return lambda w: func.coalesce(func.sum(rows[f"{role}{w.i}"]), 0).cast(BigInteger)
+
+    m: dict[str, Maker] = {"visited.children": children()}
+    for c in Category:
+        m[f"visited.category.{c.value}"] = children(_has_category(_C.categories, c.value))
     for r in RiskLevel:
-        m[f"visited.risk.{r.value}"] = _visited_children([_C.risk_level == _q(r.value)])
-    for role in ("village_director", "township_supervisor", "county_officer"):
-        m[f"visitors.{role}"] = _visits_by(role)
+        m[f"visited.risk.{r.value}"] = children(_C.risk_level == _q(r.value))
+    for role in _VISITOR_ROLES:
+        m[f"visitors.{role}"] = visits(role)
     return m
-
-
-def _visits_by(role: str) -> Maker:
-    return lambda w: _n(w.has(_V.visited_at), _U.role == _q(role))
 
 
 # --- workforce ----------------------------------------------------------------------------
@@ -709,17 +732,10 @@ def _source(group: str, params: Params, trend: bool) -> Source:
         ]
         return Source(BenefitPayment.__table__, where, _BP.area_code, _payment_makers())  # type: ignore[attr-defined]
     if group == "visited":
-        # Current versions of the visits in the span, with the child as it is now and the
-        # visitor's role.
-        visits, children, users = Visit.__table__, Child.__table__, User.__table__  # type: ignore[attr-defined]
-        frm = visits.join(children, _C.id == _V.child_id).join(users, _U.id == _V.visitor_id)
-        where = [
-            _scoped(area, _V.area_code, _V.county_code),
-            _V.is_current,
-            _V.visited_at >= bindparam("w0"),
-            _V.visited_at < bindparam("w_end"),
-        ]
-        return Source(frm, where, _V.area_code, _visited_makers())
+        # The children as they are now (category, risk level).
+        rows = _visited_rows(area, params, trend)
+        frm = rows.join(Child.__table__, _C.id == rows.c.child_id)  # type: ignore[attr-defined]
+        return Source(frm, [], rows.c.area, _visited_makers(rows.c))
     raise ValueError(group)
 
 
