@@ -263,6 +263,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_benefit_payments_county_month", "benefit_payments", ["county_code", "month", "kind"]
     )
+    # The statistics' children visited in a period (an index-only read of the span).
+    op.create_index(
+        "ix_visits_stats_visited",
+        "visits",
+        ["county_code", "visited_at"],
+        postgresql_include=["area_code", "child_id", "visitor_id"],
+        postgresql_where=sa.text("is_current"),
+    )
     for table in TABLES:
         op.execute(
             f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_county_of_area "
@@ -315,5 +323,6 @@ def downgrade() -> None:
         existing_type=sa.String(length=32),
         existing_nullable=False,
     )
+    op.drop_index("ix_visits_stats_visited", table_name="visits")
     for table in reversed(TABLES):
         op.drop_table(table)

@@ -533,6 +533,7 @@ def _visited_rows(area: Scope, params: Params, trend: bool) -> Any:
         select(*cols)
         .select_from(visits.join(users, _U.id == _V.visitor_id))
         .where(
+            # ix_visits_stats_visited: an index-only read of the area's visits in the span.
             _scoped(area, _V.area_code, _V.county_code),
             _V.is_current,
             at >= bindparam("w0"),
@@ -735,7 +736,9 @@ def _source(group: str, params: Params, trend: bool) -> Source:
         # The children as they are now (category, risk level).
         rows = _visited_rows(area, params, trend)
         frm = rows.join(Child.__table__, _C.id == rows.c.child_id)  # type: ignore[attr-defined]
-        return Source(frm, [], rows.c.area, _visited_makers(rows.c))
+        # The area's filter on the children too: an index-only read of their range.
+        where = [_scoped(area, _C.area_code, _C.county_code)]
+        return Source(frm, where, rows.c.area, _visited_makers(rows.c))
     raise ValueError(group)
 
 
