@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from childprotect_api.models import care
+from childprotect_api.models import benefit, care
 from childprotect_api.models import child as child_models
 from childprotect_api.models.area import AreaLevel
 from childprotect_api.models.user import Role
@@ -34,6 +34,14 @@ ENUMS: dict[str, type[StrEnum]] = {
     "case_event_kind": care.CaseEventKind,
     "duty_kind": care.DutyKind,
     "alert_kind": care.AlertKind,
+    "benefit_category": benefit.BenefitCategory,
+    "application_status": benefit.ApplicationStatus,
+    "application_source": benefit.ApplicationSource,
+    "application_event_kind": benefit.ApplicationEventKind,
+    "category_review_decision": benefit.CategoryReviewDecision,
+    "category_county_decision": benefit.CategoryCountyDecision,
+    "removal_reason": benefit.RemovalReason,
+    "payment_kind": benefit.PaymentKind,
 }
 
 

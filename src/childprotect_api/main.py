@@ -26,6 +26,7 @@ from childprotect_api.routers import (
     areas,
     audit,
     auth,
+    benefits,
     care,
     child_import,
     child_schooling,
@@ -84,6 +85,10 @@ ROUTERS = [
     care.duty_router,
     activities.router,
     activities.site_router,
+    benefits.child_router,
+    benefits.application_router,
+    benefits.removal_router,
+    benefits.payment_router,
 ]
 
 

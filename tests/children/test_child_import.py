@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from childprotect_api.models.audit import AuditEvent
+from childprotect_api.models.benefit import CategoryApplication
 from childprotect_api.models.child import Child
 from childprotect_api.services.children import id_numbers
 from tests.children.child_payloads import CHILDREN
@@ -27,6 +28,14 @@ from tests.conftest import (
 )
 from tests.factories import make_child
 from tests.integrations.client_helpers import seed_client
+
+
+async def _proposed(session, child_id) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    stmt = select(CategoryApplication.category, CategoryApplication.status).where(
+        CategoryApplication.child_id == child_id
+    )
+    return [(c, s) for c, s in await session.execute(stmt)]
+
 
 IMPORT = f"{CHILDREN}/import"
 HEADER = [
@@ -260,7 +269,9 @@ async def test_dry_run_then_real_run_with_bad_rows(client, world, session, setti
     rows = by_row(real)
     created = await session.get(Child, rows[2]["child_id"])
     assert created is not None and created.name == "张三" and created.area_code == VILLAGE
-    assert created.categories == ["left_behind", "low_income"]
+    # A supervisor's import proposes the benefit category (an application), not grants it.
+    assert created.categories == ["left_behind"]
+    assert await _proposed(session, created.id) == [("low_income", "submitted")]
     assert created.father == {"situation": "working_away"}
     assert created.school == "洪水小学" and created.address == "一组"
     assert created.id_number_masked and created.id_number_masked.endswith(idn(B1, 1)[-4:])
@@ -333,7 +344,8 @@ async def test_xlsx_with_chinese_headers_and_typed_cells(client, world, session,
     assert report["ignored_columns"] == ["备注"]
     first = await session.get(Child, report["rows"][0]["child_id"])
     assert first is not None
-    assert first.categories == ["left_behind", "low_income"]
+    assert first.categories == ["left_behind"]
+    assert await _proposed(session, first.id) == [("low_income", "submitted")]
     assert first.mother == {"situation": "working_away", "work_place": "新疆"}
     assert first.boarding is True and first.enrolment_status == "enrolled"
     assert first.risk_level == "yellow"

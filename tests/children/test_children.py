@@ -45,7 +45,8 @@ async def test_create_read_and_list(client, world):
     assert etag_of(r) == '"1"'
     assert child["id_number"] == body["id_number"][:4] + "*" * 10 + body["id_number"][-4:]
     assert child["area_code"] == VILLAGE and child["status"] == "active"
-    assert child["categories"] == ["left_behind", "low_income"]
+    # The benefit category a director declares is proposed (an application), not granted.
+    assert child["categories"] == ["left_behind"]
     assert child["father"]["situation"] == "working_away"
     assert child["subsidies"][0]["from"] == "2024-01-01"
     assert child["risk_level"] == "blue" and child["next_visit_due"]

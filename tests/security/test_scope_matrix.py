@@ -19,6 +19,7 @@ from childprotect_api.models.user import Role
 from childprotect_api.services.children import id_numbers
 from tests.activities import activity_helpers
 from tests.agreements import agreement_helpers
+from tests.benefits import benefit_helpers
 from tests.care import care_support
 from tests.children.child_payloads import new_child
 from tests.conftest import COUNTY, TOWNSHIP, VILLAGE, World, make_actor
@@ -56,6 +57,8 @@ ALLOWED_BY_TAG: dict[str, set[Role]] = {
     "alerts": SUPERVISORS,
     "activities": STAFF,
     "sites": STAFF,
+    "category decisions": STAFF,
+    "benefit payments": STAFF,
 }
 ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "createReport": STAFF | {Role.reporter},
@@ -72,6 +75,10 @@ ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "addCaseMeasure": SUPERVISORS,
     "createSite": SUPERVISORS,
     "updateSite": SUPERVISORS,
+    "reviewCategoryApplication": SUPERVISORS,
+    "decideCategoryApplication": {Role.county_officer},
+    "createCategoryRemoval": {Role.county_officer},
+    "recordBenefitPayments": {Role.county_officer},
 }
 # Query parameters an operation needs to name the arranged objects' area.
 QUERY: dict[str, dict[str, str]] = {
@@ -85,7 +92,7 @@ QUERY: dict[str, dict[str, str]] = {
     "exportStats": {"area": VILLAGE},
 }
 # Operations that answer 200 with per-item results: nothing may have been applied.
-PER_ITEM = {"importChildren", "pushSyncBatch"}
+PER_ITEM = {"importChildren", "pushSyncBatch", "recordBenefitPayments"}
 # Not about objects of an area: the caller's own session, health, labels.
 NOT_SCOPED = {
     "getHealth",
@@ -208,6 +215,13 @@ def _bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "uploadActivityAttachment": {"files": {"file": ("act.png", PNG, "image/png")}},
         "createSite": {"json": activity_helpers.site_body(VILLAGE)},
         "updateSite": {"json": {"notes": "每周开放"}},
+        "createCategoryApplication": {"json": benefit_helpers.application_body("low_income")},
+        "reviewCategoryApplication": {"json": {"decision": "agree"}},
+        "decideCategoryApplication": {"json": {"decision": "approve"}},
+        "createCategoryRemoval": {"json": benefit_helpers.removal_body("orphan")},
+        "recordBenefitPayments": {
+            "json": {"items": [benefit_helpers.payment_item(ids["child_id"])]}
+        },
     }
 
 
@@ -229,6 +243,11 @@ def _push_operations(ids: dict[str, str], now: datetime) -> list[dict[str, Any]]
         ),
         op("update_agreement", {"times_per_week_child": 3}, id=ids["agreement_id"], base_version=1),
         op("create_report", report_support.body(area_code=VILLAGE), id=str(uuid.uuid4())),
+        op(
+            "apply_category",
+            {"category": "low_income", "basis": "低保家庭", "child_id": ids["child_id"]},
+            id=str(uuid.uuid4()),
+        ),
     ]
 
 
@@ -236,6 +255,9 @@ def _nothing_applied(op_id: str, r: httpx.Response) -> bool:
     """A per-item answer that applied nothing (every item refused as outside the scope)."""
     if op_id == "importChildren":
         return bool(r.json().get("created") == 0)
+    if op_id == "recordBenefitPayments":
+        results = r.json().get("results", [])
+        return bool(results) and all(x["error"]["code"] == "unknown_child" for x in results)
     results = r.json().get("results", [])
     return bool(results) and all(
         x["status"] == "rejected" and x["problem"]["status"] in (403, 404) for x in results
@@ -358,7 +380,9 @@ async def _arrange_care(  # type: ignore[no-untyped-def]
         headers=world["director"].headers,
     )
     assert r.status_code in (200, 201), r.text
+    application = await benefit_helpers.file(client, world, child_id)
     return {
+        "application_id": application["id"],
         "site_id": site_id,
         "activity_id": activity_id,
         "activity_attachment_id": r.json()["id"],

@@ -19,6 +19,7 @@ import httpx
 from childprotect_api.schemas.sync import SyncItem
 from tests.activities import activity_helpers
 from tests.agreements import agreement_helpers
+from tests.benefits import benefit_helpers
 from tests.care import care_support
 from tests.children.child_payloads import CHILDREN, new_child
 from tests.conftest import VILLAGE, World
@@ -112,6 +113,14 @@ async def _activity(client: httpx.AsyncClient, world: World, session: Any, setti
     return str(r.json()["id"])
 
 
+async def _category_application(
+    client: httpx.AsyncClient, world: World, session: Any, settings: Any
+) -> str:
+    child = await registered_child(session, settings, VILLAGE)
+    app = await benefit_helpers.granted(client, world, child.id)  # every step's fields filled
+    return str(app["id"])
+
+
 FEED_TYPES: dict[str, FeedType] = {
     "child": FeedType(_child, "/api/v1/children/{id}"),
     "visit": FeedType(_visit, "/api/v1/visits/{id}"),
@@ -121,6 +130,7 @@ FEED_TYPES: dict[str, FeedType] = {
     "case": FeedType(_case, "/api/v1/cases/{id}"),
     "site": FeedType(_site, "/api/v1/sites/{id}"),
     "activity": FeedType(_activity, "/api/v1/activities/{id}"),
+    "category_application": FeedType(_category_application, "/api/v1/category-applications/{id}"),
     "alert": FeedType(_alert, "/api/v1/alerts?limit=200", actor="officer", in_list=True),
 }
 

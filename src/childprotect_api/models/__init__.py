@@ -7,6 +7,12 @@ from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.attachment import Attachment
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.auth import LoginThrottle, RefreshToken, TokenFamily
+from childprotect_api.models.benefit import (
+    BenefitPayment,
+    CategoryApplication,
+    CategoryApplicationEvent,
+    CategoryRemoval,
+)
 from childprotect_api.models.care import (
     Alert,
     Case,
@@ -50,9 +56,13 @@ __all__ = [
     "AreaLevel",
     "Attachment",
     "AuditEvent",
+    "BenefitPayment",
     "Case",
     "CaseEvent",
     "CaseMeasure",
+    "CategoryApplication",
+    "CategoryApplicationEvent",
+    "CategoryRemoval",
     "Child",
     "ChildDuty",
     "ChildEvent",

@@ -26,6 +26,7 @@ from sqlmodel import Field, SQLModel
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.base import area_code_column, county_code_column, tz_column
 from childprotect_api.models.child import Child
+from childprotect_api.models.visit import Visit
 
 
 class VisitDayCount(SQLModel, table=True):
@@ -116,6 +117,16 @@ STATS_CHILDREN_INDEX = Index(
         "next_visit_due",
         "id",
     ],
+)
+# The children visited in a period and who visited them (statistics `visited`, `visitors`):
+# an index-only read of the area's current visits in the span (migration 0022benef).
+_visits = Visit.__table__  # type: ignore[attr-defined]
+STATS_VISITED_INDEX = Index(
+    "ix_visits_stats_visited",
+    _visits.c.county_code,
+    _visits.c.visited_at,
+    postgresql_include=["area_code", "child_id", "visitor_id"],
+    postgresql_where=text("is_current"),
 )
 # The children who receive subsidies, with their grants (an index-only read).
 STATS_SUBSIDISED_INDEX = Index(

@@ -79,7 +79,7 @@ class SyncChange(SQLModel, table=True):
         CheckConstraint("op IN ('U', 'T')", name="ck_sync_changes_op"),
         CheckConstraint(
             "entity_type IN ('child', 'visit', 'agreement', 'report', 'pairing', 'case', 'alert', "
-            "'activity', 'site')",
+            "'activity', 'site', 'category_application')",
             name="ck_sync_changes_entity_type",
         ),
     )
@@ -94,7 +94,7 @@ class SyncChange(SQLModel, table=True):
     )
     county_code: str = Field(sa_column=county_code_column())
     area_code: str = Field(sa_column=area_code_column())
-    entity_type: str = Field(sa_column=Column(String(16), nullable=False))
+    entity_type: str = Field(sa_column=Column(String(32), nullable=False))
     entity_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
     op: str = Field(sa_column=Column(CHAR(1), nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(String(32)))

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.models.area import AreaLevel
+from childprotect_api.models.benefit import BenefitCategory, PaymentKind, RemovalReason
 from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
@@ -154,6 +155,57 @@ class Metric(StrEnum):
     duties_open_needs_pairing = "duties.open.needs_pairing"
     duties_open_needs_case = "duties.open.needs_case"
     duties_open_case_review_due = "duties.open.case_review_due"
+    decisions_granted = "decisions.granted"
+    decisions_granted_orphan = "decisions.granted.orphan"
+    decisions_granted_de_facto_unsupported = "decisions.granted.de_facto_unsupported"
+    decisions_granted_low_income_disabled_or_ill = "decisions.granted.low_income_disabled_or_ill"
+    decisions_granted_low_income = "decisions.granted.low_income"
+    removals_total = "removals.total"
+    removals_category_orphan = "removals.category.orphan"
+    removals_category_de_facto_unsupported = "removals.category.de_facto_unsupported"
+    removals_category_low_income_disabled_or_ill = "removals.category.low_income_disabled_or_ill"
+    removals_category_low_income = "removals.category.low_income"
+    removals_reason_turned_18 = "removals.reason.turned_18"
+    removals_reason_parent_returned = "removals.reason.parent_returned"
+    removals_reason_adopted = "removals.reason.adopted"
+    removals_reason_moved_away = "removals.reason.moved_away"
+    removals_reason_deceased = "removals.reason.deceased"
+    removals_reason_no_longer_eligible = "removals.reason.no_longer_eligible"
+    removals_reason_other = "removals.reason.other"
+    payments_recipients = "payments.recipients"
+    payments_amount = "payments.amount"
+    payments_recipients_orphan_allowance = "payments.recipients.orphan_allowance"
+    payments_amount_orphan_allowance = "payments.amount.orphan_allowance"
+    payments_recipients_de_facto_allowance = "payments.recipients.de_facto_allowance"
+    payments_amount_de_facto_allowance = "payments.amount.de_facto_allowance"
+    payments_recipients_low_income = "payments.recipients.low_income"
+    payments_amount_low_income = "payments.amount.low_income"
+    payments_recipients_education_grant = "payments.recipients.education_grant"
+    payments_amount_education_grant = "payments.amount.education_grant"
+    payments_recipients_temporary_assistance = "payments.recipients.temporary_assistance"
+    payments_amount_temporary_assistance = "payments.amount.temporary_assistance"
+    payments_recipients_other = "payments.recipients.other"
+    payments_amount_other = "payments.amount.other"
+    visited_children = "visited.children"
+    visited_category_left_behind = "visited.category.left_behind"
+    visited_category_in_difficulty = "visited.category.in_difficulty"
+    visited_category_orphan = "visited.category.orphan"
+    visited_category_de_facto_unsupported = "visited.category.de_facto_unsupported"
+    visited_category_low_income_disabled_or_ill = "visited.category.low_income_disabled_or_ill"
+    visited_category_low_income = "visited.category.low_income"
+    visited_category_disabled = "visited.category.disabled"
+    visited_category_migrant = "visited.category.migrant"
+    visited_category_street = "visited.category.street"
+    visited_category_parent_imprisoned = "visited.category.parent_imprisoned"
+    visited_category_dropout_risk = "visited.category.dropout_risk"
+    visited_category_serious_misconduct = "visited.category.serious_misconduct"
+    visited_risk_blue = "visited.risk.blue"
+    visited_risk_yellow = "visited.risk.yellow"
+    visited_risk_orange = "visited.risk.orange"
+    visited_risk_red = "visited.risk.red"
+    visitors_village_director = "visitors.village_director"
+    visitors_township_supervisor = "visitors.township_supervisor"
+    visitors_county_officer = "visitors.county_officer"
 
 
 class StatsFormat(StrEnum):
@@ -272,6 +324,45 @@ class CareFigures(BaseModel):
     duties_open_by_kind: dict[DutyKind, Count]
 
 
+class DecisionFigures(BaseModel):
+    """Category decisions (认定) and removals (减员) in the period."""
+
+    granted: Count = Field(
+        description="Benefit categories granted in the period (county approvals and county "
+        "officers' registrations; not those recorded as held before decisions were)."
+    )
+    granted_by_category: dict[BenefitCategory, Count]
+    removed: Count = Field(description="Benefit categories removed in the period.")
+    removed_by_category: dict[BenefitCategory, Count]
+    removed_by_reason: dict[RemovalReason, Count]
+
+
+class PaymentKindFigures(BaseModel):
+    recipients: Count = Field(description="Distinct children paid this kind in the period.")
+    amount: Amount = Field(description="Paid in the period, in yuan.")
+
+
+class PaymentFigures(BaseModel):
+    """Benefit payments (发放) in the period: a monthly payment counts on the first day of its
+    month, a one-off on the day paid."""
+
+    recipients: Count = Field(description="Distinct children paid in the period.")
+    amount: Amount = Field(description="Paid in the period, in yuan.")
+    by_kind: dict[PaymentKind, PaymentKindFigures]
+
+
+class VisitedFigures(BaseModel):
+    """Distinct children visited in the period (current versions of visits), by category and
+    risk level as the children are now; visits by the visitor's role."""
+
+    children: Count
+    by_category: dict[Category, Count]
+    by_risk_level: dict[RiskLevel, Count]
+    visits_by_visitor_role: dict[str, Count] = Field(
+        description="village_director, township_supervisor, county_officer."
+    )
+
+
 class StatsSummary(BaseModel):
     area: StatsArea
     period: StatsPeriod
@@ -286,6 +377,9 @@ class StatsSummary(BaseModel):
     workforce: WorkforceFigures
     subsidies: SubsidyFigures
     care: CareFigures
+    decisions: DecisionFigures
+    payments: PaymentFigures
+    visited: VisitedFigures
 
 
 class BreakdownRow(BaseModel):

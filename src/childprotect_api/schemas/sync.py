@@ -11,13 +11,23 @@ from pydantic import BaseModel, Field
 
 from childprotect_api.schemas.activity import ActivityRead, SiteRead
 from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.benefit import CategoryApplicationRead
 from childprotect_api.schemas.care import AlertRead, CaseRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead
 from childprotect_api.schemas.visit import VisitRead
 
 SyncEntity = Literal[
-    "child", "agreement", "visit", "report", "pairing", "case", "alert", "site", "activity"
+    "child",
+    "agreement",
+    "visit",
+    "report",
+    "pairing",
+    "case",
+    "alert",
+    "site",
+    "activity",
+    "category_application",
 ]
 
 
@@ -86,6 +96,11 @@ class ActivityUpsert(_Upsert):
     data: ActivityRead = Field(description="As GET /api/v1/activities/{id}.")
 
 
+class CategoryApplicationUpsert(_Upsert):
+    type: Literal["category_application"] = "category_application"
+    data: CategoryApplicationRead = Field(description="As GET /api/v1/category-applications/{id}.")
+
+
 class SyncTombstone(BaseModel):
     """Drop this record from the phone (a tombstone of a record the phone never had is
     harmless). A child's tombstone drops its agreements and visits too."""
@@ -106,6 +121,7 @@ SyncItem = (
     | AlertUpsert
     | SiteUpsert
     | ActivityUpsert
+    | CategoryApplicationUpsert
     | SyncTombstone
 )
 

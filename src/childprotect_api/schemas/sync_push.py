@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from childprotect_api.core.errors import Problem
 from childprotect_api.schemas.activity import ActivityRead
 from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.benefit import CategoryApplicationRead
 from childprotect_api.schemas.care import CaseRead, ContactRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.report import FiledReportRead
@@ -31,6 +32,7 @@ class PushOp(StrEnum):
     add_measure = "add_measure"
     complete_measure = "complete_measure"
     create_activity = "create_activity"
+    apply_category = "apply_category"
 
 
 class PushEntity(StrEnum):
@@ -42,6 +44,7 @@ class PushEntity(StrEnum):
     pairing_contact = "pairing_contact"
     case = "case"
     activity = "activity"
+    category_application = "category_application"
 
 
 class PushStatus(StrEnum):
@@ -59,7 +62,8 @@ updateChild (ChildUpdate), createVisit (VisitCreate), createAgreement (Agreement
 updateAgreement (AgreementUpdate), createReport (ReportCreate), createPairing (PairingCreate),
 logPairingContact (ContactCreate plus `pairing_id`), createCase (CaseCreate), addMeasure
 (MeasureCreate plus `case_id`; answers the case), completeMeasure (MeasureDone plus `case_id`;
-the operation's `id` is the measure's; answers the case), createActivity (ActivityCreate).
+the operation's `id` is the measure's; answers the case), createActivity (ActivityCreate),
+applyCategory (CategoryApplicationCreate plus `child_id`: a category application).
 Checked against that schema per operation: an invalid one is `rejected` with the field
 errors, the others go on."""
 
@@ -110,6 +114,7 @@ Record = (
     | ContactRead
     | CaseRead
     | ActivityRead
+    | CategoryApplicationRead
 )
 
 

@@ -60,6 +60,13 @@ class Action(StrEnum):
     site_read = "site_read"
     site_manage = "site_manage"
     qualifications_set = "qualifications_set"
+    category_read = "category_read"
+    category_apply = "category_apply"
+    category_review = "category_review"
+    category_decide = "category_decide"
+    category_remove = "category_remove"
+    payments_read = "payments_read"
+    payments_write = "payments_write"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -113,6 +120,16 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.site_read: frozenset(_STAFF),
     Action.site_manage: frozenset(_SUPERVISORS),
     Action.qualifications_set: frozenset({Role.county_officer}),
+    # Category decisions (认定): staff file applications for the benefit categories, the
+    # township reviews (a county officer may too), the county decides and records removals.
+    # Benefit payments (发放) are written by county officers (and subsidies:write clients).
+    Action.category_read: frozenset(_STAFF),
+    Action.category_apply: frozenset(_STAFF),
+    Action.category_review: frozenset(_SUPERVISORS),
+    Action.category_decide: frozenset({Role.county_officer}),
+    Action.category_remove: frozenset({Role.county_officer}),
+    Action.payments_read: frozenset(_STAFF),
+    Action.payments_write: frozenset({Role.county_officer}),
 }
 
 # OAuth2 scopes an integration client needs for an action.
@@ -125,6 +142,8 @@ CLIENT_SCOPES: dict[Action, str] = {
     Action.areas_read: "children:read",
     Action.schooling_write: "schooling:write",
     Action.subsidies_write: "subsidies:write",
+    Action.payments_read: "subsidies:write",
+    Action.payments_write: "subsidies:write",
     # The only jobs a client can start are imports, which need children:write.
     Action.jobs_read: "children:write",
 }

@@ -454,4 +454,62 @@ ENUM_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "teacher": ("教师资格", "Teacher"),
         "lawyer": ("律师", "Lawyer"),
     },
+    # Category decisions (认定), removals (减员), benefit payments (发放).
+    "benefit_category": {
+        "orphan": ("孤儿", "Orphan"),
+        "de_facto_unsupported": ("事实无人抚养儿童", "De facto unsupported child"),
+        "low_income_disabled_or_ill": (
+            "低保家庭重残重病儿童",
+            "Seriously disabled or ill child of a low-income family",
+        ),
+        "low_income": ("其他低保家庭儿童", "Other child of a low-income family"),
+    },
+    "application_status": {
+        "submitted": ("待乡镇审核", "Awaiting the township's review"),
+        "agreed": ("乡镇已同意，待县级审批", "Agreed by the township, awaiting the county"),
+        "returned": ("乡镇已退回", "Returned by the township"),
+        "approved": ("已认定", "Approved"),
+        "rejected": ("县级不予认定", "Rejected by the county"),
+    },
+    "application_source": {
+        "application": ("认定申请", "Application"),
+        "pre_existing": ("系统记录前已认定", "Granted before the record"),
+        "county_import": ("县级登记或导入时认定", "Granted at a county officer's registration"),
+    },
+    "application_event_kind": {
+        "filed": ("提交申请", "Filed"),
+        "agreed": ("乡镇审核同意", "Agreed by the township"),
+        "returned": ("乡镇审核退回", "Returned by the township"),
+        "approved": ("县级审批认定", "Approved by the county"),
+        "rejected": ("县级不予认定", "Rejected by the county"),
+        "recorded": ("登记已有认定", "Existing grant recorded"),
+    },
+    "category_review_decision": {
+        "agree": ("同意", "Agree"),
+        "return": ("退回", "Return"),
+    },
+    "category_county_decision": {
+        "approve": ("认定", "Approve"),
+        "reject": ("不予认定", "Reject"),
+    },
+    "removal_reason": {
+        "turned_18": ("年满18周岁", "Turned 18"),
+        "parent_returned": ("父母返回或恢复监护能力", "Parent returned or able to care again"),
+        "adopted": ("被依法收养", "Adopted"),
+        "moved_away": ("迁出", "Moved away"),
+        "deceased": ("死亡", "Deceased"),
+        "no_longer_eligible": ("不再符合条件", "No longer eligible"),
+        "other": ("其他", "Other"),
+    },
+    "payment_kind": {
+        "orphan_allowance": ("孤儿基本生活费", "Orphan living allowance"),
+        "de_facto_allowance": (
+            "事实无人抚养儿童基本生活补贴",
+            "De facto unsupported child living allowance",
+        ),
+        "low_income": ("低保金", "Minimum living allowance"),
+        "education_grant": ("助学金", "Education grant"),
+        "temporary_assistance": ("临时救助", "Temporary assistance"),
+        "other": ("其他", "Other"),
+    },
 }

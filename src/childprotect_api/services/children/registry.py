@@ -33,6 +33,7 @@ from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unproces
 from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.base import utcnow
+from childprotect_api.models.benefit import BENEFIT_CATEGORIES
 from childprotect_api.models.care import HelperKind, Pairing
 from childprotect_api.models.child import (
     Child,
@@ -52,6 +53,7 @@ from childprotect_api.security.scope import (
     in_scope,
     scope_filter,
 )
+from childprotect_api.services.benefits import applications as category_applications
 from childprotect_api.services.children import id_numbers, rules
 from childprotect_api.services.children.schedule import refresh_due
 from childprotect_api.services.duties import duties
@@ -257,6 +259,11 @@ async def create_child(
         if protected is not None:
             await rules.raise_if_duplicate(session, scope, protected.hash, counted=count_elsewhere)
         raise Conflict("the record conflicts with another one", code="conflict") from None
+    # Benefit categories are granted by a county decision: a county officer's registration
+    # records the grant, anyone else's proposes an application instead (DESIGN.md).
+    kept = await category_applications.on_registration(session, scope, child, child.categories)
+    if kept != child.categories:
+        child.categories = kept
     await refresh_due(session, child)
     session.add(
         ChildRiskChange(
@@ -328,6 +335,26 @@ def _refuse_fields(data: ChildUpdate) -> None:
             raise Unprocessable.field(name, "may not be null", code="required")
 
 
+def _refuse_benefit_change(before: list[str], after: list[str]) -> None:
+    """The benefit categories change only by a decision: an application (认定) or a removal
+    (减员); the others stay directly editable."""
+    old, new = set(before) & BENEFIT_CATEGORIES, set(after) & BENEFIT_CATEGORIES
+    if new - old:
+        raise Unprocessable.field(
+            "categories",
+            f"{', '.join(sorted(new - old))}: a benefit category is granted by a county "
+            "decision; file POST /children/{id}/category-applications",
+            code="use_category_application",
+        )
+    if old - new:
+        raise Unprocessable.field(
+            "categories",
+            f"{', '.join(sorted(old - new))}: a benefit category is removed by a county "
+            "officer with a reason; use POST /children/{id}/category-removals",
+            code="use_category_removal",
+        )
+
+
 async def _check_update(
     session: AsyncSession, scope: Scope, data_key: str, child: Child, data: ChildUpdate
 ) -> id_numbers.ProtectedIdNumber | None:
@@ -355,6 +382,7 @@ async def _check_update(
         if "categories" in sent and data.categories is None:
             raise Unprocessable.field("categories", "may not be null", code="required")
         rules.check_categories(categories, birth_date, today)
+        _refuse_benefit_change(child.categories, categories)
     if "assigned_director_id" in sent and data.assigned_director_id is not None:
         await rules.check_assigned_director(session, data.assigned_director_id, child.area_code)
     if protected is not None and protected.hash != child.id_number_hash:

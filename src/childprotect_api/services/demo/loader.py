@@ -1,6 +1,6 @@
 """The demo county: areas and users (county.py), then each domain's demo step (children,
-clients, reports, agreements, visits), so every screen has something to show. Loading is
-idempotent."""
+clients, reports, agreements, visits, care, category decisions and payments), so every
+screen has something to show. Loading is idempotent."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from childprotect_api.core import client_ids
 from childprotect_api.core.db import Database
 from childprotect_api.services.demo import agreements as demo_agreements
+from childprotect_api.services.demo import benefits as demo_benefits
 from childprotect_api.services.demo import care as demo_care
 from childprotect_api.services.demo import children as demo_children
 from childprotect_api.services.demo import clients as demo_clients
@@ -52,4 +53,5 @@ def _steps() -> list[DemoStep]:
         demo_agreements.load,
         demo_visits.load,
         demo_care.load,
+        demo_benefits.load,
     ]

@@ -45,6 +45,11 @@ SECTIONS = {
     "cases": "个案",
     "measures": "帮扶措施",
     "duties": "帮扶责任",
+    "decisions": "认定",
+    "removals": "减员",
+    "payments": "救助金发放",
+    "visited": "探访对象",
+    "visitors": "探访人员",
 }
 NOTE = (
     "说明：为保护儿童隐私，监督检查人员查看时，村(居)级少于5名儿童的数字显示为“<5”，"

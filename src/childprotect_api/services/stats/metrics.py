@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from childprotect_api.models.benefit import BenefitCategory, PaymentKind, RemovalReason
 from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
@@ -48,6 +49,10 @@ GROUPS = (
     "cases",
     "measures",
     "duties",
+    "decisions",
+    "removals",
+    "payments",
+    "visited",
 )
 
 
@@ -398,6 +403,104 @@ def _care() -> Iterable[MetricDef]:
         )
 
 
+# Roles that log visits (visits by the visitor's role).
+VISITOR_ROLES = ("village_director", "township_supervisor", "county_officer")
+
+
+def _decisions() -> Iterable[MetricDef]:
+    """Category decisions (认定) and removals (减员) in the period; payments (发放) in the
+    period: recipients (distinct children) and amounts per kind (DESIGN.md "Figures")."""
+    kw: dict[str, object] = {"period": True, "trendable": True}
+    yield _count("decisions.granted", "decisions", "期内新认定儿童数", "Newly granted", **kw)
+    for c in BenefitCategory:
+        yield _count(
+            f"decisions.granted.{c.value}",
+            "decisions",
+            f"期内新认定{_zh('benefit_category', c.value)}数",
+            f"Newly granted: {_en('benefit_category', c.value)}",
+            **kw,
+        )
+    yield _count("removals.total", "removals", "期内减员数", "Removed in the period", **kw)
+    for c in BenefitCategory:
+        yield _count(
+            f"removals.category.{c.value}",
+            "removals",
+            f"期内减员{_zh('benefit_category', c.value)}数",
+            f"Removed: {_en('benefit_category', c.value)}",
+            **kw,
+        )
+    for r in RemovalReason:
+        yield _count(
+            f"removals.reason.{r.value}",
+            "removals",
+            f"期内减员原因：{_zh('removal_reason', r.value)}",
+            f"Removed because: {_en('removal_reason', r.value)}",
+            **kw,
+        )
+    yield _count(
+        "payments.recipients", "payments", "期内发放对象儿童数", "Children paid in the period", **kw
+    )
+    yield MetricDef(
+        "payments.amount",
+        MetricKind.amount,
+        "payments",
+        "期内发放金额合计(元)",
+        "Paid in the period (yuan)",
+        parts=("payments.recipients",),
+        period=True,
+        trendable=True,
+    )
+    for k in PaymentKind:
+        yield _count(
+            f"payments.recipients.{k.value}",
+            "payments",
+            f"期内{_zh('payment_kind', k.value)}发放对象数",
+            f"Children paid: {_en('payment_kind', k.value)}",
+            **kw,
+        )
+        yield MetricDef(
+            f"payments.amount.{k.value}",
+            MetricKind.amount,
+            "payments",
+            f"期内{_zh('payment_kind', k.value)}发放金额(元)",
+            f"Paid (yuan): {_en('payment_kind', k.value)}",
+            parts=(f"payments.recipients.{k.value}",),
+            period=True,
+            trendable=True,
+        )
+
+
+def _visited() -> Iterable[MetricDef]:
+    """Distinct children visited in the period (per category and risk level, as they are
+    now) and visits by the visitor's role."""
+    kw: dict[str, object] = {"period": True, "trendable": True}
+    yield _count("visited.children", "visited", "期内探访儿童人数", "Children visited", **kw)
+    for c in Category:
+        yield _count(
+            f"visited.category.{c.value}",
+            "visited",
+            f"期内探访{_zh('child_category', c.value)}人数",
+            f"Children visited: {_en('child_category', c.value)}",
+            **kw,
+        )
+    for r in RiskLevel:
+        yield _count(
+            f"visited.risk.{r.value}",
+            "visited",
+            f"期内探访风险等级{_zh('risk_level', r.value)}儿童人数",
+            f"Children visited at risk level {r.value}",
+            **kw,
+        )
+    for role in VISITOR_ROLES:
+        yield _count(
+            f"visitors.{role}",
+            "visited",
+            f"期内{_zh('role', role)}探访次数",
+            f"Visits made by: {_en('role', role)}",
+            **kw,
+        )
+
+
 DEFS: dict[str, MetricDef] = {
     d.name: d
     for d in (
@@ -408,6 +511,8 @@ DEFS: dict[str, MetricDef] = {
         *_workforce(),
         *_subsidies(),
         *_care(),
+        *_decisions(),
+        *_visited(),
     )
 }
 METRICS: tuple[str, ...] = tuple(m.value for m in Metric)
@@ -473,6 +578,11 @@ def _row_equations() -> list[tuple[str, tuple[str, ...]]]:
             "subsidies.monthly_total", (f"subsidies.monthly_total.{k.value}" for k in SubsidyKind)
         ),
         _sum("measures.done", (f"measures.done.{k.value}" for k in MeasureKind)),
+        _sum("decisions.granted", (f"decisions.granted.{c.value}" for c in BenefitCategory)),
+        _sum("removals.total", (f"removals.category.{c.value}" for c in BenefitCategory)),
+        _sum("removals.total", (f"removals.reason.{r.value}" for r in RemovalReason)),
+        _sum("payments.amount", (f"payments.amount.{k.value}" for k in PaymentKind)),
+        _sum("visited.children", (f"visited.risk.{r}" for r in levels)),
         _sum("duties.open", (f"duties.open.{d.value}" for d in DutyKind)),
     ]
     eqs += [_sum(whole, (part, hidden)) for hidden, (whole, part) in HIDDEN.items()]

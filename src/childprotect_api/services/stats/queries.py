@@ -57,6 +57,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.area import Area
+from childprotect_api.models.benefit import (
+    BenefitCategory,
+    BenefitPayment,
+    CategoryApplication,
+    CategoryRemoval,
+    PaymentKind,
+    RemovalReason,
+)
 from childprotect_api.models.care import (
     Case,
     CaseMeasure,
@@ -86,6 +94,9 @@ _P = Pairing.__table__.c  # type: ignore[attr-defined]
 _CS = Case.__table__.c  # type: ignore[attr-defined]
 _M = CaseMeasure.__table__.c  # type: ignore[attr-defined]
 _D = ChildDuty.__table__.c  # type: ignore[attr-defined]
+_CA = CategoryApplication.__table__.c  # type: ignore[attr-defined]
+_CR = CategoryRemoval.__table__.c  # type: ignore[attr-defined]
+_BP = BenefitPayment.__table__.c  # type: ignore[attr-defined]
 
 Figures = dict[str, float | int | None]
 # (grouping length, area code) -> figures; (0, area) is the area's own total. A code shorter
@@ -446,6 +457,110 @@ def _duty_makers() -> dict[str, Maker]:
     return m
 
 
+# --- category decisions, removals, payments, children visited -------------------------------
+
+
+def _granted(category: str | None) -> Maker:
+    if category is None:
+        return lambda w: _n(w.has(_CA.decided_at))
+    return lambda w: _n(w.has(_CA.decided_at), _CA.category == _q(category))
+
+
+def _decision_makers() -> dict[str, Maker]:
+    m: dict[str, Maker] = {"decisions.granted": _granted(None)}
+    for c in BenefitCategory:
+        m[f"decisions.granted.{c.value}"] = _granted(c.value)
+    return m
+
+
+def _removed(column: Any, value: str) -> Maker:
+    return lambda w: _n(w.has_day(_CR.removed_on), column == _q(value))
+
+
+def _removal_makers() -> dict[str, Maker]:
+    m: dict[str, Maker] = {"removals.total": lambda w: _n(w.has_day(_CR.removed_on))}
+    for c in BenefitCategory:
+        m[f"removals.category.{c.value}"] = _removed(_CR.category, c.value)
+    for r in RemovalReason:
+        m[f"removals.reason.{r.value}"] = _removed(_CR.reason, r.value)
+    return m
+
+
+# A monthly payment counts on the first day of its month, a one-off on the day it was paid.
+_PAID_DAY = func.coalesce(_BP.paid_on, _BP.month)
+
+
+def _paid(kind: str | None, amount: bool) -> Maker:
+    def make(w: Window) -> Any:
+        conds = [w.has_day(_PAID_DAY)]
+        if kind is not None:
+            conds.append(_BP.kind == _q(kind))
+        if amount:
+            return func.coalesce(func.sum(_BP.amount).filter(and_(*conds)), 0)
+        return func.count(_BP.child_id.distinct()).filter(and_(*conds))
+
+    return make
+
+
+def _payment_makers() -> dict[str, Maker]:
+    m: dict[str, Maker] = {
+        "payments.recipients": _paid(None, False),
+        "payments.amount": _paid(None, True),
+    }
+    for k in PaymentKind:
+        m[f"payments.recipients.{k.value}"] = _paid(k.value, False)
+        m[f"payments.amount.{k.value}"] = _paid(k.value, True)
+    return m
+
+
+_VISITOR_ROLES = ("village_director", "township_supervisor", "county_officer")
+
+
+def _visited_rows(area: Scope, params: Params, trend: bool) -> Any:
+    """One row per child visited in the windows' span (current versions of visits): whether
+    it was visited in each window (`v<i>`) and how many visits each visitor role made in it
+    (`<role><i>`). Folding the visits per child first keeps "distinct children" a plain count
+    (a DISTINCT aggregate per figure would sort the visits once per figure)."""
+    at = _V.visited_at
+    cols: list[Any] = [_V.child_id.label("child_id"), _V.area_code.label("area")]
+    for i in range(params.windows if trend else 1):
+        w = Window(i)
+        cols.append(func.bool_or(w.has(at)).label(f"v{i}"))
+        for role in _VISITOR_ROLES:
+            cols.append(_n(w.has(at), _U.role == _q(role)).label(f"{role}{i}"))
+    visits, users = Visit.__table__, User.__table__  # type: ignore[attr-defined]
+    return (
+        select(*cols)
+        .select_from(visits.join(users, _U.id == _V.visitor_id))
+        .where(
+            # ix_visits_stats_visited: an index-only read of the area's visits in the span.
+            _scoped(area, _V.area_code, _V.county_code),
+            _V.is_current,
+            at >= bindparam("w0"),
+            at < bindparam("w_end"),
+        )
+        .group_by(_V.child_id, _V.area_code)
+        .subquery("visited")
+    )
+
+
+def _visited_makers(rows: Any) -> dict[str, Maker]:
+    def children(*cond: Any) -> Maker:
+        return lambda w: _n(rows[f"v{w.i}"], *cond)
+
+    def visits(role: str) -> Maker:
+        return lambda w: func.coalesce(func.sum(rows[f"{role}{w.i}"]), 0).cast(BigInteger)
+
+    m: dict[str, Maker] = {"visited.children": children()}
+    for c in Category:
+        m[f"visited.category.{c.value}"] = children(_has_category(_C.categories, c.value))
+    for r in RiskLevel:
+        m[f"visited.risk.{r.value}"] = children(_C.risk_level == _q(r.value))
+    for role in _VISITOR_ROLES:
+        m[f"visitors.{role}"] = visits(role)
+    return m
+
+
 # --- workforce ----------------------------------------------------------------------------
 
 
@@ -593,6 +708,37 @@ def _source(group: str, params: Params, trend: bool) -> Source:
     if group == "duties":
         where = [_scoped(area, _D.area_code, _D.county_code), _D.met_at.is_(None)]
         return Source(ChildDuty.__table__, where, _D.area_code, _duty_makers())  # type: ignore[attr-defined]
+    if group == "decisions":
+        # Grants decided in the period (a county's approval or its officer's registration),
+        # not the categories recorded as held before decisions were.
+        where = [
+            _scoped(area, _CA.area_code, _CA.county_code),
+            _CA.status == _q("approved"),
+            _CA.source != _q("pre_existing"),
+            _CA.decided_at >= bindparam("w0"),
+        ]
+        return Source(CategoryApplication.__table__, where, _CA.area_code, _decision_makers())  # type: ignore[attr-defined]
+    if group == "removals":
+        where = [
+            _scoped(area, _CR.area_code, _CR.county_code),
+            _CR.removed_on >= bindparam("d0", type_=Date),
+        ]
+        return Source(CategoryRemoval.__table__, where, _CR.area_code, _removal_makers())  # type: ignore[attr-defined]
+    if group == "payments":
+        where = [
+            _scoped(area, _BP.area_code, _BP.county_code),
+            # The month index bounds the scan; the makers count by the day paid.
+            _BP.month >= func.date_trunc("month", bindparam("d0", type_=Date)).cast(Date),
+            _BP.month < bindparam("d_end", type_=Date),
+        ]
+        return Source(BenefitPayment.__table__, where, _BP.area_code, _payment_makers())  # type: ignore[attr-defined]
+    if group == "visited":
+        # The children as they are now (category, risk level).
+        rows = _visited_rows(area, params, trend)
+        frm = rows.join(Child.__table__, _C.id == rows.c.child_id)  # type: ignore[attr-defined]
+        # The area's filter on the children too: an index-only read of their range.
+        where = [_scoped(area, _C.area_code, _C.county_code)]
+        return Source(frm, where, rows.c.area, _visited_makers(rows.c))
     raise ValueError(group)
 
 

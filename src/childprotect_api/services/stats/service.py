@@ -19,6 +19,7 @@ from sqlmodel import col
 from childprotect_api.core.errors import NotFound, Unprocessable
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.base import utcnow
+from childprotect_api.models.benefit import BenefitCategory, PaymentKind, RemovalReason
 from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
@@ -30,7 +31,7 @@ from childprotect_api.services.children.rules import today as china_today
 from childprotect_api.services.stats import export as stats_export
 from childprotect_api.services.stats import figures
 from childprotect_api.services.stats.figures import Figure, RowKey, Shown, Tree
-from childprotect_api.services.stats.metrics import DEFS, METRICS, TRENDABLE
+from childprotect_api.services.stats.metrics import DEFS, METRICS, TRENDABLE, VISITOR_ROLES
 from childprotect_api.services.stats.queries import Rows, next_month
 
 MAX_PERIOD_DAYS = 366
@@ -284,6 +285,30 @@ def summary_from(
             duties_open=v["duties.open"],
             duties_overdue=v["duties.overdue"],
             duties_open_by_kind={d: v[f"duties.open.{d.value}"] for d in DutyKind},
+        ),
+        decisions=s.DecisionFigures(
+            granted=v["decisions.granted"],
+            granted_by_category={c: v[f"decisions.granted.{c.value}"] for c in BenefitCategory},
+            removed=v["removals.total"],
+            removed_by_category={c: v[f"removals.category.{c.value}"] for c in BenefitCategory},
+            removed_by_reason={r: v[f"removals.reason.{r.value}"] for r in RemovalReason},
+        ),
+        payments=s.PaymentFigures(
+            recipients=v["payments.recipients"],
+            amount=v["payments.amount"],
+            by_kind={
+                k: s.PaymentKindFigures(
+                    recipients=v[f"payments.recipients.{k.value}"],
+                    amount=v[f"payments.amount.{k.value}"],
+                )
+                for k in PaymentKind
+            },
+        ),
+        visited=s.VisitedFigures(
+            children=v["visited.children"],
+            by_category={c: v[f"visited.category.{c.value}"] for c in Category},
+            by_risk_level={r: v[f"visited.risk.{r.value}"] for r in RiskLevel},
+            visits_by_visitor_role={role: v[f"visitors.{role}"] for role in VISITOR_ROLES},
         ),
     )
 

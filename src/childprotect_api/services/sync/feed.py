@@ -58,6 +58,7 @@ from childprotect_api.core.errors import Gone, Unprocessable
 from childprotect_api.models.activity import Activity, Site
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.base import utcnow
+from childprotect_api.models.benefit import CategoryApplication
 from childprotect_api.models.care import Alert, Case, CaseMeasure, Pairing
 from childprotect_api.models.child import Child
 from childprotect_api.models.report import Report
@@ -65,6 +66,7 @@ from childprotect_api.models.sync import SyncChange, Xid8
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.activity import ActivityRead, SiteRead
 from childprotect_api.schemas.agreement import AgreementRead
+from childprotect_api.schemas.benefit import CategoryApplicationRead
 from childprotect_api.schemas.care import AlertRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
 from childprotect_api.schemas.sync import (
@@ -72,6 +74,7 @@ from childprotect_api.schemas.sync import (
     AgreementUpsert,
     AlertUpsert,
     CaseUpsert,
+    CategoryApplicationUpsert,
     ChildUpsert,
     PairingUpsert,
     ReportUpsert,
@@ -106,11 +109,16 @@ ENTITIES = (
     "alert",
     "site",
     "activity",
+    "category_application",
 )
 # Read by the caller's own rows (the filer of a report, the recipient of an alert), not area.
 _OWN = ("report", "alert")
 # Area-scoped records that are not a child's: in scope or not, nothing else decides.
-_CARE: dict[str, Any] = {"site": Site, "activity": Activity}
+_CARE: dict[str, Any] = {
+    "site": Site,
+    "activity": Activity,
+    "category_application": CategoryApplication,
+}
 _INITIAL, _CHANGES = "i", "c"
 
 
@@ -317,6 +325,10 @@ class _Shaper:
     def activity(self, a: Activity) -> str:
         data = ActivityRead.model_validate(a)
         return ActivityUpsert(id=a.id, version=a.version, data=data).model_dump_json()
+
+    def category_application(self, a: CategoryApplication) -> str:
+        data = CategoryApplicationRead.model_validate(a)
+        return CategoryApplicationUpsert(id=a.id, version=a.version, data=data).model_dump_json()
 
     async def audit(self, session: AsyncSession) -> None:
         """Each child and agreement served is recorded (as the lists do); visits as one

@@ -64,6 +64,7 @@ from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.activity import ActivityCreate, ActivityRead
 from childprotect_api.schemas.agreement import AgreementCreate, AgreementRead, AgreementUpdate
+from childprotect_api.schemas.benefit import CategoryApplicationCreate, CategoryApplicationRead
 from childprotect_api.schemas.care import (
     CaseCreate,
     ContactCreate,
@@ -90,6 +91,7 @@ from childprotect_api.security.scope import Action, Scope, in_scope
 from childprotect_api.services.activities import service as activities
 from childprotect_api.services.agreements import service as agreements
 from childprotect_api.services.agreements.expiry import china_today
+from childprotect_api.services.benefits import applications as category_applications
 from childprotect_api.services.care import cases as case_service
 from childprotect_api.services.care import pairings
 from childprotect_api.services.children import registry as children
@@ -113,6 +115,7 @@ ENTITY = {
     PushOp.add_measure: PushEntity.case,
     PushOp.complete_measure: PushEntity.case,
     PushOp.create_activity: PushEntity.activity,
+    PushOp.apply_category: PushEntity.category_application,
 }
 UPDATES = {PushOp.update_child, PushOp.update_agreement}
 # Runs of a batch when concurrent transactions end one (a deadlock, a serialization failure).
@@ -635,6 +638,16 @@ async def _create_activity(batch: Push, op: PushOperation) -> PushResult:
     return _result(op, status, ActivityRead.model_validate(activity), activity.version)
 
 
+async def _apply_category(batch: Push, op: PushOperation) -> PushResult:
+    child_id, data = _parent(op, "child_id")
+    body = CategoryApplicationCreate.model_validate(_with_id(op, data))
+    app, created = await category_applications.create_application(
+        batch.session, batch.scope, child_id, body
+    )
+    status = PushStatus.created if created else PushStatus.unchanged
+    return _result(op, status, CategoryApplicationRead.model_validate(app), app.version)
+
+
 HANDLERS: dict[PushOp, Handler] = {
     PushOp.create_child: _create_child,
     PushOp.update_child: _update_child,
@@ -648,4 +661,5 @@ HANDLERS: dict[PushOp, Handler] = {
     PushOp.add_measure: _add_measure,
     PushOp.complete_measure: _complete_measure,
     PushOp.create_activity: _create_activity,
+    PushOp.apply_category: _apply_category,
 }
