@@ -40,6 +40,7 @@ import functools
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import statistics
@@ -64,7 +65,13 @@ from bench import datagen
 from bench.pgcluster import free_port as _free_port
 from childprotect_api.config import Settings
 from childprotect_api.core.pagination import encode_cursor
-from childprotect_api.security.tokens import create_access_token
+from childprotect_api.security.scope import Scope, scope_filter
+from childprotect_api.security.tokens import (
+    AccessClaims,
+    InvalidToken,
+    create_access_token,
+    decode_access_token,
+)
 
 # --- the SQL: what the API runs for a village director (its scope: county = and area =) ----
 
@@ -366,6 +373,14 @@ async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Requ
         caller.area,
         caller.request_id,
     )
+    return _json_response(_worklist_body(rows, duties, returned, now))
+
+
+def _worklist_body(
+    rows: list[Any], duties: dict[Any, list[dict[str, Any]]], returned: list[Any], now: datetime
+) -> dict[str, Any]:
+    """The Worklist JSON (schemas/worklist.py) from the page rows, their open duties and the
+    returned visits (tuples in WORKLIST_RETURNED's column order)."""
     items = []
     for r in rows:
         if r["id"] is None:
@@ -404,20 +419,20 @@ async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Requ
             0 if i["child"]["risk_level"] in ("red", "orange") and i["duties"] else 1,
         )
     )
-    body = {
+    return {
         "items": items,
         "next_cursor": next_cursor,
         "counts": {"overdue": rows[0]["overdue"], "due_soon": rows[0]["due_soon"]},
         "returned_visits": [
             {
-                "id": v["id"],
-                "child_id": v["child_id"],
-                "child_name": v["name"],
-                "visited_at": v["visited_at"],
-                "review_comment": v["review_comment"],
-                "reviewed_by": v["reviewed_by"],
-                "reviewed_at": v["reviewed_at"],
-                "version": v["version"],
+                "id": v[0],
+                "child_id": v[1],
+                "child_name": v[2],
+                "visited_at": v[3],
+                "review_comment": v[4],
+                "reviewed_by": v[5],
+                "reviewed_at": v[6],
+                "version": v[7],
             }
             for v in returned
         ],
@@ -425,7 +440,6 @@ async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Requ
         "within_days": 7,
         "agreement_follow_ups": None,
     }
-    return _json_response(body)
 
 
 async def _read_children(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
@@ -503,6 +517,320 @@ def baseline_app(url: str | None = None, settings: Settings | None = None) -> St
 def app_factory() -> Starlette:
     """Entry point for uvicorn (`--factory`)."""
     return baseline_app()
+
+
+# --- the one-statement baseline --------------------------------------------------------------
+#
+# The same mandated work per request, in ONE statement sent in autocommit (no BEGIN/COMMIT):
+# the token verified as the API does (its own decode_access_token: key, issuer, algorithm
+# list and its cache of verified tokens), then one statement whose CTEs check the login
+# session (active account, session not revoked, role and area still those of the token), run
+# the scoped read only when the session holds, and INSERT the audit row(s) only when it
+# holds (a data-modifying CTE always runs, and the statement is atomic: the read and its
+# audit row stand or fall together). The scope is the API's own definition (scope_filter's
+# terms). When the account's role or area changed since the token was issued the statement
+# reads nothing and the request is answered by a second statement scoped by the row, as the
+# API scopes by the row (rare: at most two statements then). This is what the API would cost
+# at one round trip per read: issue #23.
+
+ONE_ROLES = ("village_director", "township_supervisor", "county_officer")
+_AUDIT_COLUMNS = (
+    "actor_id, actor_role, client_id, action, resource_type, resource_id, county_code, "
+    "area_code, request_id"
+)
+# @user @session @role @area @rid: the caller, from the token; @county: the audit row's.
+ONE_SESSION = (
+    "s AS (SELECT users.is_active AND token_families.revoked_at IS NULL AS live, "
+    "users.role AS caller_role, users.area_code AS caller_area, "
+    "users.role = @role::VARCHAR AND coalesce(users.area_code, '') = @area::VARCHAR AS fits "
+    "FROM users JOIN token_families ON token_families.user_id = users.id "
+    "WHERE users.id = @user::UUID AND token_families.id = @session::UUID), "
+    "ok AS (SELECT 1 FROM s WHERE s.live AND s.fits)"
+)
+ONE_HEAD = "SELECT s.live, s.fits, s.caller_role, s.caller_area"
+ONE_CHILD = (
+    f"WITH {ONE_SESSION}, "
+    f"c AS (SELECT {CHILD_COLUMNS} FROM children WHERE children.id = @child::UUID "
+    "AND {scope} AND EXISTS (SELECT 1 FROM ok)), "
+    f"a AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT @user::UUID, @role::VARCHAR, NULL, "
+    "'child.read', 'child', c.id, left(c.area_code, 6), c.area_code, @rid::VARCHAR FROM c) "
+    f"{ONE_HEAD}, c.* FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN c ON true"
+)
+ONE_CHILDREN = (
+    f"WITH {ONE_SESSION}, "
+    f"p AS (SELECT {SUMMARY_COLUMNS} FROM children WHERE {{scope}} AND EXISTS (SELECT 1 FROM ok) "
+    "ORDER BY children.county_code, children.area_code, children.id LIMIT @limit::INTEGER), "
+    f"a AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT @user::UUID, @role::VARCHAR, NULL, "
+    "'child.list', 'child', p.id, left(p.area_code, 6), p.area_code, @rid::VARCHAR FROM p "
+    "ORDER BY p.county_code, p.area_code, p.id) "
+    f"{ONE_HEAD}, p.* FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN p ON true "
+    "ORDER BY p.county_code, p.area_code, p.id"
+)
+_ONE_DUE = (
+    "{scope} AND children.status = 'active' AND children.next_visit_due <= "
+    "@horizon::TIMESTAMP WITH TIME ZONE AND EXISTS (SELECT 1 FROM ok)"
+)
+ONE_WORKLIST = (
+    f"WITH {ONE_SESSION}, "
+    "counts AS (SELECT count(*) FILTER (WHERE children.next_visit_due < "
+    "@now::TIMESTAMP WITH TIME ZONE) AS overdue, count(*) FILTER (WHERE "
+    "children.next_visit_due >= @now::TIMESTAMP WITH TIME ZONE) AS due_soon FROM children "
+    f"WHERE {_ONE_DUE}), "
+    "p AS (SELECT counts.overdue, counts.due_soon, child.id, child.county_code, child.name, "
+    "child.area_code, child.risk_level, child.categories, child.next_visit_due, "
+    "child.last_visit_at, latest.id AS latest_visit_id, latest.follow_up_actions "
+    "FROM counts LEFT OUTER JOIN ((SELECT children.id AS id, children.county_code AS "
+    "county_code, children.next_visit_due AS next_visit_due FROM children WHERE "
+    f"{_ONE_DUE} ORDER BY children.next_visit_due, children.id LIMIT @limit::INTEGER) AS page "
+    "JOIN children AS child ON child.id = page.id AND child.county_code = page.county_code "
+    "LEFT OUTER JOIN LATERAL (SELECT visits.id AS id, visits.follow_up_actions AS "
+    "follow_up_actions FROM visits WHERE visits.county_code = page.county_code AND "
+    "visits.child_id = page.id AND visits.is_current ORDER BY visits.visited_at DESC, "
+    "visits.id DESC LIMIT 1) AS latest ON true) ON true), "
+    "d AS (SELECT child_duties.child_id, array_agg(ROW(child_duties.kind, child_duties.due_at, "
+    "child_duties.case_id) ORDER BY child_duties.due_at, child_duties.id) AS duties "
+    "FROM child_duties WHERE child_duties.child_id IN (SELECT p.id FROM p WHERE p.id IS NOT NULL) "
+    "AND child_duties.met_at IS NULL GROUP BY child_duties.child_id), "
+    "r AS (SELECT visits.id, visits.child_id, children.name, visits.visited_at, "
+    "visits.review_comment, visits.reviewed_by, visits.reviewed_at, visits.version "
+    "FROM visits JOIN children ON children.id = visits.child_id "
+    "WHERE visits.visitor_id = @user::UUID AND visits.status = 'returned' AND visits.is_current "
+    "AND {scope} AND EXISTS (SELECT 1 FROM ok) ORDER BY visits.reviewed_at DESC "
+    "LIMIT @returned::INTEGER), "
+    f"a AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT @user::UUID, @role::VARCHAR, NULL, "
+    "'list', 'worklist', NULL, @county::VARCHAR, @area::VARCHAR, @rid::VARCHAR FROM ok) "
+    f"{ONE_HEAD}, (SELECT array_agg(ROW(r.*) ORDER BY r.reviewed_at DESC) FROM r) AS returned, "
+    "p.*, d.duties FROM (SELECT 1) AS one LEFT JOIN s ON true "
+    "LEFT JOIN (p LEFT JOIN d ON d.child_id = p.id) ON true ORDER BY p.next_visit_due, p.id"
+)
+ONE_STATEMENTS = {"child": ONE_CHILD, "children": ONE_CHILDREN, "worklist": ONE_WORKLIST}
+
+
+def _scope_sql(role: str, area: str, user_id: uuid.UUID) -> tuple[str, list[str]]:
+    """The API's scope (security/scope.py: scope_filter) as SQL text over `children` with
+    @scope0.. parameters, and their values."""
+    flt = scope_filter(Scope("user", user_id, role, area), "area", "county")
+    parts, values = [], []
+    for i, (column, op, _name, value) in enumerate(flt.terms):
+        sql_op = "=" if op == "==" else op
+        parts.append(f"children.{column}_code {sql_op} @scope{i}::VARCHAR")
+        values.append(value)
+    return " AND ".join(parts) or "true", values
+
+
+@functools.lru_cache(maxsize=64)
+def one_statement(read: str, scope_sql: str, n_scope: int) -> tuple[str, tuple[str, ...]]:
+    """The statement of `read` for one shape of scope, numbered for asyncpg ($1, $2, ...),
+    and its parameter names in order."""
+    text = ONE_STATEMENTS[read].replace("{scope}", scope_sql)
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return re.sub(r"@([a-z]+[0-9]*)", number, text), tuple(names)
+
+
+class OneStatement:
+    """The state of one one-statement baseline process: settings and the pool. With
+    `log_statements`, every statement its connections send is appended to `statements`
+    (asyncpg's own query logger: what goes over the wire, BEGIN and COMMIT included)."""
+
+    def __init__(self, url: str, settings: Settings, pool_size: int) -> None:
+        self.dsn = datagen.dsn(url)
+        self.settings = settings
+        self.pool_size = pool_size
+        self.pool: asyncpg.Pool | None = None
+        self.log_statements = False
+        self.statements: list[str] = []
+
+    async def start(self) -> None:
+        async def init(conn: asyncpg.Connection) -> None:
+            for name in ("json", "jsonb"):
+                await conn.set_type_codec(
+                    name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+                )
+            if self.log_statements:
+                conn.add_query_logger(lambda q: self.statements.append(q.query))
+
+        self.pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=self.pool_size,
+            max_size=self.pool_size,
+            init=init,
+            # Nothing is left on a connection to reset (no advisory locks, cursors, LISTEN or
+            # SET): asyncpg's default reset would be a second round trip per request.
+            reset=_keep,
+            server_settings={"jit": "off", "application_name": "childprotect-onestatement"},
+        )
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    def claims(self, request: Request) -> AccessClaims:
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            raise _Unauthorized
+        try:
+            claims = decode_access_token(self.settings, auth[7:])
+        except InvalidToken as e:
+            raise _Unauthorized from e
+        if claims.kind != "user" or claims.session_id is None:
+            raise _Unauthorized  # the baseline serves users, not integration clients
+        return claims
+
+    async def run(
+        self, read: str, claims: AccessClaims, params: dict[str, Any]
+    ) -> tuple[list[asyncpg.Record], str]:
+        """The rows of the read's one statement (the session holds), and the caller's role."""
+        assert self.pool is not None
+        role, area = claims.role, claims.area
+        for _ in range(2):
+            if role not in ONE_ROLES:
+                raise _Forbidden
+            scope_sql, scope_values = _scope_sql(role, area, claims.subject)
+            sql, names = one_statement(read, scope_sql, len(scope_values))
+            values = {
+                **params,
+                "user": claims.subject,
+                "session": claims.session_id,
+                "role": role,
+                "area": area,
+                "county": area[:6] if len(area) >= 6 else None,
+                "rid": secrets.token_hex(8),
+                **{f"scope{i}": v for i, v in enumerate(scope_values)},
+            }
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(sql, *(values[n] for n in names))
+            head = rows[0]
+            if not head["live"]:
+                raise _Unauthorized
+            if head["fits"]:
+                return rows, role
+            # Role or area changed since the token: scope by the row, as the API does.
+            role, area = head["caller_role"], head["caller_area"] or ""
+        raise _Unauthorized
+
+    async def serve(
+        self, request: Request, read: Callable[[OneStatement, Request], Awaitable[Response]]
+    ) -> Response:
+        try:
+            return await read(self, request)
+        except _Unauthorized:
+            return _json_response({"status": 401, "code": "unauthorized"}, 401)
+        except _Forbidden:
+            return _json_response({"status": 403, "code": "role_forbidden"}, 403)
+
+
+class _Forbidden(Exception):
+    pass
+
+
+async def _keep(conn: asyncpg.Connection) -> None:
+    """A pool's reset that sends nothing."""
+
+
+def _today() -> date:
+    return datetime.now(UTC).astimezone(CHINA_TZ).date()
+
+
+async def _one_child(state: OneStatement, request: Request) -> Response:
+    claims = state.claims(request)
+    try:
+        child_id = uuid.UUID(request.path_params["child_id"])
+    except ValueError:
+        return _json_response({"status": 422, "code": "validation_error"}, 422)
+    rows, _ = await state.run("child", claims, {"child": child_id})
+    row = rows[0]
+    if row["id"] is None:
+        return _json_response({"status": 404, "code": "not_found"}, 404)
+    body = _child(row, READ_FIELDS, _today())
+    return _json_response(body, headers={"ETag": f'"{row["version"]}"'})
+
+
+async def _one_children(state: OneStatement, request: Request) -> Response:
+    claims = state.claims(request)
+    rows, _ = await state.run("children", claims, {"limit": PAGE_LIMIT})
+    rows = [r for r in rows if r["id"] is not None]
+    today = _today()
+    next_cursor = None
+    if len(rows) == PAGE_LIMIT:
+        last = rows[-1]
+        next_cursor = encode_cursor([last["county_code"], last["area_code"], str(last["id"])])
+    return _json_response(
+        {"items": [_child(r, SUMMARY_FIELDS, today) for r in rows], "next_cursor": next_cursor}
+    )
+
+
+async def _one_worklist(state: OneStatement, request: Request) -> Response:
+    claims = state.claims(request)
+    now = datetime.now(UTC)
+    params = {
+        "now": now,
+        "horizon": now + timedelta(days=7),
+        "limit": PAGE_LIMIT,
+        "returned": RETURNED_LIMIT,
+    }
+    rows, _ = await state.run("worklist", claims, params)
+    duties: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["id"] is not None:
+            duties[r["id"]] = [
+                {"kind": kind, "due_at": due, "overdue": due <= now, "case_id": case}
+                for kind, due, case in r["duties"] or ()
+            ]
+    return _json_response(_worklist_body(rows, duties, rows[0]["returned"] or [], now))
+
+
+def one_statement_app(url: str | None = None, settings: Settings | None = None) -> Starlette:
+    """The one-statement baseline ASGI app (DATABASE_URL and settings from the environment)."""
+    settings = settings or Settings()
+    url = url or settings.database_url
+    assert url, "DATABASE_URL is not set"
+    state = OneStatement(url, settings, pool_size=settings.db_pool_size)
+
+    async def child(request: Request) -> Response:
+        return await state.serve(request, _one_child)
+
+    async def worklist(request: Request) -> Response:
+        return await state.serve(request, _one_worklist)
+
+    async def children(request: Request) -> Response:
+        return await state.serve(request, _one_children)
+
+    async def ready(request: Request) -> Response:
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):  # type: ignore[no-untyped-def]
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", ready),
+            Route("/api/v1/worklist", worklist),
+            Route("/api/v1/children", children),
+            Route("/api/v1/children/{child_id}", child),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.one_statement = state
+    return app
+
+
+def one_statement_factory() -> Starlette:
+    """Entry point for uvicorn (`--factory`)."""
+    return one_statement_app()
 
 
 # --- callers and the requests they make ------------------------------------------------------
