@@ -168,9 +168,36 @@ CHILDREN_PAGE = (
     "ORDER BY children.county_code, children.area_code, children.id LIMIT $3::INTEGER"
 )
 
+# The child read is one statement in autocommit since #23 (services/children/registry.py:
+# the session check, the read and its audit row; $1 user, $2 role, $3 'child.read',
+# $4 'child', $5 and $6 6, $7 request id, $8 child id, $9 county, $10 area, $11 area,
+# $12 session).
+_CHILD_NAMES = [c.split(".")[1] for c in CHILD_COLUMNS.split(", ")]
+CHILD_AT_ONCE = (
+    "WITH session_check AS (SELECT users.is_active AND token_families.revoked_at IS NULL AS "
+    "session_live, users.role = $2::VARCHAR AND coalesce(users.area_code, '') = $11::VARCHAR "
+    "AS session_fits, users.role AS session_role, users.area_code AS session_area FROM users "
+    "JOIN token_families ON token_families.user_id = users.id WHERE users.id = $1::UUID AND "
+    "token_families.id = $12::UUID), child AS (SELECT "
+    + ", ".join(f"children.{c} AS {c}" for c in _CHILD_NAMES)
+    + " FROM children WHERE children.id = $8::UUID AND children.county_code = $9::VARCHAR AND "
+    "children.area_code = $10::VARCHAR AND (EXISTS (SELECT 1 FROM session_check WHERE "
+    "session_check.session_live AND session_check.session_fits))), audited AS (INSERT INTO "
+    "audit_log (actor_id, actor_role, client_id, action, resource_type, resource_id, "
+    "county_code, area_code, request_id) SELECT $1 AS anon_1, $2 AS anon_2, NULL AS anon_3, "
+    "$3::VARCHAR AS anon_4, $4::VARCHAR AS anon_5, child.id AS id, CASE WHEN "
+    "(length(child.area_code) >= $5::INTEGER) THEN left(child.area_code, $6::INTEGER) END AS "
+    "anon_6, child.area_code AS area_code, $7::VARCHAR AS anon_7 FROM child) SELECT "
+    "session_check.session_live, session_check.session_fits, session_check.session_role, "
+    "session_check.session_area, "
+    + ", ".join(f"child.{c}" for c in _CHILD_NAMES)
+    + " FROM (SELECT 1 AS one) AS one LEFT OUTER JOIN session_check ON true LEFT OUTER JOIN "
+    "child ON true"
+)
+
 # The statements of each read, in order (the drift test compares them with the API's).
 STATEMENTS: dict[str, list[str]] = {
-    "child": [SESSION_CHECK, CHILD_BY_ID, AUDIT_ONE],
+    "child": [CHILD_AT_ONCE],
     "worklist": [SESSION_CHECK, WORKLIST_PAGE, WORKLIST_DUTIES, WORKLIST_RETURNED, AUDIT_ONE],
     "children": [SESSION_CHECK, CHILDREN_PAGE, AUDIT_ONE],
 }
@@ -303,6 +330,30 @@ class Baseline:
         if self.pool is not None:
             await self.pool.close()
 
+    async def child_alone(self, request: Request) -> Response:
+        """GET /children/{id} as the API runs it since #23: CHILD_AT_ONCE alone, no BEGIN."""
+        assert self.pool is not None
+        try:
+            user_id, session_id = self.claims(request)
+            data = jwt.get_unverified_claims(request.headers["authorization"][7:])
+            role, area = str(data["role"]), str(data.get("area") or "")
+        except (_Unauthorized, KeyError):
+            return _json_response({"status": 401, "code": "unauthorized"}, 401)
+        try:
+            child_id = uuid.UUID(request.path_params["child_id"])
+        except ValueError:
+            return _json_response({"status": 422, "code": "validation_error"}, 422)
+        rid = secrets.token_hex(8)
+        args = (user_id, role, "child.read", "child", 6, 6, rid, child_id, area[:6], area, area)
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(CHILD_AT_ONCE, *args, session_id)
+        if row is None or not row["session_live"] or not row["session_fits"]:
+            return _json_response({"status": 401, "code": "unauthorized"}, 401)
+        if row["id"] is None:
+            return _json_response({"status": 404, "code": "not_found"}, 404)
+        body = _child(row, READ_FIELDS, datetime.now(UTC).astimezone(CHINA_TZ).date())
+        return _json_response(body, headers={"ETag": f'"{row["version"]}"'})
+
     def claims(self, request: Request) -> tuple[uuid.UUID, uuid.UUID]:
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer "):
@@ -340,30 +391,6 @@ class Baseline:
                 return await read(conn, caller, request)
         except _Unauthorized:
             return _json_response({"status": 401, "code": "unauthorized"}, 401)
-
-
-async def _read_child(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
-    try:
-        child_id = uuid.UUID(request.path_params["child_id"])
-    except ValueError:
-        return _json_response({"status": 422, "code": "validation_error"}, 422)
-    row = await conn.fetchrow(CHILD_BY_ID, child_id, caller.area[:6], caller.area)
-    if row is None:
-        return _json_response({"status": 404, "code": "not_found"}, 404)
-    await conn.execute(
-        AUDIT_ONE,
-        caller.user_id,
-        caller.role,
-        None,
-        "child.read",
-        "child",
-        row["id"],
-        row["county_code"],
-        row["area_code"],
-        caller.request_id,
-    )
-    today = datetime.now(UTC).astimezone(CHINA_TZ).date()
-    return _json_response(_child(row, READ_FIELDS, today), headers={"ETag": f'"{row["version"]}"'})
 
 
 async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
@@ -505,7 +532,7 @@ def baseline_app(url: str | None = None, settings: Settings | None = None) -> St
     state = Baseline(url, settings, pool_size=settings.db_pool_size)
 
     async def child(request: Request) -> Response:
-        return await state.serve(request, _read_child)
+        return await state.child_alone(request)
 
     async def worklist(request: Request) -> Response:
         return await state.serve(request, _read_worklist)
