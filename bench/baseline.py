@@ -11,7 +11,8 @@
 The same-statements baseline (`baseline_app()`, "same-stmt") is a plain Starlette app on an
 asyncpg pool: per request it verifies the JWT (python-jose, the same key, issuer and
 algorithm list as the API), checks the login session, runs the read and writes the audit row,
-in one transaction, with exactly the SQL statements the API issues (the constants below;
+in one transaction (the child read: one statement alone, as the API runs it since #23), with
+exactly the SQL statements the API issues (the constants below;
 tests/test_bench_baseline.py checks them against the statements the API runs, and the
 baseline's JSON against the API's), and answers the same JSON. It only serves a village
 director: the three reads the app makes on its first screens. It shows what the framework
@@ -112,10 +113,6 @@ CHILD_COLUMNS = (
     "children.closed_at, children.anonymised_at, children.last_visit_at, "
     "children.next_visit_due, children.version, children.created_at, children.updated_at, "
     "children.created_by, children.updated_by, children.create_fingerprint"
-)
-CHILD_BY_ID = (
-    f"SELECT {CHILD_COLUMNS} FROM children WHERE children.id = $1::UUID "
-    "AND children.county_code = $2::VARCHAR AND children.area_code = $3::VARCHAR"
 )
 AUDIT_ONE = (
     "INSERT INTO audit_log (actor_id, actor_role, client_id, action, resource_type, "
