@@ -11,7 +11,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import baseline, datagen, footprint, load, stats, sync, sync_push, worklist, writes
+from bench import (
+    baseline,
+    datagen,
+    footprint,
+    load,
+    profile_reads,
+    stats,
+    sync,
+    sync_push,
+    worklist,
+    writes,
+)
 
 
 def _local_server() -> bool:
@@ -38,7 +49,8 @@ def main() -> int:
             load_args = ["--scale", "tiny", "--database-url", url, "--reuse", "--phones", "20"]
             load_args += ["--duration", "10", "--warmup", "2", "--think", "1", "--workers", "1"]
             rc |= load.main(load_args)
-            # The API against the bare baseline on the same dataset: 2 s per phase.
+            # The API against the bare baselines (the API's statements, and one statement per
+            # request: issue #23) on the same dataset: 2 s per phase.
             quick = ["--seconds", "2", "--warmup", "1", "--rounds", "1", "--connections", "4"]
             # With BENCH_PGBOUNCER_URL (.ci/run's PgBouncer leg, in front of the same local
             # server) the API also runs through PgBouncer: the cost of transaction pooling.
@@ -47,6 +59,10 @@ def main() -> int:
                 quick += ["--pgbouncer-url", pgbouncer]
             rc |= baseline.main(
                 ["--scale", "tiny", "--database-url", url, "--callers", "5", *quick]
+            )
+            # The statements one child read sends on the wire (no py-spy in CI).
+            rc |= profile_reads.main(
+                ["--scale", "tiny", "--database-url", url, "--callers", "5", "--no-py-spy"]
             )
             rc |= footprint.main(
                 ["--database-url", url, "--samples", "5", "--pgbench-seconds", "2",

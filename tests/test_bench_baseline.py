@@ -13,7 +13,7 @@ from bench import baseline
 from sqlalchemy import text
 
 from tests.children.child_payloads import CHILDREN, new_child
-from tests.conftest import VILLAGE
+from tests.conftest import VILLAGE, VILLAGE_SAME_TOWNSHIP
 from tests.visits.visit_factories import WORKLIST, StatementLog, put_visit, registered_child
 
 
@@ -114,3 +114,93 @@ async def test_the_baseline_checks_the_token_and_the_session(base_client, sessio
     )
     await session.commit()
     assert (await base_client.get(path, headers=world["director"].headers)).status_code == 401
+
+
+# --- the one-statement baseline (issue #23) ---------------------------------------------------
+
+
+@pytest.fixture
+async def one_app(database_url, settings) -> AsyncIterator[Any]:  # type: ignore[no-untyped-def]
+    # One connection, so that the warm-up request of a test warms the one measured.
+    app = baseline.one_statement_app(database_url, settings.model_copy(update={"db_pool_size": 1}))
+    app.state.one_statement.log_statements = True  # asyncpg's query logger on every connection
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def one_client(one_app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=one_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+async def test_the_one_statement_baseline_answers_the_same_json_and_audits_the_same(
+    client, one_client, one_app, session, world, village
+):
+    sent = one_app.state.one_statement.statements
+    for caller in ("director", "supervisor", "officer"):
+        headers = world[caller].headers
+        for read, path in _paths(village).items():
+            # Warm: asyncpg introspects a statement's result types on a connection once.
+            assert (await one_client.get(path, headers=headers)).status_code == 200
+            before = len(await _audit_rows(session))
+            api = await client.get(path, headers=headers)
+            after_api = await _audit_rows(session)
+            sent.clear()
+            one = await one_client.get(path, headers=headers)
+            after_one = await _audit_rows(session)
+            assert api.status_code == one.status_code == 200, (caller, read, one.text)
+            # One statement over the wire for the whole request: no BEGIN, no COMMIT.
+            assert len(sent) == 1 and sent[0].startswith("WITH s AS"), (caller, read, sent)
+            assert api.headers.get("etag") == one.headers.get("etag"), (caller, read)
+            assert api.headers["content-type"] == one.headers["content-type"], read
+            api_json, one_json = api.json(), one.json()
+            if read == "worklist":
+                assert api_json.pop("as_of") and one_json.pop("as_of")
+                assert api_json["items"], (caller, read)
+                if caller == "director":
+                    assert api_json["returned_visits"]
+                    assert any(i["open_follow_ups"] for i in api_json["items"])
+            if read == "child":
+                assert api_json["father"]["work_place"] and api_json["subsidies"]
+            assert one_json == api_json, (caller, read)
+            api_rows = after_api[before:]
+            assert api_rows and after_one[len(after_api) :] == api_rows, (caller, read)
+
+
+async def test_the_one_statement_baseline_keeps_scope_and_sessions(
+    client, one_client, one_app, session, world, village
+):
+    path = f"{CHILDREN}/{village['full']}"
+    before = len(await _audit_rows(session))
+    # Another village's director: 404, as from the API, and nothing audited.
+    for name in ("director_other_village", "director_other_county"):
+        headers = world[name].headers
+        assert (await client.get(path, headers=headers)).status_code == 404
+        assert (await one_client.get(path, headers=headers)).status_code == 404
+    assert len(await _audit_rows(session)) == before
+    assert (await one_client.get(path)).status_code == 401
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert (await one_client.get(path, headers=bad)).status_code == 401
+    # Moved to another village after the token was issued: scoped by the account's row now,
+    # as the API does (a second statement, scoped by the row).
+    director = world["director"]
+    await session.execute(
+        text("UPDATE users SET area_code = :a WHERE id = :u"),
+        {"a": VILLAGE_SAME_TOWNSHIP, "u": director.id},
+    )
+    await session.commit()
+    sent = one_app.state.one_statement.statements
+    sent.clear()
+    assert (await client.get(path, headers=director.headers)).status_code == 404
+    assert (await one_client.get(path, headers=director.headers)).status_code == 404
+    assert len(sent) == 2
+    # A revoked login session answers 401 at once.
+    await session.execute(
+        text("UPDATE token_families SET revoked_at = now() WHERE user_id = :u"), {"u": director.id}
+    )
+    await session.commit()
+    for read_path in _paths(village).values():
+        assert (await one_client.get(read_path, headers=director.headers)).status_code == 401
+    assert len(await _audit_rows(session)) == before

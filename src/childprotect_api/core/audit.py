@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import Select, bindparam, case, func, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from childprotect_api.core import write_buffer
@@ -37,7 +37,7 @@ def _row(
 
 
 _TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
-_COLUMNS = (
+COLUMNS = (
     "actor_id",
     "actor_role",
     "client_id",
@@ -51,9 +51,20 @@ _COLUMNS = (
 # Written on every read of personal data: a prepared INSERT on the driver (rawsql).
 _INSERT = Raw(
     insert(AuditEvent.__table__)  # type: ignore[attr-defined]
-    .values({name: bindparam(name) for name in _COLUMNS})
+    .values({name: bindparam(name) for name in COLUMNS})
     .inline()  # nothing to answer: no RETURNING of the new id
 )
+
+
+def insert_from(rows: Select[Any]) -> Any:
+    """INSERT of the audit rows a SELECT makes, its columns in `COLUMNS` order: for a
+    statement that reads and audits at once (a data-modifying CTE; services/children)."""
+    return insert(_TABLE).from_select(list(COLUMNS), rows)
+
+
+def county_of(area_code: Any) -> Any:
+    """The audit row's county_code from its area_code, as `_row` makes it."""
+    return case((func.length(area_code) >= 6, func.left(area_code, 6)))
 
 
 async def record(

@@ -513,6 +513,43 @@ class RequestSession(AsyncSession):
             await greenlet_spawn(self._fairy.close)
 
 
+def is_dead_connection(exc: BaseException) -> bool:
+    """The pooled connection was dead when its statement was sent (the server restarted, or
+    the backend was terminated): sending it again on another connection is safe. Not a
+    statement past its bound, nor no connection to be had: a retry would wait as long."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if _caused_by(exc, TimeoutError) or _caused_by(exc, PoolTimeout):
+        return False
+    return isinstance(exc, Exception) and (
+        is_database_unavailable(exc) or _caused_by(exc, asyncpg.InternalClientError)
+    )
+
+
+@asynccontextmanager
+async def unbegun_connection(db: Database) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for one statement in autocommit (`rawsql.Raw.fetch_alone`): no
+    transaction is begun on it, so SQLAlchemy's reset on return sends nothing. Its statement
+    is bounded like a request's. After anything but an error the server reported (a lost
+    connection, a statement past its bound, a cancelled request) the connection is closed at
+    once (no ROLLBACK or cancellation waited for) and not pooled again."""
+    fairy: Any = await greenlet_spawn(db.engine.sync_engine.raw_connection)
+    conn: asyncpg.Connection = fairy.driver_connection
+    pool_bound = statement_bound(conn)
+    set_statement_bound(conn, db.request_timeout)
+    try:
+        yield conn
+    except BaseException as exc:
+        if not isinstance(exc, asyncpg.PostgresError) or conn.is_closed():
+            _abort(fairy)
+            await greenlet_spawn(fairy.invalidate)
+        raise
+    finally:
+        if not conn.is_closed():
+            set_statement_bound(conn, pool_bound)
+        await greenlet_spawn(fairy.close)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed once when the endpoint returns, before the
     response is sent (so a failed commit is never reported as success), rolled back on error.
@@ -534,6 +571,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# The same session for a route that opens it only on some paths (`async with`).
+request_session = asynccontextmanager(get_session)
 
 
 async def long_statements(request: Request, session: SessionDep) -> None:

@@ -13,6 +13,7 @@ rest. A statement that fails raises the driver's exception (core/errors.py answe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,9 +22,16 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 
-from childprotect_api.core.db import closed_is_gone, driver
+from childprotect_api.core.db import (
+    Database,
+    closed_is_gone,
+    driver,
+    is_dead_connection,
+    unbegun_connection,
+)
 
 _DIALECT = asyncpg_dialect.dialect()
+log = logging.getLogger(__name__)
 
 
 class Raw:
@@ -65,6 +73,30 @@ class Raw:
         conn, args = await _prepare(session, self.sql, self.args(params))
         async with closed_is_gone(conn):
             await conn.execute(self.sql, *args)
+
+    async def fetch_alone(self, db: Database, params: Mapping[str, Any]) -> list[Any]:
+        """The statement on its own in autocommit: no BEGIN, no COMMIT, one round trip (a
+        single statement is atomic by itself; its data-modifying CTEs included). For a hot
+        read that carries its session check and audit row in the same statement. A pooled
+        connection found dead is replaced and the statement sent again (up to 3 in all; not
+        after a statement past its bound): at worst a read is audited twice."""
+        args = self.args(params)
+        engine = db.engine.sync_engine
+        for listener in engine.dispatch.before_cursor_execute:
+            listener(None, None, self.sql, args, None, False)
+        attempts = 3
+        for attempt in range(attempts):
+            sent = False
+            try:
+                async with unbegun_connection(db) as conn, closed_is_gone(conn):
+                    sent = True
+                    return list(await conn.fetch(self.sql, *args))
+            except Exception as exc:
+                # No connection to be had is not retried (an outage: 503), as for a BEGIN.
+                if not sent or attempt == attempts - 1 or not is_dead_connection(exc):
+                    raise
+            log.warning("a pooled database connection was dead; retrying on a fresh one")
+        raise AssertionError("unreachable")
 
     async def executemany(self, session: AsyncSession, rows: Iterable[Mapping[str, Any]]) -> None:
         """One round trip for all the rows (asyncpg pipelines the binds)."""

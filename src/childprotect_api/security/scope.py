@@ -16,7 +16,18 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import ColumnElement, Select, and_, bindparam, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+)
 
 from childprotect_api.config import Settings
 from childprotect_api.core.db import SessionDep
@@ -24,7 +35,7 @@ from childprotect_api.core.errors import Forbidden, NotFound, Unauthorized
 from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.auth import TokenFamily
 from childprotect_api.models.user import Role, User
-from childprotect_api.security.tokens import InvalidToken, decode_access_token
+from childprotect_api.security.tokens import AccessClaims, InvalidToken, decode_access_token
 
 
 class Action(StrEnum):
@@ -318,18 +329,26 @@ def _unauthorized(detail: str) -> Unauthorized:
     return Unauthorized(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+def _claims(request: Request, token: str | None) -> AccessClaims:
+    if not token:
+        raise _unauthorized("a bearer token is required")
+    settings: Settings = request.app.state.settings
+    try:
+        return decode_access_token(settings, token)
+    except InvalidToken as e:
+        raise _unauthorized("the token is invalid or expired") from e
+
+
 async def get_scope(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Scope:
-    if not token:
-        raise _unauthorized("a bearer token is required")
-    settings: Settings = request.app.state.settings
-    try:
-        claims = decode_access_token(settings, token)
-    except InvalidToken as e:
-        raise _unauthorized("the token is invalid or expired") from e
+    return await scope_of(request, session, _claims(request, token))
+
+
+async def scope_of(request: Request, session: Any, claims: AccessClaims) -> Scope:
+    """The caller's scope from verified claims (get_scope's work after the token)."""
     rid = getattr(request.state, "request_id", None)
     if claims.kind == "user":
         # One query: the account must still be active and the login session not revoked, so
@@ -365,3 +384,85 @@ async def _client_scope(request: Request, session: Any, claims: Any, rid: str | 
 
 
 CurrentScope = Annotated[Scope, Depends(get_scope)]
+
+
+# --- one round trip: the session check inside the statement that reads -----------------------
+#
+# A hot read (GET /children/{id}) sends ONE statement in autocommit: this CTE checks the login
+# session (the account active, the session not revoked) and that the account's role and area
+# are still those of the token; the read and its audit row are gated on SESSION_HELD, so
+# nothing is read or audited without a live session, and logout or deactivation take effect
+# at once as with get_scope. The scope the read is filtered by is the token's (`token_scope`),
+# used only when the row confirms it (`checked_scope`); when the role or area changed since
+# the token was issued, nothing is read and the request takes get_scope's path (`scope_of`).
+
+SESSION_CHECK_CTE = (
+    select(
+        and_(_users.c.is_active, _families.c.revoked_at.is_(None)).label("session_live"),
+        and_(
+            _users.c.role == bindparam("claimed_role", type_=String),
+            func.coalesce(_users.c.area_code, literal_column("''"))
+            == bindparam("claimed_area", type_=String),
+        ).label("session_fits"),
+        _users.c.role.label("session_role"),
+        _users.c.area_code.label("session_area"),
+    )
+    .join_from(_users, _families, _families.c.user_id == _users.c.id)
+    .where(
+        _users.c.id == bindparam("user_id", type_=Uuid),
+        _families.c.id == bindparam("session_id", type_=Uuid),
+    )
+    .cte("session_check")
+)
+SESSION_HELD = (
+    select(literal_column("1"))
+    .select_from(SESSION_CHECK_CTE)
+    .where(SESSION_CHECK_CTE.c.session_live, SESSION_CHECK_CTE.c.session_fits)
+    .exists()
+)
+SESSION_COLUMNS = tuple(SESSION_CHECK_CTE.c)
+
+
+async def get_claims(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> AccessClaims:
+    """The verified token alone (no database): for the routes that check the session inside
+    their one statement (SESSION_CHECK_CTE); the same 401s as get_scope."""
+    return _claims(request, token)
+
+
+CurrentClaims = Annotated[AccessClaims, Depends(get_claims)]
+
+
+def token_scope(request: Request, claims: AccessClaims) -> Scope | None:
+    """The scope a user's token claims, to be confirmed by SESSION_CHECK_CTE in the statement
+    that uses it; None for an integration client (get_scope's path)."""
+    if claims.kind != "user" or claims.session_id is None:
+        return None
+    rid = getattr(request.state, "request_id", None)
+    return Scope(
+        "user", claims.subject, claims.role, claims.area, session_id=claims.session_id,
+        request_id=rid,
+    )  # fmt: skip
+
+
+def session_params(scope: Scope) -> dict[str, Any]:
+    return {
+        "user_id": scope.actor_id,
+        "session_id": scope.session_id,
+        "claimed_role": scope.role,
+        "claimed_area": scope.area_code,
+    }
+
+
+def checked_scope(request: Request, scope: Scope, row: Any) -> Scope | None:
+    """After a statement with SESSION_COLUMNS: 401 without a live login session; the scope
+    when the account's row confirms it (then it is the request's); None when the role or
+    area changed since the token (nothing was read: the request takes get_scope's path,
+    scoped by the row)."""
+    if row is None or not row["session_live"]:
+        raise _unauthorized("the token is no longer valid")
+    if not row["session_fits"]:
+        return None
+    request.state.scope = scope
+    return scope

@@ -20,7 +20,18 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, text, update
+from sqlalchemy import (
+    Select,
+    String,
+    bindparam,
+    literal,
+    literal_column,
+    null,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -29,6 +40,7 @@ from childprotect_api.config import get_settings
 from childprotect_api.core import audit, client_ids
 from childprotect_api.core.changes import unchanged
 from childprotect_api.core.concurrency import check_version
+from childprotect_api.core.db import Database
 from childprotect_api.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.audit import AuditEvent
@@ -46,12 +58,17 @@ from childprotect_api.models.child import (
 from childprotect_api.models.user import Role
 from childprotect_api.schemas.child import ChildClose, ChildCreate, ChildReopen, ChildUpdate
 from childprotect_api.security.scope import (
+    SESSION_CHECK_CTE,
+    SESSION_COLUMNS,
+    SESSION_HELD,
     Action,
     Scope,
     ScopeFilter,
     apply_scope,
+    checked_scope,
     in_scope,
     scope_filter,
+    session_params,
 )
 from childprotect_api.services.benefits import applications as category_applications
 from childprotect_api.services.children import id_numbers, rules
@@ -102,6 +119,71 @@ def _by_id(flt: ScopeFilter) -> Raw:
         built = select(_children).where(_children.c.id == bindparam("child_id"), flt.clause)
         stmt = _BY_ID[flt.shape] = Raw(built)
     return stmt
+
+
+# The same read with its session check and audit row, one statement in autocommit (issue
+# #23): the login session checked (security/scope.py: SESSION_CHECK_CTE), the child read in
+# the token's scope only when the session holds, and the audit row inserted for the row read
+# (a data-modifying CTE: the read and its audit row stand or fall together).
+_AT_ONCE: dict[str, Raw] = {}
+
+
+def _at_once(flt: ScopeFilter) -> Raw:
+    stmt = _AT_ONCE.get(flt.shape)
+    if stmt is None:
+        child = (
+            select(_children)
+            .where(_children.c.id == bindparam("child_id"), flt.clause, SESSION_HELD)
+            .cte("child")
+        )
+        audited = audit.insert_from(
+            select(
+                bindparam("user_id"),
+                bindparam("claimed_role"),
+                null(),
+                literal("child.read", String),
+                literal(RESOURCE, String),
+                child.c.id,
+                audit.county_of(child.c.area_code),
+                child.c.area_code,
+                bindparam("request_id", type_=String),
+            ).select_from(child)
+        ).cte("audited")
+        one = select(literal_column("1").label("one")).subquery("one")
+        built = (
+            select(*SESSION_COLUMNS, *child.c)
+            .select_from(one.outerjoin(SESSION_CHECK_CTE, true()).outerjoin(child, true()))
+            .add_cte(audited)
+        )
+        stmt = _AT_ONCE[flt.shape] = Raw(built)
+    return stmt
+
+
+async def read_child_at_once(
+    db: Database, request: Any, scope: Scope, child_id: uuid.UUID
+) -> tuple[Scope, Any] | None:
+    """GET /children/{id} for a user in one round trip: the scope (confirmed by the account's
+    row) and the record; 401 without a live session, 404 outside the scope. None when the
+    token's role may not read children or its role or area are no longer the account's:
+    nothing was read, and the caller takes `read_child`'s path (scoped by the row)."""
+    if not scope.can(Action.children_read):
+        return None
+    flt = scope_filter(scope, _children.c.area_code, _children.c.county_code)
+    params = {
+        **session_params(scope),
+        **flt.params,
+        "child_id": child_id,
+        "request_id": scope.request_id,
+    }
+    rows = await _at_once(flt).fetch_alone(db, params)
+    row = rows[0] if rows else None
+    confirmed = checked_scope(request, scope, row)
+    if confirmed is None:
+        return None
+    assert row is not None  # checked_scope answers 401 without one
+    if row["id"] is None:
+        raise NotFound("no such child")
+    return confirmed, row
 
 
 async def read_child(
