@@ -147,7 +147,7 @@ def _plain(name: str, value: float | int | None) -> Figure:
         return round(float(value), 4)
     if kind == MetricKind.hours:
         return round(float(value), 1)
-    if kind == MetricKind.amount:
+    if kind in (MetricKind.amount, MetricKind.spent):
         return round(float(value), 2)
     return int(value)
 
@@ -263,7 +263,7 @@ def _table(
 
 def _display(name: str, figures: Figures, unknown: set[str], primary: set[str]) -> Figure:
     d = DEFS[name]
-    if d.kind == MetricKind.staff:
+    if d.kind in (MetricKind.staff, MetricKind.work, MetricKind.spent):
         return _plain(name, figures.get(name))
     if d.kind in (MetricKind.rate, MetricKind.hours):
         return SUPPRESSED if any(p in unknown for p in d.parts) else _plain(name, figures.get(name))
@@ -302,6 +302,8 @@ def trend_shown_to_auditor(rows: Rows, tree: Tree, metric: str, windows: int) ->
     each month sums over the villages, and each flow figure's twelve months add up to what a
     summary over those months shows."""
     d = DEFS[metric]
+    if not d.protected:  # work done, never about children: shown as it is
+        return trend_shown_all(rows, metric, windows)
     base = trend_base(metric)
     cells = [f"{b}@{i}" for b in base for i in range(windows)]
     hidden: dict[str, tuple[str, str]] = {}

@@ -23,7 +23,19 @@ Definitions (the OpenAPI descriptions repeat them):
   before its referral deadline without a referral is not due; the median runs from filing to
   acceptance over the accepted ones.
 - subsidies: grants running today (`from` not after today, `to` not before) of active
-  children; the monthly total sums their monthly amounts."""
+  children; the monthly total sums their monthly amounts.
+- care activities of the period: held on a day of it (`held_on`), counted in the area they
+  were logged at (a village, township or county) and so in its ancestors; sessions, the sums
+  of `participants` and `children_served` (人次), and of `amount`, per kind.
+- children reached: distinct active children of the area named in `child_ids` by an activity
+  of their county (logged at any level) held in the period, counted where the child is
+  registered (so a county's activities reach children of its villages).
+- training: the *staff to train* are the active village directors and township supervisors of
+  the area (other roles and deactivated accounts are not); *trained* are those of them among
+  the `staff_ids` of a `training` activity of the area's counties held in the period (a
+  training outside the period does not count). The rate is trained / staff to train.
+- qualifications: active users of the area (any role) holding each; sites: open sites of the
+  area by kind (as of now)."""
 
 from __future__ import annotations
 
@@ -55,6 +67,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from childprotect_api.models.activity import Activity, ActivityKind, Qualification, Site, SiteKind
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.area import Area
 from childprotect_api.models.care import (
@@ -86,6 +99,8 @@ _P = Pairing.__table__.c  # type: ignore[attr-defined]
 _CS = Case.__table__.c  # type: ignore[attr-defined]
 _M = CaseMeasure.__table__.c  # type: ignore[attr-defined]
 _D = ChildDuty.__table__.c  # type: ignore[attr-defined]
+_ACT = Activity.__table__.c  # type: ignore[attr-defined]
+_SITE = Site.__table__.c  # type: ignore[attr-defined]
 
 Figures = dict[str, float | int | None]
 # (grouping length, area code) -> figures; (0, area) is the area's own total. A code shorter
@@ -179,7 +194,17 @@ class Params:
             today_iso=self.today.isoformat(),
             soon=self.today + timedelta(days=EXPIRING_WINDOW_DAYS),
         )
+        out["counties_lo"], out["counties_hi"] = county_range(self.area.area_code)
         return out
+
+
+def county_range(area_code: str) -> tuple[str, str]:
+    """[lo, hi) of the county codes of an area (its own county for a township or village):
+    county codes are six digits in the C collation, so one range serves every level."""
+    prefix = area_code[:6] if len(area_code) >= 6 else area_code
+    if not prefix:
+        return "", "~"
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 # A figure's aggregate over a group's rows, for a window.
@@ -449,13 +474,84 @@ def _duty_makers() -> dict[str, Maker]:
 # --- workforce ----------------------------------------------------------------------------
 
 
+def _of_counties(county_col: Any) -> Any:
+    return and_(
+        county_col >= bindparam("counties_lo", type_=String),
+        county_col < bindparam("counties_hi", type_=String),
+    )
+
+
+def _trained(w: Window) -> Any:
+    """The staff of the `training` activities of the area's counties held in the window (one
+    hashed set; the county-held-kind index finds the activities)."""
+    return select(func.unnest(_ACT.staff_ids)).where(
+        _of_counties(_ACT.county_code),
+        w.has_day(_ACT.held_on),
+        _ACT.kind == _q(ActivityKind.training.value),
+    )
+
+
 def _user_makers() -> dict[str, Maker]:
-    return {
+    frontline = _U.role.in_([_q(Role.village_director.value), _q(Role.township_supervisor.value)])
+    m: dict[str, Maker] = {
         "workforce.village_directors": lambda w: _n(_U.role == _q(Role.village_director.value)),
         "workforce.township_supervisors": lambda w: _n(
             _U.role == _q(Role.township_supervisor.value)
         ),
+        "training.staff": lambda w: _n(frontline),
+        "training.trained": lambda w: _n(frontline, _U.id.in_(_trained(w))),
+        "staff.qualified": lambda w: _n(_U.qualifications != _lit("'{}'::varchar[]")),
     }
+    for q in Qualification:
+        m[f"staff.qualified.{q.value}"] = lambda w, v=q.value: _n(  # type: ignore[misc]
+            _U.qualifications.op("@>")(_lit(f"ARRAY['{v}']::varchar[]"))
+        )
+    return m
+
+
+# --- care activities and sites ------------------------------------------------------------
+
+
+def _activity_makers() -> dict[str, Maker]:
+    def total(column: Any, *conds: Any) -> Maker:
+        return lambda w: func.coalesce(
+            func.sum(column).filter(w.has_day(_ACT.held_on), *conds), 0
+        ).cast(BigInteger)
+
+    def sessions(*conds: Any) -> Maker:
+        return lambda w: _n(w.has_day(_ACT.held_on), *conds)
+
+    m: dict[str, Maker] = {
+        "activities.sessions": sessions(),
+        "activities.participants": total(_ACT.participants),
+        "activities.children_served": total(_ACT.children_served),
+        "activities.amount": lambda w: func.coalesce(
+            func.sum(_ACT.amount).filter(w.has_day(_ACT.held_on)), 0
+        ),
+    }
+    for k in ActivityKind:
+        kind = _ACT.kind == _q(k.value)
+        m[f"activities.sessions.{k.value}"] = sessions(kind)
+        m[f"activities.participants.{k.value}"] = total(_ACT.participants, kind)
+        m[f"activities.children_served.{k.value}"] = total(_ACT.children_served, kind)
+    return m
+
+
+def _reached() -> Any:
+    """The children named by the activities of the area's counties held in the period."""
+    return select(func.unnest(_ACT.child_ids)).where(
+        _of_counties(_ACT.county_code),
+        _ACT.held_on >= bindparam("d0", type_=Date),
+        _ACT.held_on < bindparam("d_end", type_=Date),
+        _ACT.child_ids != _lit("'{}'::uuid[]"),
+    )
+
+
+def _site_makers() -> dict[str, Maker]:
+    m: dict[str, Maker] = {"sites.open": lambda w: func.count()}
+    for k in SiteKind:
+        m[f"sites.open.{k.value}"] = lambda w, v=k.value: _n(_SITE.kind == _q(v))  # type: ignore[misc]
+    return m
 
 
 def _village_makers() -> dict[str, Maker]:
@@ -593,6 +689,24 @@ def _source(group: str, params: Params, trend: bool) -> Source:
     if group == "duties":
         where = [_scoped(area, _D.area_code, _D.county_code), _D.met_at.is_(None)]
         return Source(ChildDuty.__table__, where, _D.area_code, _duty_makers())  # type: ignore[attr-defined]
+    if group == "activities":
+        where = [
+            _scoped(area, _ACT.area_code, _ACT.county_code),
+            _ACT.held_on >= bindparam("d0", type_=Date),
+            _ACT.held_on < bindparam("d_end", type_=Date),
+        ]
+        return Source(Activity.__table__, where, _ACT.area_code, _activity_makers())  # type: ignore[attr-defined]
+    if group == "reach":
+        where = [
+            _scoped(area, _C.area_code, _C.county_code),
+            _C.status == _q("active"),
+            _C.id.in_(_reached()),
+        ]
+        makers: dict[str, Maker] = {"activities.children_reached": lambda w: func.count()}
+        return Source(Child.__table__, where, _C.area_code, makers)  # type: ignore[attr-defined]
+    if group == "sites":
+        where = [_scoped(area, _SITE.area_code, _SITE.county_code), _SITE.status == _q("open")]
+        return Source(Site.__table__, where, _SITE.area_code, _site_makers())  # type: ignore[attr-defined]
     raise ValueError(group)
 
 
@@ -670,4 +784,4 @@ async def run(
     return rows
 
 
-TREND_GROUPS = ("children", "visits", "reports")
+TREND_GROUPS = ("children", "visits", "reports", "activities")
