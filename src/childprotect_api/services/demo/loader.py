@@ -1,6 +1,6 @@
 """The demo county: areas and users (county.py), then each domain's demo step (children,
-clients, reports, agreements, visits), so every screen has something to show. Loading is
-idempotent."""
+clients, reports, agreements, visits, care, activities and sites), so every screen has
+something to show. Loading is idempotent."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.core.db import Database
+from childprotect_api.services.demo import activities as demo_activities
 from childprotect_api.services.demo import agreements as demo_agreements
 from childprotect_api.services.demo import care as demo_care
 from childprotect_api.services.demo import children as demo_children
@@ -44,4 +45,5 @@ def _steps() -> list[DemoStep]:
         demo_agreements.load,
         demo_visits.load,
         demo_care.load,
+        demo_activities.load,
     ]
