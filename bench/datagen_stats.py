@@ -334,10 +334,10 @@ async def _activities(conn: asyncpg.Connection) -> None:
                           WHEN 'township' THEN 'protection_station' ELSE 'parent_school' END,
                name || CASE level WHEN 'village' THEN '儿童之家'
                           WHEN 'township' THEN '未成年人保护工作站' ELSE '家长学校' END,
-               date '2022-01-01' + abs(hashtext(code)) % 1000, 'open',
+               date '2022-01-01' + (abs(hashtext(code)::bigint) % 1000)::int, 'open',
                md5('stats-site/' || code), 1, now(), now()
         FROM areas
-        WHERE (level = 'village' AND abs(hashtext(code)) % 3 <> 0)
+        WHERE (level = 'village' AND abs(hashtext(code)::bigint) % 3 <> 0)
            OR level IN ('township', 'county')
         ON CONFLICT DO NOTHING
         """
@@ -349,7 +349,7 @@ async def _activities(conn: asyncpg.Connection) -> None:
             organiser_kind, participants, children_served, child_ids, staff_ids, amount,
             goods, content_hash, version, created_at, updated_at)
         SELECT md5('stats-activity/' || a.code || '/' || i)::uuid, left(a.code, 6), a.code,
-               k.kind, ({_TITLES})[k.n], current_date - (a.h + i * 7919) % 365,
+               k.kind, ({_TITLES})[k.n], current_date - ((a.h + i * 7919) % 365)::int,
                a.name, CASE WHEN k.kind = 'children_home_activity' THEN s.id END,
                a.name || '村委会',
                CASE WHEN k.kind = 'school_aid' THEN 'social_organisation' ELSE 'government' END,
@@ -368,7 +368,7 @@ async def _activities(conn: asyncpg.Connection) -> None:
                CASE WHEN k.kind IN ('goods', 'school_aid') THEN 500 + (a.h + i) % 5000 END,
                CASE WHEN k.kind = 'goods' THEN '爱心包' || (1 + i % 9) || '箱' END,
                md5('stats-activity/' || a.code || '/' || i), 1, now(), now()
-        FROM (SELECT code, name, abs(hashtext(code)) AS h FROM areas
+        FROM (SELECT code, name, abs(hashtext(code)::bigint) AS h FROM areas
               WHERE level = 'village') a
         CROSS JOIN generate_series(1, 20) i
         CROSS JOIN LATERAL (SELECT 1 + (a.h + i * 31) % 12 AS n) kn

@@ -94,10 +94,9 @@ async def test_activity_figures_of_a_county(client, world, session, settings):
     assert act["participants"] == 40 + 8 + 10 + 100 + 12 + 30
     assert act["children_served"] == 3 + 2 + 6 + 20 + 0 + 30
     assert act["amount"] == pytest.approx(1050 + 500.5 + 200)
-    # a1 (twice), a2, b1 (by the township's activity), c1 (by the county's); not the closed
-    # child, not the other county's, not the one reached only before the period... a2 was
-    # reached in the period too.
-    assert act["children_reached"] == 4
+    # a1 (twice), a2, the child closed since (reached in the period all the same), b1 (by
+    # the township's activity), c1 (by the county's); not the other county's child.
+    assert act["children_reached"] == 5
     assert act["by_kind"]["goods"] == {"sessions": 2, "participants": 18, "children_served": 8}
     assert act["by_kind"]["publicity"]["sessions"] == 1
     assert act["by_kind"]["training"] == {"sessions": 0, "participants": 0, "children_served": 0}
@@ -109,7 +108,7 @@ async def test_activity_figures_of_a_county(client, world, session, settings):
     assert other["activities"]["children_reached"] == 1
     # A village: its own activities only.
     v = await data.get(client, world["director"], "summary", area=VILLAGE, **data.period())
-    assert v["activities"]["sessions"] == 2 and v["activities"]["children_reached"] == 2
+    assert v["activities"]["sessions"] == 2 and v["activities"]["children_reached"] == 3
 
 
 async def test_activity_figures_add_up_over_the_breakdown(client, world, session, settings):
@@ -271,7 +270,7 @@ async def test_auditors_see_small_child_figures_suppressed(client, world, sessio
     assert rows[VILLAGE_OTHER_TOWNSHIP]["activities.children_served"] == 30
     # The county's figures are never hidden.
     s = await data.get(client, auditor, "summary", area=COUNTY, **data.period())
-    assert s["suppressed"] is False and s["activities"]["children_reached"] == 4
+    assert s["suppressed"] is False and s["activities"]["children_reached"] == 5
     # The village's own summary hides the same figures.
     v = await data.get(client, auditor, "summary", area=VILLAGE, **data.period())
     assert v["activities"]["children_reached"] == "<5"
@@ -279,7 +278,7 @@ async def test_auditors_see_small_child_figures_suppressed(client, world, sessio
     assert v["activities"]["sessions"] == 2
     # Staff see the numbers.
     v = await data.get(client, world["officer"], "summary", area=VILLAGE, **data.period())
-    assert v["activities"]["children_reached"] == 2
+    assert v["activities"]["children_reached"] == 3
 
 
 async def test_trend_and_export(client, world, session, settings):
@@ -300,7 +299,7 @@ async def test_trend_and_export(client, world, session, settings):
     col = header.index(DEFS["activities.sessions"].label_zh)
     assert header[col] == "期内关爱服务活动场次" and total[col] == "6"
     assert total[header.index("儿童主任和儿童督导员培训率")] == "0.0"
-    assert total[header.index("期内关爱服务覆盖儿童数(去重)")] == "4"
+    assert total[header.index("期内关爱服务覆盖儿童数(去重)")] == "5"
 
 
 async def test_bad_input_and_scope(client, world):
@@ -324,17 +323,28 @@ async def test_bad_input_and_scope(client, world):
     assert r.status_code == 403
 
 
-async def test_a_closed_child_and_another_countys_children_are_not_reached(
-    client, world, session, settings
-):
+async def test_children_reached_are_counted_once_where_they_live(client, world, session, settings):
     w = await _arrange_activities(client, world, session, settings)
+    # A child closed after it was reached still counts for the period.
     await session.execute(
         update(Child)
-        .where(Child.id == w["c1"].id)
-        .values(  # type: ignore[arg-type]
-            status="closed", closed_reason="moved_away"
-        )
+        .where(Child.id == w["c1"].id)  # type: ignore[arg-type]
+        .values(status="closed", closed_reason="moved_away")
     )
     await session.commit()
-    s = await data.get(client, world["officer"], "summary", area=COUNTY, **data.period())
-    assert s["activities"]["children_reached"] == 3
+    officer = world["officer"]
+    s = await data.get(client, officer, "summary", area=COUNTY, **data.period())
+    assert s["activities"]["children_reached"] == 5
+    # The same children, by the villages they live in (a1 named twice counts once).
+    b = await data.get(client, officer, "breakdown", area=COUNTY, by="village",
+                       metric=["activities.children_reached"], **data.period())  # fmt: skip
+    rows = {r["area_code"]: r["values"]["activities.children_reached"] for r in b["rows"]}
+    assert rows[VILLAGE] == 3 and rows[VILLAGE_SAME_TOWNSHIP] == 1
+    assert rows[VILLAGE_OTHER_TOWNSHIP] == 1
+    assert sum(rows.values()) == b["total"]["values"]["activities.children_reached"] == 5
+    # A city's figure is its counties' (the other county's child is its own).
+    city = await data.get(client, world["admin"], "breakdown", area=COUNTY[:4], by="county",
+                          metric=["activities.children_reached"], **data.period())  # fmt: skip
+    rows = {r["area_code"]: r["values"]["activities.children_reached"] for r in city["rows"]}
+    assert rows == {COUNTY: 5, COUNTY_OTHER: 1}
+    assert city["total"]["values"]["activities.children_reached"] == 6

@@ -348,8 +348,9 @@ class ActivityFigures(BaseModel):
     participants: int = Field(description="Their participants, summed (人次).")
     children_served: Count = Field(description="Their children served, summed (人次).")
     children_reached: Count = Field(
-        description="Distinct active children of the area named (`child_ids`) by an activity "
-        "of their county held in the period, counted where each child is registered."
+        description="Distinct children of the area (whatever their status now) named "
+        "(`child_ids`) by an activity of their county held in the period, each counted once, "
+        "where it is registered (for counties and above: in the county of the activity)."
     )
     amount: Amount = Field(description="Yuan spent on the activities of the period.")
     by_kind: dict[ActivityKind, ActivityKindFigures]

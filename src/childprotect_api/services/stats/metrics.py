@@ -455,7 +455,7 @@ def _activities() -> Iterable[MetricDef]:
         "activities.children_reached",
         "reach",
         "期内关爱服务覆盖儿童数(去重)",
-        "Distinct active children named by an activity held in the period",
+        "Distinct children named by an activity held in the period",
         period=True,
     )
     yield MetricDef(
