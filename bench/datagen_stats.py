@@ -8,6 +8,12 @@ changing or deleting any row already there (other benchmarks measure the same da
 - active agreements for half of the active left-behind children of the whole dataset, some
   ending within 30 days;
 - mandatory reports over the last year (one per 200 children) with their timeline events;
+- a year of care activities in every village of the dataset (about 20 each, the kinds mixed:
+  trainings naming the village director, children's-home activities at the village's 儿童之家
+  naming a few of its children, goods and school aid with amounts) and a quarterly training
+  of each township's supervisor; sites (a 儿童之家 in two villages of three, a 未成年人保护工作站
+  per township, a 家长学校 per county) (recorded apart as `<county>/activities`, so that a
+  dataset made before them gains them);
 - the statistics' own schema objects when the database predates them (the visit rollups, the
   county snapshots and the covering indexes, compiled from the models; the indexes built
   CONCURRENTLY, so the other benchmarks' reads and writes go on), and the rollups counted from
@@ -303,6 +309,94 @@ async def _reports(conn: asyncpg.Connection) -> None:
     )
 
 
+# A village's activities: kind by the row's hash (trainings 1 in 10, children's-home
+# activities 2 in 10, goods and school aid 2 in 10 ...), over the last 365 days.
+_KINDS = (
+    "ARRAY['training', 'children_home_activity', 'children_home_activity', 'goods', "
+    "'school_aid', 'safety_education', 'publicity', 'law_education', 'care_visit', "
+    "'family_education', 'counselling', 'joint_meeting']"
+)
+_TITLES = (
+    "ARRAY['儿童主任业务培训', '儿童之家主题活动', '儿童之家课后陪伴', '爱心物资发放', "
+    "'助学金发放', '暑期防溺水安全教育', '未成年人保护宣传', '法治进校园讲座', '走访慰问困境儿童', "
+    "'家庭教育指导讲座', '心理健康辅导', '儿童保护联席会议']"
+)
+
+
+async def _activities(conn: asyncpg.Connection) -> None:
+    """Sites and a year of activities in every village (and township trainings)."""
+    await conn.execute(
+        """
+        INSERT INTO sites (id, county_code, area_code, kind, name, opened_on, status,
+                           content_hash, version, created_at, updated_at)
+        SELECT md5('stats-site/' || code)::uuid, left(code, 6), code,
+               CASE level WHEN 'village' THEN 'children_home'
+                          WHEN 'township' THEN 'protection_station' ELSE 'parent_school' END,
+               name || CASE level WHEN 'village' THEN '儿童之家'
+                          WHEN 'township' THEN '未成年人保护工作站' ELSE '家长学校' END,
+               date '2022-01-01' + (abs(hashtext(code)::bigint) % 1000)::int, 'open',
+               md5('stats-site/' || code), 1, now(), now()
+        FROM areas
+        WHERE (level = 'village' AND abs(hashtext(code)::bigint) % 3 <> 0)
+           OR level IN ('township', 'county')
+        ON CONFLICT DO NOTHING
+        """
+    )
+    await conn.execute(
+        f"""
+        INSERT INTO activities (
+            id, county_code, area_code, kind, title, held_on, place, site_id, organiser,
+            organiser_kind, participants, children_served, child_ids, staff_ids, amount,
+            goods, content_hash, version, created_at, updated_at)
+        SELECT md5('stats-activity/' || a.code || '/' || i)::uuid, left(a.code, 6), a.code,
+               k.kind, ({_TITLES})[k.n], current_date - ((a.h + i * 7919) % 365)::int,
+               a.name, CASE WHEN k.kind = 'children_home_activity' THEN s.id END,
+               a.name || '村委会',
+               CASE WHEN k.kind = 'school_aid' THEN 'social_organisation' ELSE 'government' END,
+               CASE WHEN k.kind = 'training' THEN 3 ELSE 15 + (a.h + i) % 60 END,
+               CASE WHEN k.kind IN ('training', 'joint_meeting') THEN 0
+                    ELSE 5 + (a.h + i) % 30 END,
+               CASE WHEN k.kind IN ('children_home_activity', 'care_visit', 'counselling')
+                    THEN coalesce((SELECT array_agg(c.id) FROM (
+                        SELECT id FROM children
+                        WHERE county_code = left(a.code, 6) AND area_code = a.code
+                          AND status = 'active'
+                        ORDER BY id OFFSET (a.h + i) % 20 LIMIT 3 + i % 5) c), '{{}}')
+                    ELSE '{{}}' END,
+               CASE WHEN k.kind = 'training' AND u.id IS NOT NULL THEN ARRAY[u.id]
+                    ELSE '{{}}' END,
+               CASE WHEN k.kind IN ('goods', 'school_aid') THEN 500 + (a.h + i) % 5000 END,
+               CASE WHEN k.kind = 'goods' THEN '爱心包' || (1 + i % 9) || '箱' END,
+               md5('stats-activity/' || a.code || '/' || i), 1, now(), now()
+        FROM (SELECT code, name, abs(hashtext(code)::bigint) AS h FROM areas
+              WHERE level = 'village') a
+        CROSS JOIN generate_series(1, 20) i
+        CROSS JOIN LATERAL (SELECT 1 + (a.h + i * 31) % 12 AS n) kn
+        CROSS JOIN LATERAL (SELECT ({_KINDS})[kn.n] AS kind, kn.n) k
+        LEFT JOIN sites s ON s.id = md5('stats-site/' || a.code)::uuid
+        LEFT JOIN users u ON u.id = md5('stats-user/' || a.code)::uuid
+        ON CONFLICT DO NOTHING
+        """
+    )
+    await conn.execute(
+        """
+        INSERT INTO activities (
+            id, county_code, area_code, kind, title, held_on, organiser, organiser_kind,
+            participants, children_served, staff_ids, content_hash, version, created_at,
+            updated_at)
+        SELECT md5('stats-training/' || t.code || '/' || q)::uuid, left(t.code, 6), t.code,
+               'training', '儿童督导员和儿童主任业务培训', current_date - 30 - q * 90,
+               '县民政局', 'government', 40, 0,
+               CASE WHEN u.id IS NULL THEN '{}'::uuid[] ELSE ARRAY[u.id] END,
+               md5('stats-training/' || t.code || '/' || q), 1, now(), now()
+        FROM areas t CROSS JOIN generate_series(0, 3) q
+        LEFT JOIN users u ON u.id = md5('stats-user/' || t.code)::uuid
+        WHERE t.level = 'township'
+        ON CONFLICT DO NOTHING
+        """
+    )
+
+
 async def _made(conn: asyncpg.Connection, county: str) -> bool:
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS bench_stats_meta (county text PRIMARY KEY, "
@@ -334,6 +428,7 @@ async def ensure(url: str, scale: Scale) -> StatsExtras:
     try:
         await _schema(conn)
         if await _made(conn, x.county):
+            await _ensure_activities(conn, x)
             return x
         log(f"adding the statistics extras: county {x.county} ({x.children:,} children)")
         await conn.execute("SET session_replication_role = replica")  # no FK checks, no triggers
@@ -355,6 +450,22 @@ async def ensure(url: str, scale: Scale) -> StatsExtras:
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         await conn.execute("VACUUM (ANALYZE) stats_visit_days")
         await conn.execute("VACUUM (ANALYZE) stats_visit_months")
+        await _ensure_activities(conn, x)
     finally:
         await conn.close()
     return x
+
+
+async def _ensure_activities(conn: asyncpg.Connection, x: StatsExtras) -> None:
+    marker = f"{x.county}/activities"
+    if await _made(conn, marker):
+        return
+    log("adding a year of care activities and sites in every village")
+    await conn.execute("SET session_replication_role = replica")
+    await conn.execute("SET synchronous_commit = off")
+    async with conn.transaction():
+        await _activities(conn)
+        await conn.execute("INSERT INTO bench_stats_meta (county) VALUES ($1)", marker)
+    await conn.execute("SET session_replication_role = DEFAULT")
+    for table in ("sites", "activities"):
+        await conn.execute(f"VACUUM (ANALYZE) {table}")

@@ -7,7 +7,8 @@ children and the province.
 Uses the datagen dataset of the scale (`bench_province` at full scale, which it waits for
 while it is being built; a fresh `bench_stats_<scale>` otherwise) with the statistics extras
 added (bench/datagen_stats.py: a county of 50,000 children, agreements, reports, directors and
-supervisors, the visit rollups) and the county snapshots refreshed (as the API's periodic job
+supervisors, the visit rollups, a year of care activities, about 20 per village, and sites)
+and the county snapshots refreshed (as the API's periodic job
 does; city and province figures read them). Starts the real API (uvicorn, one worker,
 background jobs off) on 127.0.0.1, mints tokens, and times sequential GET
 /api/v1/stats/summary requests (default period: the year so far) after a warm-up:
@@ -191,6 +192,13 @@ async def run(args: argparse.Namespace) -> int:
         async with httpx.AsyncClient(base_url=base, timeout=120) as client:
             for kind in kinds:
                 results.append(await measure(client, kind, args.warmup))
+            county = next(k for k in kinds if k.name == "county")
+            r = await client.get(
+                "/api/v1/stats/summary",
+                params={"area": x.county},
+                headers={"Authorization": f"Bearer {county.callers[0].token}"},
+            )
+            activities = r.json()["activities"]
     finally:
         proc.terminate()
         try:
@@ -198,6 +206,12 @@ async def run(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     ok = report(results, scale.name, (load_before, os.getloadavg()[0]))
+    print(
+        f"county {x.county} activities this year: {activities['sessions']} sessions, "
+        f"{activities['participants']} participants, {activities['children_served']} children "
+        f"served, {activities['children_reached']} children reached, "
+        f"training rate {activities['training_rate']}, {activities['sites_open']} open sites"
+    )
     if args.drop and scale.name != "full":
         await datagen.drop_database(url)
     return 0 if ok or not args.strict else 1

@@ -120,9 +120,11 @@ async def get_breakdown(
     to: ToParam = None,
 ) -> StatsBreakdown:
     """The summary's figures for each area one (or two) levels down, and the area's total.
-    Counts, amounts and workforce figures of the rows add up to the total; rows marked
-    `remainder` hold what is recorded at a higher area itself (a report filed for a township,
-    its supervisors). For auditors, suppression as in the summary, computed over the whole
+    Counts, amounts, workforce, activity and site figures of the rows add up to the total;
+    rows marked `remainder` hold what is recorded at a higher area itself (a report filed for
+    a township, its supervisors, an activity the township or county held itself, its sites).
+    Distinct children reached are counted where each child lives, so they add up without a
+    remainder. For auditors, suppression as in the summary, computed over the whole
     county so that no village figure below 5 follows from the total and the other rows."""
     t = await stats_service.target(session, scope, area)
     p = stats_service.period(from_, to)
@@ -148,8 +150,10 @@ async def get_trend(
 ) -> StatsTrend:
     """A figure month by month over the last twelve months (China's calendar; the current
     month so far last). Figures with a history only: registrations, closings, active
-    children at each month's end (from registration and closing dates), visits made, and the
-    reports' figures by filing month; others answer 422 `metric_not_trendable`."""
+    children at each month's end (from registration and closing dates), visits made, the
+    reports' figures by filing month, and care activities held (sessions, participants,
+    children served, amount spent, by the day held); others answer 422
+    `metric_not_trendable`."""
     t = await stats_service.target(session, scope, area)
     return await stats_service.trend(session, t, metric.value)
 

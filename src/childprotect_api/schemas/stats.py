@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from childprotect_api.models.activity import ActivityKind, Qualification, SiteKind
 from childprotect_api.models.area import AreaLevel
 from childprotect_api.models.benefit import BenefitCategory, PaymentKind, RemovalReason
 from childprotect_api.models.care import DutyKind, MeasureKind
@@ -206,6 +207,65 @@ class Metric(StrEnum):
     visitors_village_director = "visitors.village_director"
     visitors_township_supervisor = "visitors.township_supervisor"
     visitors_county_officer = "visitors.county_officer"
+    activities_sessions = "activities.sessions"
+    activities_sessions_publicity = "activities.sessions.publicity"
+    activities_sessions_law_education = "activities.sessions.law_education"
+    activities_sessions_safety_education = "activities.sessions.safety_education"
+    activities_sessions_training = "activities.sessions.training"
+    activities_sessions_care_visit = "activities.sessions.care_visit"
+    activities_sessions_family_education = "activities.sessions.family_education"
+    activities_sessions_counselling = "activities.sessions.counselling"
+    activities_sessions_school_aid = "activities.sessions.school_aid"
+    activities_sessions_goods = "activities.sessions.goods"
+    activities_sessions_children_home_activity = "activities.sessions.children_home_activity"
+    activities_sessions_joint_meeting = "activities.sessions.joint_meeting"
+    activities_sessions_other = "activities.sessions.other"
+    activities_participants = "activities.participants"
+    activities_participants_publicity = "activities.participants.publicity"
+    activities_participants_law_education = "activities.participants.law_education"
+    activities_participants_safety_education = "activities.participants.safety_education"
+    activities_participants_training = "activities.participants.training"
+    activities_participants_care_visit = "activities.participants.care_visit"
+    activities_participants_family_education = "activities.participants.family_education"
+    activities_participants_counselling = "activities.participants.counselling"
+    activities_participants_school_aid = "activities.participants.school_aid"
+    activities_participants_goods = "activities.participants.goods"
+    activities_participants_children_home_activity = (
+        "activities.participants.children_home_activity"
+    )
+    activities_participants_joint_meeting = "activities.participants.joint_meeting"
+    activities_participants_other = "activities.participants.other"
+    activities_children_served = "activities.children_served"
+    activities_children_served_publicity = "activities.children_served.publicity"
+    activities_children_served_law_education = "activities.children_served.law_education"
+    activities_children_served_safety_education = "activities.children_served.safety_education"
+    activities_children_served_training = "activities.children_served.training"
+    activities_children_served_care_visit = "activities.children_served.care_visit"
+    activities_children_served_family_education = "activities.children_served.family_education"
+    activities_children_served_counselling = "activities.children_served.counselling"
+    activities_children_served_school_aid = "activities.children_served.school_aid"
+    activities_children_served_goods = "activities.children_served.goods"
+    activities_children_served_children_home_activity = (
+        "activities.children_served.children_home_activity"
+    )
+    activities_children_served_joint_meeting = "activities.children_served.joint_meeting"
+    activities_children_served_other = "activities.children_served.other"
+    activities_amount = "activities.amount"
+    activities_children_reached = "activities.children_reached"
+    training_staff = "training.staff"
+    training_trained = "training.trained"
+    training_rate = "training.rate"
+    staff_qualified = "staff.qualified"
+    staff_qualified_social_worker = "staff.qualified.social_worker"
+    staff_qualified_psychological_counsellor = "staff.qualified.psychological_counsellor"
+    staff_qualified_teacher = "staff.qualified.teacher"
+    staff_qualified_lawyer = "staff.qualified.lawyer"
+    sites_open = "sites.open"
+    sites_open_children_home = "sites.open.children_home"
+    sites_open_protection_station = "sites.open.protection_station"
+    sites_open_parent_school = "sites.open.parent_school"
+    sites_open_care_centre = "sites.open.care_centre"
+    sites_open_other = "sites.open.other"
 
 
 class StatsFormat(StrEnum):
@@ -363,6 +423,46 @@ class VisitedFigures(BaseModel):
     )
 
 
+class ActivityKindFigures(BaseModel):
+    sessions: int = Field(description="Activities of this kind held in the period.")
+    participants: int = Field(description="Their participants (人次).")
+    children_served: Count = Field(description="Their children served (人次).")
+
+
+class ActivityFigures(BaseModel):
+    """Care activities (关爱服务台账), training and sites (DESIGN.md "Care work", Figures).
+    Activities count in the area they were logged at and in its ancestors (a township's own
+    activities are part of the township and the county, and a remainder row in a breakdown by
+    village)."""
+
+    sessions: int = Field(description="Activities held in the period (场次).")
+    participants: int = Field(description="Their participants, summed (人次).")
+    children_served: Count = Field(description="Their children served, summed (人次).")
+    children_reached: Count = Field(
+        description="Distinct children of the area (whatever their status now) named "
+        "(`child_ids`) by an activity of their county held in the period, each counted once, "
+        "where it is registered (for counties and above: in the county of the activity)."
+    )
+    amount: Amount = Field(description="Yuan spent on the activities of the period.")
+    by_kind: dict[ActivityKind, ActivityKindFigures]
+    training_staff: int = Field(
+        description="Active village child directors and township child supervisors of the area."
+    )
+    trained: int = Field(
+        description="Of these, those among the `staff_ids` of a `training` activity of their "
+        "county (logged at any level) held in the period."
+    )
+    training_rate: Rate = Field(description="trained / training_staff; null when none.")
+    staff_qualified: int = Field(
+        description="Active users of the area holding at least one qualification."
+    )
+    staff_by_qualification: dict[Qualification, int] = Field(
+        description="Active users of the area holding each qualification."
+    )
+    sites_open: int = Field(description="Sites (阵地) of the area now open.")
+    sites_open_by_kind: dict[SiteKind, int]
+
+
 class StatsSummary(BaseModel):
     area: StatsArea
     period: StatsPeriod
@@ -380,6 +480,7 @@ class StatsSummary(BaseModel):
     decisions: DecisionFigures
     payments: PaymentFigures
     visited: VisitedFigures
+    activities: ActivityFigures
 
 
 class BreakdownRow(BaseModel):

@@ -1,6 +1,6 @@
 """The demo county: areas and users (county.py), then each domain's demo step (children,
-clients, reports, agreements, visits, care, category decisions and payments), so every
-screen has something to show. Loading is idempotent."""
+clients, reports, agreements, visits, care, category decisions and payments, activities and
+sites), so every screen has something to show. Loading is idempotent."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.core import client_ids
 from childprotect_api.core.db import Database
+from childprotect_api.services.demo import activities as demo_activities
 from childprotect_api.services.demo import agreements as demo_agreements
 from childprotect_api.services.demo import benefits as demo_benefits
 from childprotect_api.services.demo import care as demo_care
@@ -54,4 +55,5 @@ def _steps() -> list[DemoStep]:
         demo_visits.load,
         demo_care.load,
         demo_benefits.load,
+        demo_activities.load,
     ]

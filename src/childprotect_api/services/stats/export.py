@@ -50,6 +50,10 @@ SECTIONS = {
     "payments": "救助金发放",
     "visited": "探访对象",
     "visitors": "探访人员",
+    "activities": "关爱服务活动",
+    "training": "业务培训",
+    "staff": "专业资格",
+    "sites": "阵地建设",
 }
 NOTE = (
     "说明：为保护儿童隐私，监督检查人员查看时，村(居)级少于5名儿童的数字显示为“<5”，"
@@ -79,7 +83,7 @@ def _styled(ws: WriteOnlyWorksheet, value: Figure, metric: str | None = None) ->
         kind = DEFS[metric].kind
         if kind == MetricKind.rate:
             cell.number_format = "0.00%"
-        elif kind == MetricKind.amount:
+        elif kind in (MetricKind.amount, MetricKind.spent):
             cell.number_format = "#,##0.00"
     return cell
 

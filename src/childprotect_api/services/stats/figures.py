@@ -80,21 +80,24 @@ async def _run_groups(
     session: AsyncSession, params: queries.Params, groups: list[str]
 ) -> list[Rows]:
     """The children's pass is most of the time of an area's figures: it runs on a second
-    connection while the other groups run one after the other on this one. (Two snapshots a
-    few milliseconds apart: statistics tolerate it, as they tolerate a replica's lag.)"""
-    if "children" not in groups or len(groups) == 1 or session.bind is None:
+    connection while the other groups run one after the other on this one; where the children
+    come from the county snapshots (cities, the province), the children reached by activities
+    (distinct named children of every county) take that place. (Two snapshots a few
+    milliseconds apart: statistics tolerate it, as they tolerate a replica's lag.)"""
+    heavy = next((g for g in ("children", "reach") if g in groups), None)
+    if heavy is None or len(groups) == 1 or session.bind is None:
         return [await queries.run(session, g, params) for g in groups]
-    rest = [g for g in groups if g != "children"]
+    rest = [g for g in groups if g != heavy]
 
-    async def children() -> Rows:
+    async def first_group() -> Rows:
         async with AsyncSession(session.bind, expire_on_commit=False) as other:
             await queries.prepare(other)
-            return await queries.run(other, "children", params)
+            return await queries.run(other, heavy, params)
 
     async def others() -> list[Rows]:
         return [await queries.run(session, g, params) for g in rest]
 
-    first, then = await asyncio.gather(children(), others())
+    first, then = await asyncio.gather(first_group(), others())
     return [first, *then]
 
 
@@ -147,7 +150,7 @@ def _plain(name: str, value: float | int | None) -> Figure:
         return round(float(value), 4)
     if kind == MetricKind.hours:
         return round(float(value), 1)
-    if kind == MetricKind.amount:
+    if kind in (MetricKind.amount, MetricKind.spent):
         return round(float(value), 2)
     return int(value)
 
@@ -263,7 +266,7 @@ def _table(
 
 def _display(name: str, figures: Figures, unknown: set[str], primary: set[str]) -> Figure:
     d = DEFS[name]
-    if d.kind == MetricKind.staff:
+    if d.kind in (MetricKind.staff, MetricKind.work, MetricKind.spent):
         return _plain(name, figures.get(name))
     if d.kind in (MetricKind.rate, MetricKind.hours):
         return SUPPRESSED if any(p in unknown for p in d.parts) else _plain(name, figures.get(name))
@@ -302,6 +305,8 @@ def trend_shown_to_auditor(rows: Rows, tree: Tree, metric: str, windows: int) ->
     each month sums over the villages, and each flow figure's twelve months add up to what a
     summary over those months shows."""
     d = DEFS[metric]
+    if not d.protected:  # work done, never about children: shown as it is
+        return trend_shown_all(rows, metric, windows)
     base = trend_base(metric)
     cells = [f"{b}@{i}" for b in base for i in range(windows)]
     hidden: dict[str, tuple[str, str]] = {}

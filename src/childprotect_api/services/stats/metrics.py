@@ -9,6 +9,10 @@ A metric is named `section.figure[.value]`: `children.category.orphan`, `visits.
 - `rate`: numerator / denominator (two count metrics), 0..1, null when nothing is due.
 - `hours`: the median time to acceptance; shown when its basis count is shown.
 - `amount`: yuan per month; additive; shown when the number of children it is paid to is.
+- `work`: the care work held and the places it is held in (activities, their participants,
+  sites): additive, never suppressed (not figures about children; the children an activity
+  served are `count` figures).
+- `spent`: yuan spent on activities in the period; additive, never suppressed.
 
 Figures "in the period" count what happened between `from` and `to` (China days, both
 included); the others are as of the moment of the request."""
@@ -19,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from childprotect_api.models.activity import ActivityKind, Qualification, SiteKind
 from childprotect_api.models.benefit import BenefitCategory, PaymentKind, RemovalReason
 from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
@@ -34,6 +39,8 @@ class MetricKind(StrEnum):
     rate = "rate"
     hours = "hours"
     amount = "amount"
+    work = "work"
+    spent = "spent"
 
 
 # The statement (figure group) that computes a metric: services/stats/queries.py.
@@ -53,6 +60,9 @@ GROUPS = (
     "removals",
     "payments",
     "visited",
+    "activities",
+    "reach",
+    "sites",
 )
 
 
@@ -71,12 +81,18 @@ class MetricDef:
 
     @property
     def additive(self) -> bool:
-        return self.kind in (MetricKind.count, MetricKind.staff, MetricKind.amount)
+        return self.kind in (
+            MetricKind.count,
+            MetricKind.staff,
+            MetricKind.amount,
+            MetricKind.work,
+            MetricKind.spent,
+        )
 
     @property
     def protected(self) -> bool:
         """Whether auditors may see it suppressed (figures about children)."""
-        return self.kind != MetricKind.staff
+        return self.kind in (MetricKind.count, MetricKind.amount, MetricKind.rate, MetricKind.hours)
 
 
 def _zh(enum: str, value: str) -> str:
@@ -501,6 +517,100 @@ def _visited() -> Iterable[MetricDef]:
         )
 
 
+def _activities() -> Iterable[MetricDef]:
+    """Care activities (关爱服务台账) held in the period, counted where they were logged (a
+    township's or county's own activities in that area and its ancestors, and in a breakdown
+    as its remainder); the distinct children they reached, counted where each child lives;
+    staff trained and qualified, counted where each works; open sites."""
+    kw = {"period": True, "trendable": True}
+    figures = (
+        ("sessions", MetricKind.work, "场次", "sessions"),
+        ("participants", MetricKind.work, "参与人次", "participants (person-times)"),
+        ("children_served", MetricKind.count, "服务儿童人次", "children served (person-times)"),
+    )
+    for name, kind, zh, en in figures:
+        yield MetricDef(
+            f"activities.{name}",
+            kind,
+            "activities",
+            f"期内关爱服务活动{zh}",
+            f"Care activities held in the period: {en}",
+            **kw,  # type: ignore[arg-type]
+        )
+        for k in ActivityKind:
+            yield MetricDef(
+                f"activities.{name}.{k.value}",
+                kind,
+                "activities",
+                f"{_zh('activity_kind', k.value)}活动{zh}",
+                f"{_en('activity_kind', k.value)}: {en}",
+                **kw,  # type: ignore[arg-type]
+            )
+    yield MetricDef(
+        "activities.amount",
+        MetricKind.spent,
+        "activities",
+        "期内关爱服务活动支出金额(元)",
+        "Amount spent on care activities in the period (yuan)",
+        **kw,  # type: ignore[arg-type]
+    )
+    yield _count(
+        "activities.children_reached",
+        "reach",
+        "期内关爱服务覆盖儿童数(去重)",
+        "Distinct children named by an activity held in the period",
+        period=True,
+    )
+    yield MetricDef(
+        "training.staff",
+        MetricKind.staff,
+        "users",
+        "应参训儿童主任和儿童督导员数",
+        "Active village directors and township supervisors",
+    )
+    yield MetricDef(
+        "training.trained",
+        MetricKind.staff,
+        "users",
+        "其中期内参加业务培训人数",
+        "Of these, attended a training activity in the period",
+        period=True,
+    )
+    yield MetricDef(
+        "training.rate",
+        MetricKind.rate,
+        "users",
+        "儿童主任和儿童督导员培训率",
+        "Training rate of village directors and township supervisors",
+        period=True,
+        parts=("training.trained", "training.staff"),
+    )
+    yield MetricDef(
+        "staff.qualified",
+        MetricKind.staff,
+        "users",
+        "持有专业资格的工作人员数",
+        "Active staff holding a qualification",
+    )
+    for q in Qualification:
+        yield MetricDef(
+            f"staff.qualified.{q.value}",
+            MetricKind.staff,
+            "users",
+            f"持有{_zh('qualification', q.value)}的工作人员数",
+            f"Active staff holding: {_en('qualification', q.value)}",
+        )
+    yield MetricDef("sites.open", MetricKind.work, "sites", "运行中的阵地数", "Open sites")
+    for sk in SiteKind:
+        yield MetricDef(
+            f"sites.open.{sk.value}",
+            MetricKind.work,
+            "sites",
+            f"运行中的{_zh('site_kind', sk.value)}数",
+            f"Open sites: {_en('site_kind', sk.value)}",
+        )
+
+
 DEFS: dict[str, MetricDef] = {
     d.name: d
     for d in (
@@ -513,6 +623,7 @@ DEFS: dict[str, MetricDef] = {
         *_care(),
         *_decisions(),
         *_visited(),
+        *_activities(),
     )
 }
 METRICS: tuple[str, ...] = tuple(m.value for m in Metric)
@@ -522,8 +633,9 @@ Metric.__doc__ = (
     "A statistics figure, named section.figure[.value]. Kinds: count (children, or their "
     'visits, agreements, reports; for auditors "<5" or "suppressed" in villages), staff '
     "(workforce, never hidden), rate (0..1; null when nothing is due), hours (median), amount "
-    "(yuan per month). *period*: counts what happened between `from` and `to`; otherwise as of "
-    "the request.\n\n"
+    "(yuan per month), work (activities held, their participants, sites: never hidden), spent "
+    "(yuan spent on activities: never hidden). *period*: counts what happened between `from` "
+    "and `to`; otherwise as of the request.\n\n"
     + "\n".join(
         f"- `{n}` ({DEFS[n].kind.value}{', period' if DEFS[n].period else ''}): {DEFS[n].label_en}"
         for n in METRICS
@@ -584,6 +696,10 @@ def _row_equations() -> list[tuple[str, tuple[str, ...]]]:
         _sum("payments.amount", (f"payments.amount.{k.value}" for k in PaymentKind)),
         _sum("visited.children", (f"visited.risk.{r}" for r in levels)),
         _sum("duties.open", (f"duties.open.{d.value}" for d in DutyKind)),
+        _sum(
+            "activities.children_served",
+            (f"activities.children_served.{k.value}" for k in ActivityKind),
+        ),
     ]
     eqs += [_sum(whole, (part, hidden)) for hidden, (whole, part) in HIDDEN.items()]
     return eqs

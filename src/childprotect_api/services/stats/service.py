@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.core.errors import NotFound, Unprocessable
+from childprotect_api.models.activity import ActivityKind, Qualification, SiteKind
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.benefit import BenefitCategory, PaymentKind, RemovalReason
@@ -309,6 +310,28 @@ def summary_from(
             by_category={c: v[f"visited.category.{c.value}"] for c in Category},
             by_risk_level={r: v[f"visited.risk.{r.value}"] for r in RiskLevel},
             visits_by_visitor_role={role: v[f"visitors.{role}"] for role in VISITOR_ROLES},
+        ),
+        activities=s.ActivityFigures(
+            sessions=v["activities.sessions"],
+            participants=v["activities.participants"],
+            children_served=v["activities.children_served"],
+            children_reached=v["activities.children_reached"],
+            amount=v["activities.amount"],
+            by_kind={
+                k: s.ActivityKindFigures(
+                    sessions=v[f"activities.sessions.{k.value}"],
+                    participants=v[f"activities.participants.{k.value}"],
+                    children_served=v[f"activities.children_served.{k.value}"],
+                )
+                for k in ActivityKind
+            },
+            training_staff=v["training.staff"],
+            trained=v["training.trained"],
+            training_rate=v["training.rate"],
+            staff_qualified=v["staff.qualified"],
+            staff_by_qualification={q: v[f"staff.qualified.{q.value}"] for q in Qualification},
+            sites_open=v["sites.open"],
+            sites_open_by_kind={k: v[f"sites.open.{k.value}"] for k in SiteKind},
         ),
     )
 
