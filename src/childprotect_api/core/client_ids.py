@@ -13,16 +13,19 @@ makes its version-5 ids on the server, runs inside `trusted_ids()`.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Annotated
+from typing import Annotated, ParamSpec, TypeVar
 
 from pydantic import AfterValidator
 
 from childprotect_api.core.errors import Conflict, Unprocessable
 
+P = ParamSpec("P")
+T = TypeVar("T")
 RANDOM_VERSIONS = frozenset({4, 7})
 NOT_RANDOM = "须为随机UUID（第4或第7版）must be a random UUID (version 4 or 7)"
 TAKEN = "此ID已被占用 this id is already in use"
@@ -38,6 +41,17 @@ def trusted_ids() -> Iterator[None]:
         yield
     finally:
         _trusted.reset(token)
+
+
+def trusted(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A server-side creation step (a demo step) run inside `trusted_ids()`."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        with trusted_ids():
+            return await fn(*args, **kwargs)
+
+    return run
 
 
 def is_random(value: uuid.UUID) -> bool:

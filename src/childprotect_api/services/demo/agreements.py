@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import get_settings
+from childprotect_api.core import client_ids
 from childprotect_api.models.agreement import (
     Agreement,
     AgreementStatus,
@@ -261,6 +262,7 @@ def _history(a: Agreement, s: _Scenario) -> list[AgreementStatusChange]:
     ]
 
 
+@client_ids.trusted  # UUIDv5 ids made here (core/client_ids.py)
 async def load(session: AsyncSession) -> None:
     if await session.get(Agreement, _id("agreement", 0)) is not None:
         return

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from childprotect_api.core import client_ids
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.care import (
     AlertKind,
@@ -31,6 +32,7 @@ def _id(kind: str, i: int) -> uuid.UUID:
     return uuid.uuid5(_NS, f"{kind}-{i}")
 
 
+@client_ids.trusted  # UUIDv5 ids made here (core/client_ids.py)
 async def load(session: AsyncSession) -> None:
     if await session.get(Case, _id("case", 0)) is not None:
         return

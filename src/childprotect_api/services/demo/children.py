@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import get_settings
+from childprotect_api.core import client_ids
 from childprotect_api.models.area import Area, AreaLevel
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child, ChildRiskChange
@@ -157,6 +158,7 @@ def _parent(situation: str, rng: random.Random, since: date) -> dict[str, Any]:
     return parent
 
 
+@client_ids.trusted  # UUIDv5 ids made here (core/client_ids.py)
 async def load(session: AsyncSession) -> None:
     villages = list(
         (

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import get_settings
+from childprotect_api.core import client_ids
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.report import Report
@@ -157,6 +158,7 @@ def _scope(user: User) -> Scope:
     return Scope("user", user.id, user.role, user.area_code or "")
 
 
+@client_ids.trusted  # UUIDv5 ids made here (core/client_ids.py)
 async def load(session: AsyncSession) -> None:
     users = {
         u.username: u

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from childprotect_api.config import get_settings
+from childprotect_api.core import client_ids
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.user import User
@@ -253,6 +254,7 @@ def _content(child: Child, v: _DemoVisit) -> VisitCreate:
     return VisitCreate.model_validate(body)
 
 
+@client_ids.trusted  # UUIDv5 ids made here (core/client_ids.py)
 async def load(session: AsyncSession) -> None:
     users = await _users(session)
     for seq, spec in enumerate(_CHILDREN):

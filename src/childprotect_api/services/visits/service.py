@@ -186,9 +186,11 @@ async def create_visit(
     if known_new and locked_child is not None and locked_child.id == data.child_id:
         child = locked_child
     else:
-        existing = None if known_new else await _existing(session, scope, visit_id)
+        existing = None if known_new else await _find(session, scope, visit_id)
         if existing is not None:
             return await _replay(session, scope, existing, digest), False
+        # The child first: a child the caller cannot see answers 404 whether the id is free
+        # or taken out of scope (and only then does a taken id answer 409).
         child = await _lock_child(session, scope, data.child_id)
         # A retry running alongside may have committed while this request waited for the lock.
         existing = await _existing(session, scope, visit_id)
@@ -292,7 +294,7 @@ async def correct_visit(
     Answers (new version, created); a retry with the same content answers the stored one."""
     scope.require(Action.visit_log)
     digest = content_hash(data, corrects=str(visit_id))
-    existing = await _existing(session, scope, data.id)
+    existing = await _find(session, scope, data.id)
     if existing is not None:
         return await _replay(session, scope, existing, digest), False
     target = await load_visit(session, scope, visit_id)
@@ -309,6 +311,8 @@ async def correct_visit(
         raise Conflict("this version was already corrected", code="visit_superseded")
     check_if_match(if_match, target.version)
     _check_visited_at(data.visited_at, child)
+    if await _existing(session, scope, data.id) is not None:  # a retry raced this one
+        raise client_ids.IdTaken()
 
     now = utcnow()
     # Order matters: one current version per visit (a unique index), and superseded_by
