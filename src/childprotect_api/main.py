@@ -17,6 +17,7 @@ from childprotect_api.core import jobs as job_service
 from childprotect_api.core.db import Database
 from childprotect_api.core.errors import install_error_handlers
 from childprotect_api.core.input_guard import InputGuardMiddleware
+from childprotect_api.core.locale import LocaleMiddleware
 from childprotect_api.core.middleware import RequestContextMiddleware, install_access_log_redaction
 from childprotect_api.core.openapi import shape_openapi
 from childprotect_api.core.routing import install_method_guard
@@ -165,6 +166,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Inside the request context (its request id, its body size limit).
     app.add_middleware(InputGuardMiddleware)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_upload_bytes + 65536)
+    # Outermost: the language of every problem, the middlewares' own included.
+    app.add_middleware(LocaleMiddleware)
     return app
 
 

@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, PrivateAttr
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from childprotect_api.core.locale import localize_body
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +21,21 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 class FieldError(BaseModel):
     field: str
-    message: str
+    message: str = Field(description="In the request's language (Accept-Language).")
+    type: str = Field(
+        description="Machine error type, for the app to word the message itself: pydantic's "
+        "(`missing`, `string_too_short`, ...) or the API's own (`invalid_id_number`, ...).",
+    )
+    # Pydantic's context of the error (`min_length` ...), for the localized message.
+    _ctx: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, field: str, message: str, kind: str, ctx: dict[str, Any] | None = None
+    ) -> FieldError:
+        error = cls(field=field, message=message, type=kind)
+        error._ctx = dict(ctx or {})
+        return error
 
 
 class Problem(BaseModel):
@@ -112,7 +128,17 @@ class Unprocessable(AppError):
 
     @classmethod
     def field(cls, field: str, message: str, *, code: str | None = None) -> Unprocessable:
-        return cls(message, code=code, errors=[FieldError(field=field, message=message)])
+        error = FieldError(field=field, message=message, type=code or _field_type(message))
+        return cls(message, code=code, errors=[error])
+
+
+def _field_type(message: str) -> str:
+    """The machine type of a field error raised without its own code."""
+    if message.startswith("may not be null"):
+        return "not_nullable"
+    if message.startswith("is required"):
+        return "missing"
+    return "invalid"
 
 
 class PreconditionRequired(AppError):
@@ -268,6 +294,7 @@ def problem_response(
         errors=errors or [],
         request_id=request_id,
     ).model_dump()
+    body = localize_body(body, [e._ctx for e in errors or []])
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
@@ -302,7 +329,12 @@ async def _app_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        FieldError(field=_loc_to_field(e.get("loc", ())), message=str(e.get("msg", "invalid")))
+        FieldError.of(
+            _loc_to_field(e.get("loc", ())),
+            str(e.get("msg", "invalid")),
+            str(e.get("type", "invalid")),
+            e.get("ctx"),
+        )
         for e in exc.errors()
     ]
     return problem_response(
@@ -341,13 +373,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def internal_error_body(rid: str | None) -> dict[str, Any]:
-    return Problem(
-        title="Internal server error",
-        status=500,
-        detail="An unexpected error occurred. Quote the request id when reporting it.",
-        code="internal_error",
-        request_id=rid,
-    ).model_dump()
+    return localize_body(
+        Problem(
+            title="Internal server error",
+            status=500,
+            detail="An unexpected error occurred. Quote the request id when reporting it.",
+            code="internal_error",
+            request_id=rid,
+        ).model_dump()
+    )
 
 
 def log_unhandled(exc: BaseException, method: str, path: str, rid: str | None) -> None:

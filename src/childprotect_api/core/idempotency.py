@@ -165,7 +165,13 @@ async def idempotency(
             raise Unprocessable(
                 "this Idempotency-Key was used for another request; use a new key",
                 code="idempotency_key_reused",
-                errors=[FieldError(field=HEADER, message="already used for another request")],
+                errors=[
+                    FieldError(
+                        field=HEADER,
+                        message="already used for another request",
+                        type="idempotency_key_reused",
+                    )
+                ],
             )
         answer = json.loads(
             crypto.decrypt(settings.data_key, row.response_enc, context=_context(row))

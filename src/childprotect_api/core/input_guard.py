@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from childprotect_api.core.errors import FieldError, Problem
+from childprotect_api.core.locale import localize_body
 
 # The years a date or time may fall in: children's and parents' birth dates to the end of any
 # plan. Anything else is a typing mistake or a probe.
@@ -57,9 +58,9 @@ def bad_date(value: str) -> bool:
 
 def problem(value: str, field: str) -> FieldError | None:
     if "\x00" in value:
-        return FieldError(field=field, message=NUL_MESSAGE)
+        return FieldError(field=field, message=NUL_MESSAGE, type="nul_character")
     if bad_date(value):
-        return FieldError(field=field, message=DATE_MESSAGE)
+        return FieldError(field=field, message=DATE_MESSAGE, type="date_out_of_range")
     return None
 
 
@@ -113,7 +114,7 @@ class InputGuardMiddleware:
         raw_path: bytes | None = scope.get("raw_path")
         path = unquote(raw_path.decode("latin-1")) if raw_path else scope.get("path", "")
         if "\x00" in path or "\x00" in scope.get("path", ""):
-            errors.append(FieldError(field="path", message=NUL_MESSAGE))
+            errors.append(FieldError(field="path", message=NUL_MESSAGE, type="nul_character"))
         query = scope.get("query_string", b"").decode("latin-1")
         if query:
             errors += check_pairs(parse_qsl(query, keep_blank_values=True, encoding="utf-8"))
@@ -179,7 +180,7 @@ async def _send_422(send: Send, errors: list[FieldError], scope: Scope) -> None:
         errors=errors,
         request_id=rid if isinstance(rid, str) else None,
     ).model_dump()
-    data = json.dumps(body).encode()
+    data = json.dumps(localize_body(body)).encode()
     await send(
         {
             "type": "http.response.start",

@@ -21,6 +21,7 @@ from childprotect_api.core.errors import (
     is_database_unavailable,
     log_unhandled,
 )
+from childprotect_api.core.locale import localize_body
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("childprotect_api.access")
@@ -190,7 +191,7 @@ async def _too_large(send: Any, rid: str, limit: int) -> None:
         "errors": [],
         "request_id": rid,
     }
-    await _send_json(send, 413, body)
+    await _send_json(send, 413, localize_body(body))
 
 
 async def _send_problem(send: Any, error: ServiceUnavailable, rid: str) -> None:
@@ -201,7 +202,7 @@ async def _send_problem(send: Any, error: ServiceUnavailable, rid: str) -> None:
         code=error.code,
         request_id=rid,
     ).model_dump()
-    await _send_json(send, error.status_code, body, error.headers)
+    await _send_json(send, error.status_code, localize_body(body), error.headers)
 
 
 async def _send_json(

@@ -39,8 +39,12 @@ class _Template:
         return params, -(first if first >= 0 else len(self.path))
 
 
-def _key(path: str) -> tuple[str, ...]:
-    return tuple(path.split("/")[: _KEY_SEGMENTS + 1])
+def _key(path: str, last: str | None = None) -> tuple[str, ...]:
+    """The first literal segments, the number of segments (a parameter takes one) and the last
+    segment (`{}` for a template ending in a parameter)."""
+    parts = path.split("/")
+    end = parts[-1] if last is None else last
+    return (*parts[: _KEY_SEGMENTS + 1], str(len(parts)), "{}" if "{" in end else end)
 
 
 class MethodGuard:
@@ -62,7 +66,7 @@ class MethodGuard:
         for t in sorted(templates.values(), key=lambda t: t.rank):
             if "{" not in t.path:
                 self._literal[t.path] = t
-            elif any("{" in part for part in _key(t.path)):
+            elif ":path}" in t.path or any("{" in part for part in _key(t.path)[:-1]):
                 self._wild.append(t)
             else:
                 self._buckets[_key(t.path)].append(t)
@@ -72,9 +76,10 @@ class MethodGuard:
         literal = self._literal.get(path)
         if literal is not None:
             return literal
-        for t in self._buckets.get(_key(path), ()):
-            if t.regex.match(path):
-                return t
+        for key in (_key(path), _key(path, "{}")):  # a literal last segment, then any
+            for t in self._buckets.get(key, ()):
+                if t.regex.match(path):
+                    return t
         for t in self._wild:
             if t.regex.match(path):
                 return t

@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from childprotect_api.core.errors import DatabaseUnavailable, Problem
+from childprotect_api.core.locale import localize_body
 from childprotect_api.services.health import readiness
 
 router = APIRouter(tags=["health"])
@@ -33,14 +34,16 @@ async def readyz(request: Request) -> Health | JSONResponse:
     ok, db_state, revision = await readiness(request.app.state.db)
     if not ok:
         return JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Not ready",
-                "status": 503,
-                "detail": db_state,
-                "code": "not_ready",
-                "errors": [],
-            },
+            localize_body(
+                {
+                    "type": "about:blank",
+                    "title": "Not ready",
+                    "status": 503,
+                    "detail": db_state,
+                    "code": "not_ready",
+                    "errors": [],
+                }
+            ),
             status_code=503,
             headers={"Retry-After": str(DatabaseUnavailable.retry_after_seconds)},
             media_type="application/problem+json",

@@ -128,7 +128,10 @@ async def _activate(session: AsyncSession, scope: Scope, agreement: Agreement) -
             "every art. 22 checklist item must be confirmed before the agreement takes effect; "
             f"not confirmed: {', '.join(missing)}",
             code="checklist_incomplete",
-            errors=[FieldError(field=f"checklist.{m}", message="not confirmed") for m in missing],
+            errors=[
+                FieldError(field=f"checklist.{m}", message="not confirmed", type="not_confirmed")
+                for m in missing
+            ],
         )
     child = await session.get(Child, agreement.child_id)
     assert child is not None  # a foreign key

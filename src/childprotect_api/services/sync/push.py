@@ -57,6 +57,7 @@ from childprotect_api.core.errors import (
     is_database_unavailable,
     log_unhandled,
 )
+from childprotect_api.core.locale import localize_body
 from childprotect_api.models.agreement import Agreement
 from childprotect_api.models.child import Child
 from childprotect_api.models.idempotency import SyncPushOp
@@ -278,7 +279,9 @@ async def _apply(batch: Push, op: PushOperation) -> PushResult:
         return _rejected(op, e, rid)
     except ValidationError as e:
         errors = [
-            FieldError(field=".".join(["data", *map(str, err["loc"])]), message=err["msg"])
+            FieldError.of(
+                ".".join(["data", *map(str, err["loc"])]), err["msg"], err["type"], err.get("ctx")
+            )
             for err in e.errors()
         ]
         invalid = Unprocessable("the operation's data has invalid fields", errors=errors)
@@ -315,6 +318,10 @@ def _rejected(op: PushOperation, error: AppError, rid: str | None) -> PushResult
         errors=error.errors,
         request_id=rid,
         **error.extra,
+    )
+    # In the request's language, as the problem of a single request would be.
+    problem = ItemProblem.model_validate(
+        localize_body(problem.model_dump(), [e._ctx for e in error.errors])
     )
     return PushResult(
         client_id=op.client_id,
