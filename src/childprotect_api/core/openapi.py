@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from childprotect_api.core.errors import PROBLEM_MEDIA_TYPE
+from childprotect_api.core.openapi_contract import shape_contract
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_PARAM = "IdempotencyKey"
@@ -45,6 +46,7 @@ def shape_openapi(app: FastAPI) -> None:
             _drop_unused_validation_schemas(doc)
             _uploads_are_binary(doc)
             _constants_are_required(doc)
+            shape_contract(app, doc)
             app.openapi_schema = doc
         return app.openapi_schema
 
