@@ -212,3 +212,13 @@ async def test_token_errors_carry_rfc6749_error(client):
         body = r.json()
         assert body["error"] == error and body["error_description"], body
         assert body["code"] and body["title"] and body["status"] == r.status_code
+
+
+def test_retry_after_and_location_are_declared(doc):
+    retry = {"$ref": "#/components/headers/Retry-After"}
+    for path, _, op in _operations(doc):
+        for status in ("429", "503"):
+            if status in op["responses"]:
+                assert op["responses"][status]["headers"]["Retry-After"] == retry, path
+    started = doc["paths"]["/api/v1/children/import"]["post"]["responses"]["202"]
+    assert started["headers"]["Location"] == {"$ref": "#/components/headers/Location"}

@@ -109,6 +109,7 @@ def shape_contract(app: FastAPI, doc: dict[str, Any]) -> None:
     _security(doc)
     _if_match(app, doc)
     _etags(app, doc)
+    _retry_after_and_location(doc)
     doc["servers"] = SERVERS
     used = sorted({t for ops in doc["paths"].values() for op in ops.values() for t in op["tags"]})
     doc["tags"] = [{"name": t, "description": TAG_DESCRIPTIONS.get(t, t)} for t in used]
@@ -309,3 +310,34 @@ def _etags(app: FastAPI, doc: dict[str, Any]) -> None:
                 if status.startswith("2"):
                     headers = response.setdefault("headers", {})
                     headers["ETag"] = {"$ref": "#/components/headers/ETag"}
+
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer"},
+}
+_LOCATION = {"description": "Where to follow the work started.", "schema": {"type": "string"}}
+# Answers that carry Location: a large import started as a job.
+_LOCATION_ANSWERS = {("importChildren", "202")}
+
+
+def _retry_after_and_location(doc: dict[str, Any]) -> None:
+    """`Retry-After` on every 429 and 503 (and the 409 of an Idempotency-Key still running),
+    `Location` where an answer points to a job."""
+    headers = doc["components"].setdefault("headers", {})
+    headers["Retry-After"] = _RETRY_AFTER
+    headers["Location"] = _LOCATION
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            idempotent = any(
+                p.get("$ref", "").endswith("/IdempotencyKey") for p in op.get("parameters", [])
+            )
+            for status, response in op.get("responses", {}).items():
+                if status in ("429", "503") or (status == "409" and idempotent):
+                    response.setdefault("headers", {})["Retry-After"] = {
+                        "$ref": "#/components/headers/Retry-After"
+                    }
+                if (op["operationId"], status) in _LOCATION_ANSWERS:
+                    response.setdefault("headers", {})["Location"] = {
+                        "$ref": "#/components/headers/Location"
+                    }
