@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -47,7 +48,7 @@ class PrincipalRole(StrEnum):
 
 class TokenResponse(BaseModel):
     access_token: str
-    token_type: str = "bearer"  # noqa: S105  (the OAuth2 token type, not a secret)
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  (the OAuth2 token type)
     expires_in: int = Field(description="Seconds until the access token expires.")
     refresh_token: str | None = None
     scope: str | None = None

@@ -12,6 +12,7 @@ from childprotect_api.models.care import (
     AlertKind,
     AssessmentDomain,
     AssessmentLevel,
+    CaseEventKind,
     CaseOutcome,
     CaseReason,
     CaseStatus,
@@ -168,7 +169,7 @@ class CaseEventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str
+    kind: CaseEventKind
     data: dict[str, object]
     at: datetime | None
     by: uuid.UUID | None
