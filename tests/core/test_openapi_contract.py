@@ -21,6 +21,8 @@ from childprotect_api.core.openapi_contract import (
 from childprotect_api.schemas.sync import SyncRecordType
 from childprotect_api.schemas.sync_push import PushEntity, PushOp
 from childprotect_api.security.scope import CLIENT_SCOPES
+from tests.conftest import COUNTY
+from tests.integrations.client_helpers import seed_client
 
 TOKEN = "/api/v1/auth/token"
 # Names openapi-generator renames (ModelX) in one of kotlin, dart, typescript-fetch, and
@@ -222,3 +224,25 @@ def test_retry_after_and_location_are_declared(doc):
                 assert op["responses"][status]["headers"]["Retry-After"] == retry, path
     started = doc["paths"]["/api/v1/children/import"]["post"]["responses"]["202"]
     assert started["headers"]["Location"] == {"$ref": "#/components/headers/Location"}
+
+
+# Operations a client can call with no path parameter or body: the declared scope is the one
+# Scope.require asks for (another scope answers 403 `missing_scope`).
+_PLAIN_CALLS = {
+    "listChildren": "/api/v1/children",
+    "listAreas": "/api/v1/areas",
+    "listMyReports": "/api/v1/reports/mine",
+    "getStatsSummary": "/api/v1/stats/summary",
+}
+
+
+async def test_declared_client_scopes_are_the_ones_required(client, world, session, settings):
+    for op_id, path in _PLAIN_CALLS.items():
+        needed = CLIENT_OPERATION_SCOPES[op_id]
+        other = "stats:read" if needed != "stats:read" else "children:read"
+        holder = await seed_client(session, settings, scopes={needed}, area=COUNTY, name=op_id)
+        lacking = await seed_client(session, settings, scopes={other}, area=COUNTY, name=other)
+        r = await client.get(path, headers=holder.headers)
+        assert r.status_code == 200, (op_id, r.text)
+        r = await client.get(path, headers=lacking.headers)
+        assert r.status_code == 403 and r.json()["code"] == "missing_scope", (op_id, r.text)
