@@ -107,7 +107,7 @@ async def _login(pkg: ModuleType, base: str, username: str) -> Any:
     async with pkg.Client(base_url=base, raise_on_unexpected_status=True) as anon:
         token = await from_token.asyncio(
             client=anon,
-            body=models.BodyCreateToken(
+            body=models.CreateTokenForm(
                 grant_type="password", username=username, password=TEST_PASSWORD
             ),
         )
@@ -247,7 +247,7 @@ async def test_generated_client_round_trip(generated, server):
             mime_type="text/csv",
         )
         dry = await _api(pkg, "children.import_children").asyncio(
-            client=director, body=m.BodyImportChildren(file=upload), dry_run=True
+            client=director, body=m.ImportChildrenForm(file=upload), dry_run=True
         )
         assert isinstance(dry, m.ChildImportReport), dry
         assert dry.dry_run is True and dry.created == 1

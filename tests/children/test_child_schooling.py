@@ -181,13 +181,13 @@ async def test_set_subsidies_replaces_the_list(client, world, session, settings)
     assert out["version"] == 2 and r.headers["etag"] == '"2"'
     assert out["subsidies"][0] == {
         "kind": "minimum_living_allowance",
-        "monthly_amount": 412.5,
+        "monthly_amount": "412.50",  # money is a decimal string both ways
         "from": "2025-01-01",
         "to": None,
     }
     got = (await client.get(f"{CHILDREN}/{child.id}", headers=world["director"].headers)).json()
     assert [s["kind"] for s in got["subsidies"]] == ["minimum_living_allowance", "orphan_allowance"]
-    assert got["subsidies"][1]["monthly_amount"] == 1300
+    assert got["subsidies"][1]["monthly_amount"] == "1300.00"
     assert "child.subsidies_set" in await _audit(session, child.id)
     # An empty list clears it; a civil-affairs client needs no If-Match.
     civil = await seed_client(session, settings, scopes=["subsidies:write"], area=TOWNSHIP)

@@ -21,6 +21,15 @@ from tests.conftest import (
 from tests.factories import make_child
 from tests.reports.report_support import REPORTS, accept_and_refer, file, step
 
+# The filer hidden: one object type whatever the caller sees (DESIGN.md "API conventions").
+HIDDEN_REPORTER = {
+    "confidential": True,
+    "user_id": None,
+    "client_id": None,
+    "name": None,
+    "contact": None,
+}
+
 
 async def _get(client, world, actor, rid):
     return await client.get(f"{REPORTS}/{rid}", headers=world[actor].headers)
@@ -47,7 +56,7 @@ async def test_local_network_sees_the_report_only_after_a_local_referral(
         r = await _get(client, world, actor, rid)
         assert r.status_code == 200, actor
         report = r.json()
-        assert report["reporter"] == "confidential"
+        assert report["reporter"] == HIDDEN_REPORTER
         assert "13812345678" not in r.text and "reporter_contact" not in report
         assert report["child_id"] == str(child.id)
         timeline = (
@@ -70,6 +79,7 @@ async def test_local_network_sees_the_report_only_after_a_local_referral(
 
     officer = (await _get(client, world, "officer", rid)).json()
     assert officer["reporter"] == {
+        "confidential": False,
         "user_id": str(world["reporter"].id),
         "client_id": None,
         "name": "reporter",
@@ -107,7 +117,7 @@ async def test_a_filer_in_the_local_network_still_sees_their_own_identity(client
     mine = (await _get(client, world, "director", rid)).json()
     assert mine["reporter"]["user_id"] == str(world["director"].id)
     other_director = (await _get(client, world, "supervisor", rid)).json()
-    assert other_director["reporter"] == "confidential"
+    assert other_director["reporter"] == HIDDEN_REPORTER
 
 
 @pytest.mark.parametrize("actor", ["auditor", "admin"])

@@ -302,4 +302,20 @@ async def build(session: AsyncSession, settings: Settings, world: World) -> None
 async def get(client: Any, actor: Any, what: str, **params: Any) -> dict[str, Any]:
     r = await client.get(f"{STATS}/{what}", params=params, headers=actor.headers)
     assert r.status_code == 200, r.text
-    return dict(r.json())
+    return dict(plain(r.json()))
+
+
+def plain(body: Any) -> Any:
+    """The figures of a statistics answer as exports show them: each figure object
+    (`{"value", "suppressed"}`, both always there) as its value, or its marker ("<5" for
+    `lt5`, "suppressed" for `derived`)."""
+    if isinstance(body, dict):
+        if set(body) == {"value", "suppressed"}:
+            marker = {None: None, "lt5": "<5", "derived": "suppressed"}[body["suppressed"]]
+            assert marker is None or body["value"] is None, body
+            return marker or body["value"]
+        assert "value" not in body or "month" in body, body  # a figure has both members
+        return {k: plain(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [plain(v) for v in body]
+    return body

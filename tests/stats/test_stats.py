@@ -114,10 +114,14 @@ async def test_county_summary_holds_every_figure(client, county):
     }
     subsidies = body["subsidies"]
     assert subsidies["children"] == 2
-    assert subsidies["monthly_total"] == 1500.0
-    assert subsidies["by_kind"]["orphan_allowance"] == {"children": 1, "monthly_total": 1200.0}
-    assert subsidies["by_kind"]["disability_allowance"] == {"children": 1, "monthly_total": 300.0}
-    assert subsidies["by_kind"]["other"] == {"children": 0, "monthly_total": 0.0}
+    # Money is a decimal string (DESIGN.md "API conventions").
+    assert subsidies["monthly_total"] == "1500.00"
+    assert subsidies["by_kind"]["orphan_allowance"] == {"children": 1, "monthly_total": "1200.00"}
+    assert subsidies["by_kind"]["disability_allowance"] == {
+        "children": 1,
+        "monthly_total": "300.00",
+    }
+    assert subsidies["by_kind"]["other"] == {"children": 0, "monthly_total": "0.00"}
 
 
 async def test_village_summary(client, county):
@@ -134,7 +138,7 @@ async def test_village_summary(client, county):
     assert body["reports"]["filed"] == 2
     assert body["workforce"]["village_directors"] == 1
     assert body["workforce"]["township_supervisors"] == 0
-    assert body["subsidies"]["monthly_total"] == 1500.0
+    assert body["subsidies"]["monthly_total"] == "1500.00"
 
 
 async def test_township_summary_counts_reports_filed_for_the_township(client, county):

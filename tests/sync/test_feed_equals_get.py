@@ -136,9 +136,11 @@ FEED_TYPES: dict[str, FeedType] = {
 
 
 def _feed_types() -> set[str]:
-    """The `type` names of the feed's upsert items, read from the schema."""
+    """The `type` names of the feed's upsert items, read from the schema (the members of the
+    discriminated union)."""
+    union, _discriminator = get_args(SyncItem)
     names: set[str] = set()
-    for member in get_args(SyncItem):
+    for member in get_args(union):
         if member.model_fields["op"].default == "upsert":
             names.add(str(member.model_fields["type"].default))
     return names

@@ -13,10 +13,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+from pydantic import TypeAdapter
 from sqlalchemy import func, select, text
 
 from childprotect_api.models.audit import AuditEvent
 from childprotect_api.models.sync import SyncChange
+from childprotect_api.schemas.sync import SyncItem
 from childprotect_api.services.retention import anonymise_expired
 from childprotect_api.services.sync import feed as sync_feed
 from tests.agreements import agreement_helpers
@@ -34,6 +36,7 @@ from tests.reports import report_support
 from tests.visits.visit_factories import put_visit, registered_child
 
 SYNC = "/api/v1/sync/changes"
+SYNC_ITEM: TypeAdapter[Any] = TypeAdapter(SyncItem)
 CHILDREN = "/api/v1/children"
 
 Key = tuple[str, str]  # (type, id)
@@ -66,6 +69,11 @@ async def drain(
         body = await page(client, actor, cursor, limit)
         pages += 1
         items.extend(body["items"])
+        for item in body["items"]:
+            # Each item is the member of the declared union its discriminator names.
+            member = SYNC_ITEM.validate_python(item)
+            assert item["kind"] == (item["type"] if item["op"] == "upsert" else "tombstone")
+            assert type(member).model_fields["kind"].default == item["kind"]
         cursor = body["next_cursor"]
         if not body["has_more"]:
             return items, cursor, pages
@@ -142,6 +150,11 @@ async def test_initial_load_pages_through_the_scope(client, world, session, sett
         seen_pages += 1
         assert len(body["items"]) <= 2
         items.extend(body["items"])
+        for item in body["items"]:
+            # Each item is the member of the declared union its discriminator names.
+            member = SYNC_ITEM.validate_python(item)
+            assert item["kind"] == (item["type"] if item["op"] == "upsert" else "tombstone")
+            assert type(member).model_fields["kind"].default == item["kind"]
         cursor = body["next_cursor"]
         if not body["has_more"]:
             break

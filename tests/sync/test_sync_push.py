@@ -21,6 +21,7 @@ from childprotect_api.models.report import Report
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
 from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
+from childprotect_api.schemas.sync_push import PushResponse
 from childprotect_api.services.visits import service as visit_service
 from tests.agreements import agreement_helpers
 from tests.children.child_payloads import CHILDREN, new_child
@@ -51,6 +52,9 @@ async def push(
     if status == 200:
         # One answer per operation, in the order sent.
         assert [x["client_id"] for x in body["results"]] == [o["client_id"] for o in ops]
+        # Each result is the member of the declared union its `type` names: its `record`
+        # reads as that type's GET body.
+        PushResponse.model_validate(body)
     return body
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from childprotect_api.core.errors import PROBLEM_MEDIA_TYPE
+from childprotect_api.core.openapi_contract import shape_contract
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_PARAM = "IdempotencyKey"
@@ -44,6 +45,8 @@ def shape_openapi(app: FastAPI) -> None:
             _idempotency_key_once(doc)
             _drop_unused_validation_schemas(doc)
             _uploads_are_binary(doc)
+            _constants_are_required(doc)
+            shape_contract(app, doc)
             app.openapi_schema = doc
         return app.openapi_schema
 
@@ -129,3 +132,14 @@ def _uploads_are_binary(doc: dict[str, Any]) -> None:
         for prop in schema.get("properties", {}).values():
             if prop.get("type") == "string" and "contentMediaType" in prop:
                 prop.setdefault("format", "binary")
+
+
+def _constants_are_required(doc: dict[str, Any]) -> None:
+    """A property with one possible value (`kind`, `op`, `type` of a union's member) is always
+    sent: declared required, as a generated client needs a union's discriminator to be."""
+    for schema in doc.get("components", {}).get("schemas", {}).values():
+        constants = [n for n, p in schema.get("properties", {}).items() if "const" in p]
+        for name in constants:
+            schema["properties"][name].pop("default", None)
+            if name not in schema.setdefault("required", []):
+                schema["required"].append(name)

@@ -231,6 +231,7 @@ async def list_attachments(
 async def download_attachment(
     scope: CurrentScope, session: SessionDep, activity_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> Response:
+    """The activity's attached file as it was uploaded: image/jpeg, image/png or application/pdf."""
     return await photos.download_attachment(session, scope, activity_id, attachment_id)
 
 
@@ -282,6 +283,7 @@ async def list_sites(
 async def get_site(
     scope: CurrentScope, session: SessionDep, response: Response, site_id: uuid.UUID
 ) -> SiteRead:
+    """One site (阵地), with its version as `ETag`."""
     return _site(response, await service.get_site(session, scope, site_id))
 
 

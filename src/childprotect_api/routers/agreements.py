@@ -374,4 +374,5 @@ async def list_agreement_attachments(
 async def download_agreement_attachment(
     scope: CurrentScope, session: SessionDep, agreement_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> Response:
+    """The agreement's scan as it was uploaded: image/jpeg, image/png or application/pdf."""
     return download(await scans.get_attachment(session, scope, agreement_id, attachment_id))

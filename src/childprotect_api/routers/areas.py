@@ -54,6 +54,7 @@ async def get_area(
     session: SessionDep,
     code: Annotated[str, Path(pattern=AREA_CODE_PATTERN)],
 ) -> AreaRead:
+    """One area (province to village) by its code."""
     scope.require(Action.areas_read)
     return AreaRead.model_validate(await area_service.get_area(session, scope, code))
 

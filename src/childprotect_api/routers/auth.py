@@ -12,7 +12,7 @@ from childprotect_api.core.db import SessionDep
 from childprotect_api.core.errors import AppError, Problem, problem_response
 from childprotect_api.models.area import Area
 from childprotect_api.models.user import User
-from childprotect_api.schemas.auth import LogoutRequest, Me, TokenResponse
+from childprotect_api.schemas.auth import LogoutRequest, Me, OAuthError, TokenError, TokenResponse
 from childprotect_api.security.rate_limit import LoginSourceLimit
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services import auth as auth_service
@@ -23,6 +23,9 @@ GRANTS = ("password", "refresh_token", "client_credentials")
 
 
 def _error(request: Request, err: AppError) -> JSONResponse:
+    """The problem+json with RFC 6749's `error` / `error_description` beside it (a lockout
+    is the grant's: `invalid_grant`)."""
+    oauth = err.code if err.code in OAuthError.__members__ else OAuthError.invalid_grant
     return problem_response(
         err.status_code,
         err.title,
@@ -31,6 +34,7 @@ def _error(request: Request, err: AppError) -> JSONResponse:
         err.errors,
         err.headers,
         getattr(request.state, "request_id", None),
+        extra={"error": str(oauth), "error_description": err.detail or err.title},
     )
 
 
@@ -52,15 +56,15 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     response_model=TokenResponse,
     responses={
         400: {
-            "model": Problem,
+            "model": TokenError,
             "description": "invalid_grant, invalid_scope, invalid_request or "
             "unsupported_grant_type",
         },
-        401: {"model": Problem, "description": "invalid_client (client_credentials)"},
+        401: {"model": TokenError, "description": "invalid_client (client_credentials)"},
         429: {
-            "model": Problem,
+            "model": TokenError,
             "description": "login_locked (an account or device after repeated failures) or "
-            "login_rate_limited (too many failures from this address)",
+            "login_rate_limited (too many failures from this address); `error`: invalid_grant",
         },
     },
 )

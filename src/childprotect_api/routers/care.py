@@ -95,6 +95,7 @@ async def list_pairings(
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[PairingRead]:
+    """Pairings (结对帮扶) of children in the caller's scope, filtered by child or status."""
     rows = await pairings.list_pairings(
         session, scope, child_id=child_id, status=status, limit=limit, cursor=cursor
     )
@@ -109,6 +110,7 @@ async def list_pairings(
 async def get_pairing(
     scope: CurrentScope, session: SessionDep, response: Response, pairing_id: uuid.UUID
 ) -> PairingRead:
+    """One pairing, with its version as `ETag`."""
     pairing = await pairings.get(session, scope, pairing_id)
     set_etag(response, pairing.version)
     return PairingRead.model_validate(pairing)
@@ -128,6 +130,7 @@ async def update_pairing(
     body: PairingUpdate,
     if_match: IfMatch = None,
 ) -> PairingRead:
+    """Change a pairing's helper details or planned end (`If-Match` optional, 412 when stale)."""
     expected = parse_if_match(if_match, required=False)
     pairing = await pairings.update(session, scope, pairing_id, body, expected)
     set_etag(response, pairing.version)
@@ -170,6 +173,7 @@ async def log_pairing_contact(
     pairing_id: uuid.UUID,
     body: ContactCreate,
 ) -> ContactRead:
+    """Log a contact (visit, call, message) of the pairing's helper with the child."""
     contact, created = await pairings.log_contact(session, scope, pairing_id, body)
     _created(response, created)
     return ContactRead.model_validate(contact)
@@ -188,6 +192,7 @@ async def list_pairing_contacts(
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[ContactRead]:
+    """The contacts logged for a pairing (keyset pages)."""
     rows = await pairings.list_contacts(session, scope, pairing_id, limit, cursor)
     return Page(
         items=[ContactRead.model_validate(c) for c in rows], next_cursor=next_cursor(rows, limit)
@@ -225,6 +230,7 @@ async def list_cases(
     limit: Limit = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[CaseRead]:
+    """Cases (个案) of children in the caller's scope, filtered by child or status."""
     rows = await cases.list_cases(
         session, scope, child_id=child_id, status=status, limit=limit, cursor=cursor
     )
@@ -239,6 +245,7 @@ async def list_cases(
 async def get_case(
     scope: CurrentScope, session: SessionDep, response: Response, case_id: uuid.UUID
 ) -> CaseRead:
+    """One case with its measures, with its version as `ETag`."""
     case = await cases.get(session, scope, case_id)
     set_etag(response, case.version)
     return await cases.read(session, case)
@@ -276,6 +283,7 @@ async def close_case(
     body: CaseClose,
     if_match: IfMatch = None,
 ) -> CaseRead:
+    """Close a case with its outcome (township supervisors and county officers)."""
     expected = parse_if_match(if_match, required=False)
     case = await cases.close(session, scope, case_id, body, expected)
     set_etag(response, case.version)
@@ -353,6 +361,7 @@ async def cancel_measure(
 async def case_timeline(
     scope: CurrentScope, session: SessionDep, case_id: uuid.UUID
 ) -> list[CaseEventRead]:
+    """What happened to a case, in order: opening, assessments, measures, reviews, closing."""
     return [CaseEventRead.model_validate(e) for e in await cases.timeline(session, scope, case_id)]
 
 
@@ -413,4 +422,5 @@ async def list_alerts(
 async def acknowledge_alert(
     scope: CurrentScope, session: SessionDep, alert_id: uuid.UUID
 ) -> AlertRead:
+    """Acknowledge one of the caller's alerts; acknowledging again answers it as it is."""
     return AlertRead.model_validate(await alerts.acknowledge(session, scope, alert_id))

@@ -58,6 +58,7 @@ async def list_clients(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[ClientRead]:
+    """The integration clients (OAuth2 client credentials), without their secrets."""
     after = decode_cursor(cursor, 2)
     rows = await client_service.list_clients(
         session,
@@ -74,6 +75,7 @@ async def list_clients(
 async def get_client(
     scope: CurrentScope, session: SessionDep, client_id: uuid.UUID, response: Response
 ) -> ClientRead:
+    """One integration client, without its secret."""
     client = await client_service.get_client(session, scope, client_id)
     response.headers["ETag"] = f'"{client.version}"'
     return ClientRead.model_validate(client)

@@ -169,7 +169,7 @@ async def list_my_reports(
 async def get_my_report(
     scope: CurrentScope, session: SessionDep, report_id: uuid.UUID
 ) -> FiledReportRead:
-    """One of the caller's own filings."""
+    """One report the caller filed, as the filer sees it."""
     return await report_access.get_my_report(session, scope, report_id)
 
 
@@ -216,6 +216,8 @@ async def get_my_report_deprecated(
 async def get_report(
     scope: CurrentScope, session: SessionDep, response: Response, report_id: uuid.UUID
 ) -> ReportRead:
+    """One report of the caller's county (county officers), with its referrals; `ETag` is its
+    version."""
     return _etag(response, await report_access.get_report(session, scope, report_id))
 
 
@@ -315,6 +317,7 @@ async def create_note(
     report_id: uuid.UUID,
     body: NoteCreate,
 ) -> TimelineEventRead:
+    """Add a note to a report's timeline (county officers)."""
     event, created = await report_workflow.add_note(session, scope, report_id, body)
     if not created:
         response.status_code = 200

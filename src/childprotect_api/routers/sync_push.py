@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from childprotect_api.core.db import SessionDep
 from childprotect_api.core.errors import Problem
 from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute, Pending
-from childprotect_api.schemas.sync_push import PushRequest, PushResponse
+from childprotect_api.schemas.sync_push import (
+    OPERATION,
+    PushOperation,
+    PushRequest,
+    PushResponse,
+)
 from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import CurrentScope
 from childprotect_api.services.sync import push as sync_push
@@ -52,8 +61,24 @@ async def push_sync_batch(
     second answer says `unchanged`. A child updated on an older version is merged when the
     newer server changes touched none of the fields the phone changed; an agreement draft on
     an older version is a conflict."""
-    results = await sync_push.push(session, scope, request.app.state.settings, body.operations)
+    operations = _envelopes(body.operations)
+    results = await sync_push.push(session, scope, request.app.state.settings, operations)
     pending: Pending | None = getattr(request.state, "idempotency", None)
     if pending is not None and any(r.problem and r.problem.status >= 500 for r in results):
         pending.skip = True  # never replay a server error: a retry applies the item again
     return PushResponse(results=results)
+
+
+def _envelopes(raw: Sequence[object]) -> list[PushOperation]:
+    """The operations' envelopes (op, ids, versions): a malformed one refuses the batch as a
+    whole (422); their `data` is checked per operation when it is applied."""
+    operations: list[PushOperation] = []
+    errors: list[dict[str, object]] = []
+    for i, item in enumerate(raw):
+        try:
+            operations.append(OPERATION.validate_python(item))
+        except ValidationError as e:
+            errors += [{**err, "loc": ("body", "operations", i, *err["loc"])} for err in e.errors()]
+    if errors:
+        raise RequestValidationError(errors)
+    return operations

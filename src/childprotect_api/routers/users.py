@@ -69,11 +69,14 @@ async def list_users(
     dependencies=[IDEMPOTENT],
 )
 async def create_user(scope: CurrentScope, session: SessionDep, body: UserCreate) -> UserRead:
+    """Create a user account in the caller's area (county officers for their county, admins
+    anywhere)."""
     return UserRead.model_validate(await user_service.create_user(session, scope, body))
 
 
 @router.get("/{user_id}", operation_id="getUser", response_model=UserRead, responses=ERRORS)
 async def get_user(scope: CurrentScope, session: SessionDep, user_id: uuid.UUID) -> UserRead:
+    """One user account in the caller's area."""
     return UserRead.model_validate(await user_service.get_user(session, scope, user_id))
 
 
@@ -81,6 +84,7 @@ async def get_user(scope: CurrentScope, session: SessionDep, user_id: uuid.UUID)
 async def update_user(
     scope: CurrentScope, session: SessionDep, user_id: uuid.UUID, body: UserUpdate
 ) -> UserRead:
+    """Change a user's name, phone, role, area or qualifications (only the fields sent)."""
     return UserRead.model_validate(await user_service.update_user(session, scope, user_id, body))
 
 

@@ -228,4 +228,6 @@ async def list_attachments(
 async def download_attachment(
     scope: CurrentScope, session: SessionDep, visit_id: uuid.UUID, attachment_id: uuid.UUID
 ) -> Response:
+    """The attached file (a photo or a scan) as it was uploaded: image/jpeg, image/png or
+    application/pdf."""
     return await visit_attachments.download_attachment(session, scope, visit_id, attachment_id)

@@ -85,6 +85,7 @@ async def list_webhooks(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[WebhookRead]:
+    """The webhook subscriptions, without their secrets."""
     after = decode_cursor(cursor, 2)
     rows = await webhook_service.list_subscriptions(
         session,
@@ -104,6 +105,7 @@ async def list_webhooks(
 async def get_webhook(
     scope: CurrentScope, session: SessionDep, webhook_id: uuid.UUID
 ) -> WebhookRead:
+    """One webhook subscription, without its secret."""
     return WebhookRead.model_validate(
         await webhook_service.get_subscription(session, scope, webhook_id)
     )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.models.area import AreaLevel
@@ -22,10 +24,17 @@ class AreaRead(BaseModel):
     level: AreaLevel
 
 
+class AreaImportStatus(StrEnum):
+    created = "created"
+    updated = "updated"
+    unchanged = "unchanged"
+    invalid = "invalid"
+
+
 class AreaImportRow(BaseModel):
     line: int
     code: str
-    status: str = Field(description="`created`, `updated`, `unchanged` or `invalid`")
+    status: AreaImportStatus
     errors: list[str] = []
 
 

@@ -13,6 +13,7 @@ from childprotect_api.models.care import (
     AlertKind,
     AssessmentDomain,
     AssessmentLevel,
+    CaseEventKind,
     CaseOutcome,
     CaseReason,
     CaseStatus,
@@ -175,7 +176,7 @@ class CaseEventRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    kind: str
+    kind: CaseEventKind
     data: dict[str, object]
     at: datetime | None
     by: uuid.UUID | None

@@ -33,6 +33,7 @@ from childprotect_api.models.child import (
     RiskSource,
     SubsidyKind,
 )
+from childprotect_api.schemas.common import Money, MoneyIn
 from childprotect_api.schemas.user import PHONE_PATTERN
 
 VILLAGE_CODE_PATTERN = r"^\d{12}$"
@@ -62,7 +63,7 @@ class Subsidy(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     kind: SubsidyKind
-    monthly_amount: float | None = Field(default=None, ge=0, le=100_000, description="Yuan.")
+    monthly_amount: MoneyIn | None = Field(default=None, ge=0, le=100_000, description="Yuan.")
     from_: date | None = Field(default=None, alias="from")
     to: date | None = None
 
@@ -71,6 +72,15 @@ class Subsidy(BaseModel):
         if self.from_ and self.to and self.to < self.from_:
             raise ValueError("`to` is before `from`")
         return self
+
+
+class SubsidyRead(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    kind: SubsidyKind
+    monthly_amount: Money | None = Field(default=None, description="Yuan per month.")
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
 
 
 class _ChildFields(BaseModel):
@@ -183,7 +193,7 @@ class ChildRead(ChildSummary):
     dropout_reported_on: date | None
     health_notes: str | None
     disability_notes: str | None
-    subsidies: list[Subsidy]
+    subsidies: list[SubsidyRead]
     pairing_helper_name: str | None
     pairing_helper_phone: str | None
     risk_reason: str | None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from childprotect_api.models.child import ChildStatus, EnrolmentStatus, SubsidyKind
+from childprotect_api.schemas.common import Money, MoneyInDecimal
 
 MAX_SUBSIDIES = 20
 
@@ -61,7 +61,7 @@ class SubsidyGrant(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     kind: SubsidyKind
-    monthly_amount: Decimal = Field(
+    monthly_amount: MoneyInDecimal = Field(
         ge=0, le=100_000, max_digits=8, decimal_places=2, description="Yuan per month."
     )
     from_: date = Field(alias="from", description="First day paid.")
@@ -87,7 +87,7 @@ class SubsidyGrantRead(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     kind: SubsidyKind
-    monthly_amount: float = Field(description="Yuan per month.")
+    monthly_amount: Money = Field(description="Yuan per month.")
     from_: date | None = Field(alias="from")
     to: date | None
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from childprotect_api.models.job import JobKind, JobStatus
+from childprotect_api.schemas.auth import PrincipalKind
 from childprotect_api.schemas.child_import import ChildImportReport
 
 
@@ -18,7 +19,7 @@ class JobRead(BaseModel):
     kind: JobKind
     status: JobStatus
     dry_run: bool
-    actor_type: str = Field(description="`user` or `client`: who started it.")
+    actor_type: PrincipalKind = Field(description="Who started it.")
     actor_id: uuid.UUID
     total: int
     processed: int = Field(description="Rows handled so far (updated every 100 rows).")

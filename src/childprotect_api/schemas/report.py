@@ -97,10 +97,18 @@ class FiledReportRead(BaseModel):
 
 
 class ReporterRead(BaseModel):
+    """The filer of a report; `confidential` (and every other field null) unless the caller
+    may see who filed it."""
+
+    confidential: bool
     user_id: uuid.UUID | None
     client_id: uuid.UUID | None
     name: str | None
     contact: str | None
+
+    @classmethod
+    def hidden(cls) -> ReporterRead:
+        return cls(confidential=True, user_id=None, client_id=None, name=None, contact=None)
 
 
 class ReferralRead(BaseModel):
@@ -142,9 +150,9 @@ class ReportRead(BaseModel):
     child_id: uuid.UUID | None
     child_description: ChildDescription | None
     child_id_number: str | None = Field(description="Masked.")
-    reporter: ReporterRead | Literal["confidential"] = Field(
-        description="The filer; `confidential` unless you are a county officer of the "
-        "report's county or the filer."
+    reporter: ReporterRead = Field(
+        description="The filer; `confidential: true` (no name, no contact) unless you are a "
+        "county officer of the report's county or the filer."
     )
     status: ReportStatus
     accepted_at: datetime | None

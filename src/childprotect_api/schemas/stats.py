@@ -1,15 +1,17 @@
-"""Statistics responses. For auditors a figure about fewer than 5 children in a village is
-the string "<5", and a figure hidden so that it cannot reveal such a figure (a rate, an
-amount, or a term of a sum whose other terms are shown) is "suppressed"; everyone else gets
-numbers only."""
+"""Statistics responses. Every figure is an object `{"value": ..., "suppressed": ...}`: for
+auditors a figure about fewer than 5 children in a village is `{"value": null, "suppressed":
+"lt5"}`, and a figure hidden so that it cannot reveal such a figure (a rate, an amount, or a
+term of a sum whose other terms are shown) is `{"value": null, "suppressed": "derived"}`;
+everyone else gets `suppressed: null` always. Exports show the markers "<5" and
+"suppressed" in the cells."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from childprotect_api.models.activity import ActivityKind, Qualification, SiteKind
 from childprotect_api.models.area import AreaLevel
@@ -18,13 +20,85 @@ from childprotect_api.models.care import DutyKind, MeasureKind
 from childprotect_api.models.child import Category, ClosedReason, RiskLevel, SubsidyKind
 from childprotect_api.models.report import ReportSituation, ReportStatus
 from childprotect_api.models.visit import VisitKind
+from childprotect_api.schemas.common import Money
 
-Marker = Literal["<5", "suppressed"]
-Count = int | Marker
-Rate = float | None | Literal["suppressed"]
-Amount = float | Literal["suppressed"]
-Hours = float | None | Literal["suppressed"]
-Figure = int | float | None | Marker
+
+class Suppression(StrEnum):
+    """Why a figure is hidden from this caller (auditors)."""
+
+    # A figure about fewer than 5 children in a village.
+    lt5 = "lt5"
+    # A figure that would reveal such a figure (a rate, an amount, or a term of a sum whose
+    # other terms are shown).
+    derived = "derived"
+
+
+# What the figure services compute and exports show: a number, or the markers "<5" and
+# "suppressed" (services/stats/suppression.py). The API wraps each in a figure object.
+_MARKERS = {"<5": Suppression.lt5, "suppressed": Suppression.derived}
+_SUPPRESSED_DESCRIPTION = "Set when the figure is hidden from this caller: `value` is null."
+
+
+def _wrap(raw: object) -> object:
+    if isinstance(raw, str) and raw in _MARKERS:
+        return {"value": None, "suppressed": _MARKERS[raw]}
+    if raw is None or isinstance(raw, int | float):
+        return {"value": raw, "suppressed": None}
+    return raw
+
+
+class _Figure(BaseModel):
+    suppressed: Suppression | None = Field(description=_SUPPRESSED_DESCRIPTION)
+
+    def shown(self) -> int | float | str | None:
+        """As exports show it: the number, or the marker ("<5", "suppressed")."""
+        if self.suppressed is Suppression.lt5:
+            return "<5"
+        if self.suppressed is Suppression.derived:
+            return "suppressed"
+        value: int | float | str | None = getattr(self, "value", None)
+        return value
+
+
+class CountFigure(_Figure):
+    """A number of children, visits, reports... (null only when suppressed)."""
+
+    value: int | None
+
+
+class RatioFigure(_Figure):
+    """A rate (0 to 1) or a number of hours: null when there is nothing to divide or when
+    suppressed."""
+
+    value: float | None
+
+
+class AmountFigure(_Figure):
+    """Yuan, as a decimal string with two places ("1050.00"); null when suppressed."""
+
+    value: Money | None
+
+    def shown(self) -> int | float | str | None:
+        if self.suppressed is None and self.value is not None:
+            return float(self.value)
+        return super().shown()
+
+
+class MetricFigure(_Figure):
+    """A figure of any metric (its kind: services/stats/metrics.py): a count, a rate, hours
+    or yuan; null when there is nothing to divide or when suppressed."""
+
+    # A count stays an integer in the JSON (an export shows it so): declared a number.
+    value: Annotated[
+        int | float | None, WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "null"}]})
+    ]
+
+
+Count = Annotated[CountFigure, BeforeValidator(_wrap)]
+Rate = Annotated[RatioFigure, BeforeValidator(_wrap)]
+Hours = Annotated[RatioFigure, BeforeValidator(_wrap)]
+Amount = Annotated[AmountFigure, BeforeValidator(_wrap)]
+Figure = Annotated[MetricFigure, BeforeValidator(_wrap)]
 
 
 # Every figure of the statistics endpoints by name (what each counts: services/stats/metrics.py).

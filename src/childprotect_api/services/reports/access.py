@@ -126,13 +126,14 @@ def to_read(
     now: datetime,
 ) -> ReportRead:
     assert report.created_at is not None
-    reporter: ReporterRead | str = CONFIDENTIAL
+    reporter = ReporterRead.hidden()
     if access.sees_reporter(report):
         reporter = ReporterRead(
             user_id=report.reporter_user_id,
             client_id=report.reporter_client_id,
             name=report.reporter_name,
             contact=report.reporter_contact,
+            confidential=False,
         )
     return ReportRead(
         id=report.id,

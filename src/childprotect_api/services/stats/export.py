@@ -73,11 +73,17 @@ def _level(level: str) -> str:
     return ENUM_LABELS["area_level"][level][0]
 
 
-def _cell_value(value: Figure) -> Figure:
+def _cell_value(value: Figure | s.MetricFigure) -> Figure:
+    if isinstance(value, s.MetricFigure):  # a breakdown row's figure: the marker or number
+        value = value.shown()
     return "" if value is None else value
 
 
-def _styled(ws: WriteOnlyWorksheet, value: Figure, metric: str | None = None) -> WriteOnlyCell:
+def _styled(
+    ws: WriteOnlyWorksheet, value: Figure | s.MetricFigure, metric: str | None = None
+) -> WriteOnlyCell:
+    if isinstance(value, s.MetricFigure):
+        value = value.shown()
     cell = cells.xlsx_cell(ws, _cell_value(value))
     if metric and isinstance(value, float):
         kind = DEFS[metric].kind

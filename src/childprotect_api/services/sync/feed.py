@@ -377,6 +377,8 @@ def visit_upsert_json() -> Any:
         c = _visits.c[name]
         data += [_key(name), _pydantic_time(c) if _is_datetime(field.annotation) else c]
     item = func.json_build_object(
+        _key("kind"),
+        _key("visit"),
         _key("type"),
         _key("visit"),
         _key("id"),

@@ -82,9 +82,10 @@ from childprotect_api.schemas.sync_push import (
     PushEntity,
     PushOp,
     PushOperation,
+    PushRecord,
     PushResult,
     PushStatus,
-    Record,
+    push_result,
 )
 from childprotect_api.schemas.visit import VisitCreate, VisitRead
 from childprotect_api.security.crypto import lookup_hash
@@ -299,10 +300,10 @@ async def _apply(batch: Push, op: PushOperation) -> PushResult:
             detail="this operation could not be applied; quote the request id",
             request_id=rid,
         )
-        return PushResult(
+        return push_result(
+            ENTITY[op.op],
             client_id=op.client_id,
             status=PushStatus.rejected,
-            type=ENTITY[op.op],
             id=op.id,
             version=None,
             problem=problem,
@@ -323,10 +324,10 @@ def _rejected(op: PushOperation, error: AppError, rid: str | None) -> PushResult
     problem = ItemProblem.model_validate(
         localize_body(problem.model_dump(), [e._ctx for e in error.errors])
     )
-    return PushResult(
+    return push_result(
+        ENTITY[op.op],
         client_id=op.client_id,
         status=PushStatus.rejected,
-        type=ENTITY[op.op],
         id=op.id,
         version=None,
         problem=problem,
@@ -334,12 +335,12 @@ def _rejected(op: PushOperation, error: AppError, rid: str | None) -> PushResult
 
 
 def _result(
-    op: PushOperation, status: PushStatus, record: Record, version: int, **kw: list[str]
+    op: PushOperation, status: PushStatus, record: PushRecord, version: int, **kw: list[str]
 ) -> PushResult:
-    return PushResult(
+    return push_result(
+        ENTITY[op.op],
         client_id=op.client_id,
         status=status,
-        type=ENTITY[op.op],
         id=record.id,
         version=version,
         record=record,
