@@ -33,6 +33,7 @@ from childprotect_api.routers import (
     health,
     meta,
     metrics,
+    registers,
     report_policy,
     reports,
     stats,
@@ -82,6 +83,7 @@ ROUTERS = [
     care.duty_router,
     activities.router,
     activities.site_router,
+    registers.router,
 ]
 
 

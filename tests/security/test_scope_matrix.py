@@ -56,6 +56,7 @@ ALLOWED_BY_TAG: dict[str, set[Role]] = {
     "alerts": SUPERVISORS,
     "activities": STAFF,
     "sites": STAFF,
+    "registers": SUPERVISORS,
 }
 ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "createReport": STAFF | {Role.reporter},
@@ -83,6 +84,7 @@ QUERY: dict[str, dict[str, str]] = {
     "getStatsBreakdown": {"area": TOWNSHIP},
     "getStatsTrend": {"area": VILLAGE, "metric": "children.new"},
     "exportStats": {"area": VILLAGE},
+    "exportRegister": {"area": VILLAGE},
 }
 # Operations that answer 200 with per-item results: nothing may have been applied.
 PER_ITEM = {"importChildren", "pushSyncBatch"}
@@ -308,6 +310,7 @@ async def _arrange(client: httpx.AsyncClient, world: World, session, settings) -
         "client_id": api_client.id,
         "webhook_id": webhook_id,
         "delivery_id": str(uuid.uuid4()),
+        "kind": "children",
     }
 
 

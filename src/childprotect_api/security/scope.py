@@ -60,6 +60,9 @@ class Action(StrEnum):
     site_read = "site_read"
     site_manage = "site_manage"
     qualifications_set = "qualifications_set"
+    registers_export = "registers_export"
+    registers_reports = "registers_reports"
+    id_numbers_reveal = "id_numbers_reveal"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -113,6 +116,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.site_read: frozenset(_STAFF),
     Action.site_manage: frozenset(_SUPERVISORS),
     Action.qualifications_set: frozenset({Role.county_officer}),
+    # Registers (台账, DESIGN.md "Care work"): record-level exports for township supervisors
+    # and county officers; the reports register for county officers only, who alone may
+    # have ID numbers shown in full, for a purpose they state (recorded in the audit log).
+    Action.registers_export: frozenset(_SUPERVISORS),
+    Action.registers_reports: frozenset({Role.county_officer}),
+    Action.id_numbers_reveal: frozenset({Role.county_officer}),
 }
 
 # OAuth2 scopes an integration client needs for an action.
