@@ -63,8 +63,7 @@ async def _id_numbers(url: str) -> None:
             records.append((r["id"], p.encrypted, p.hash, p.masked))
         async with conn.transaction():
             await conn.execute(
-                "CREATE TEMP TABLE ids (id uuid, enc bytea, hash text, masked text) "
-                "ON COMMIT DROP"
+                "CREATE TEMP TABLE ids (id uuid, enc bytea, hash text, masked text) ON COMMIT DROP"
             )
             await conn.copy_records_to_table("ids", records=records)
             await conn.execute(

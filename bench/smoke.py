@@ -11,7 +11,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import baseline, datagen, footprint, load, stats, sync, sync_push, worklist, writes
+from bench import (
+    baseline,
+    datagen,
+    footprint,
+    load,
+    registers,
+    stats,
+    sync,
+    sync_push,
+    worklist,
+    writes,
+)
 
 
 def _local_server() -> bool:
@@ -65,6 +76,8 @@ def main() -> int:
         rc |= sync_push.main(
             ["--database-url", push_url, "--operations", "20", "--rounds", "1", "--drop"]
         )
+        registers_url = datagen.with_database(server, f"bench_smoke_registers_{os.getpid()}")
+        rc |= registers.main(["--scale", "tiny", "--database-url", registers_url, "--drop"])
         return rc
     finally:
         if embedded is not None:
