@@ -58,7 +58,9 @@ async def _id_numbers(url: str) -> None:
         rows = await conn.fetch("SELECT id, county_code, birth_date, gender FROM children")
         records = []
         for i, r in enumerate(rows):
-            number = id_numbers.make(r["county_code"], r["birth_date"], i, r["gender"])
+            # 500 distinct numbers per region code and birth date: a region code per 500.
+            region = f"{r['county_code'][:2]}{i // 500 % 10_000:04d}"
+            number = id_numbers.make(region, r["birth_date"], i % 500, r["gender"])
             p = id_numbers.protect(SETTINGS_KEY, number)
             records.append((r["id"], p.encrypted, p.hash, p.masked))
         async with conn.transaction():

@@ -162,8 +162,8 @@ def _checklist(item: str) -> Callable[[Any, Any], str | None]:
     def value(r: Any, _c: Any) -> str | None:
         entry = (r.checklist or {}).get(item) or {}
         shown = label("checklist_rating", entry.get("rating"))
-        if "present" in entry:
-            shown = yes_no(entry["present"])
+        if item == "guardian_present" and "present" in entry:
+            shown = yes_no(entry["present"]) or label("checklist_rating", "not_applicable")
         note = entry.get("note")
         return f"{shown}：{note}" if shown and note else shown
 
