@@ -117,28 +117,25 @@ async def run(args: argparse.Namespace) -> int:
     county = data.counties[0]
     db = Database.create(url, command_timeout=None)
     scope = Scope("user", uuid.uuid4(), "county_officer", county)
-    results = []
-    try:
-        for kind in ("children", "visits"):
-            for fmt in ("xlsx", "csv"):
-                timed = await _one(db, scope, kind, fmt, traced=False)
-                traced = await _one(db, scope, kind, fmt, traced=True)
-                timed.heap_peak = traced.heap_peak
-                results.append(timed)
-    finally:
-        await db.dispose()
-        if args.drop:
-            await datagen.drop_database(url)
     mb = 1024 * 1024
     print(f"\nregisters of county {county} ({scale.name}: {data.children:,} children)")
     print(
         f"{'register':<10} {'fmt':<5} {'rows':>8} {'MB':>7} {'s':>7} {'heap MB':>8} {'RSS MB':>7}"
     )
-    for r in results:
-        print(
-            f"{r.kind:<10} {r.fmt:<5} {r.rows:>8,} {r.size / mb:>7.1f} {r.seconds:>7.1f} "
-            f"{r.heap_peak / mb:>8.1f} {r.rss_peak / mb:>7.0f}"
-        )
+    try:
+        for kind in ("children", "visits"):
+            for fmt in ("csv", "xlsx"):
+                r = await _one(db, scope, kind, fmt, traced=False)
+                traced = await _one(db, scope, kind, fmt, traced=True)
+                print(
+                    f"{r.kind:<10} {r.fmt:<5} {r.rows:>8,} {r.size / mb:>7.1f} "
+                    f"{r.seconds:>7.1f} {traced.heap_peak / mb:>8.1f} {r.rss_peak / mb:>7.0f}",
+                    flush=True,
+                )
+    finally:
+        await db.dispose()
+        if args.drop:
+            await datagen.drop_database(url)
     return 0
 
 
