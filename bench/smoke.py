@@ -17,6 +17,7 @@ from bench import (
     footprint,
     load,
     profile_reads,
+    registers,
     stats,
     sync,
     sync_push,
@@ -81,6 +82,8 @@ def main() -> int:
         rc |= sync_push.main(
             ["--database-url", push_url, "--operations", "20", "--rounds", "1", "--drop"]
         )
+        registers_url = datagen.with_database(server, f"bench_smoke_registers_{os.getpid()}")
+        rc |= registers.main(["--scale", "tiny", "--database-url", registers_url, "--drop"])
         return rc
     finally:
         if embedded is not None:

@@ -189,7 +189,7 @@ async def test_generated_client_round_trip(generated, server):
                 living_conditions=entry(rating=good),
                 health=entry(rating=good),
                 schooling=entry(rating=m.Rating.POOR, note="已辍学两周"),
-                guardian_present=entry(rating=m.Rating.FAIR),
+                guardian_present=m.GuardianPresentEntry(present=False),
                 caregiver_capacity=entry(rating=good),
                 safety_hazards=entry(rating=good),
                 emotional_state=entry(rating=m.Rating.FAIR, note="想念在外打工的妈妈"),
@@ -208,6 +208,7 @@ async def test_generated_client_round_trip(generated, server):
         assert visit.id == visit_id and visit.child_id == child.id and visit.revision == 1
         assert visit.visited_at == visited_at and visit.status == m.VisitStatus.SUBMITTED
         assert visit.checklist.schooling.rating == m.Rating.POOR
+        assert visit.checklist.guardian_present.present is False
         replay = await create_visit.asyncio_detailed(visit_id, client=director, body=visit_body)
         assert replay.status_code == 200 and replay.parsed.id == visit_id
 

@@ -63,3 +63,52 @@ async def test_every_enum_has_both_labels(client, world):
 
 async def test_enums_need_a_token(client):
     assert (await client.get("/api/v1/meta/enums")).status_code == 401
+
+
+_HALF_WIDTH = "(),;:"
+_FULL_WIDTH = "（），；："
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+async def test_chinese_labels_use_full_width_punctuation(client, world):
+    """Every Chinese label served (enums, the statistics' figures) and every register header
+    writes （）,，；： in full width: a half-width ( ) , ; : inside Chinese text is a typo."""
+    from childprotect_api.services.registers.kinds import REGISTERS
+
+    r = await client.get("/api/v1/meta/enums", headers=world["officer"].headers)
+    labels = [(name, o["label_zh"]) for name, opts in r.json().items() for o in opts]
+    labels += [(k.name, c.zh) for k in REGISTERS.values() for c in k.columns]
+    labels += [(k.name, k.zh) for k in REGISTERS.values()]
+    assert len(labels) > 300
+    bad = [(n, t) for n, t in labels if _chinese(t) and any(ch in t for ch in _HALF_WIDTH)]
+    assert not bad, bad
+
+
+async def test_the_terms_of_care_work(client, world):
+    """DESIGN.md "Terms": the new values, and labels that say what each risk level demands."""
+    r = await client.get("/api/v1/meta/enums", headers=world["officer"].headers)
+    served = {name: {o["value"]: o["label_zh"] for o in opts} for name, opts in r.json().items()}
+    assert served["risk_level"] == {
+        "blue": "蓝色（低风险，关注）",
+        "yellow": "黄色（中风险，每月走访）",
+        "orange": "橙色（高风险，每周走访+结对）",
+        "red": "红色（紧急，立即干预）",
+    }
+    assert served["child_category"]["idle_youth"] == "闲散未成年人"
+    for value in ("divorced", "restricted_liberty", "guardianship_revoked", "deported"):
+        assert value in served["parent_situation"]
+    assert served["enrolment_status"]["home_education"] == "送教上门"
+    assert served["enrolment_status"]["inclusive_class"] == "随班就读"
+    assert served["role"]["reporter"] == "强制报告义务人"
+    assert served["agreement_status"]["active"] == "已生效"
+    assert served["checklist_item"]["caregiver_capacity"] == "照护人照护能力"
+    metrics = served["stats_metric"]
+    assert metrics["children.category.dropout_risk"] == "在册疑似辍学儿童数"
+    assert metrics["children.category.serious_misconduct"] == "在册有严重不良行为儿童数"
+    assert metrics["visits.made.other"] == "期内其他方式探访次数"
+    assert metrics["visits.coverage"] == "按期探访率"
+    assert metrics["reports.status.submitted"] == "待受理报告数"
+    assert not any("探访覆盖率" in label for label in metrics.values())

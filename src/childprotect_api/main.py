@@ -36,6 +36,7 @@ from childprotect_api.routers import (
     health,
     meta,
     metrics,
+    registers,
     report_policy,
     reports,
     stats,
@@ -90,6 +91,7 @@ ROUTERS = [
     benefits.application_router,
     benefits.removal_router,
     benefits.payment_router,
+    registers.router,
 ]
 
 

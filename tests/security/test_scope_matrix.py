@@ -59,6 +59,7 @@ ALLOWED_BY_TAG: dict[str, set[Role]] = {
     "sites": STAFF,
     "category decisions": STAFF,
     "benefit payments": STAFF,
+    "registers": SUPERVISORS,
 }
 ALLOWED_BY_OPERATION: dict[str, set[Role]] = {
     "createReport": STAFF | {Role.reporter},
@@ -90,6 +91,7 @@ QUERY: dict[str, dict[str, str]] = {
     "getStatsBreakdown": {"area": TOWNSHIP},
     "getStatsTrend": {"area": VILLAGE, "metric": "children.new"},
     "exportStats": {"area": VILLAGE},
+    "exportRegister": {"area": VILLAGE},
 }
 # Operations that answer 200 with per-item results: nothing may have been applied.
 PER_ITEM = {"importChildren", "pushSyncBatch", "recordBenefitPayments"}
@@ -331,6 +333,7 @@ async def _arrange(client: httpx.AsyncClient, world: World, session, settings) -
         "client_id": api_client.id,
         "webhook_id": webhook_id,
         "delivery_id": str(uuid.uuid4()),
+        "kind": "children",
     }
 
 

@@ -57,7 +57,7 @@ async def test_the_workbook_holds_the_json_figures(client, county, actor):
         f'filename="stats_{COUNTY}_{p["from"]}_{p["to"]}.xlsx"' in r.headers["content-disposition"]
     )
     wb = load_workbook(io.BytesIO(r.content))
-    assert wb.sheetnames == ["汇总", "按乡镇(街道)", "按村(居)"]
+    assert wb.sheetnames == ["汇总", "按乡镇（街道）", "按村（居）"]
 
     json = await _breakdowns(client, who, COUNTY, ["township", "village"])
     total = json["township"]["total"]["values"]
@@ -71,7 +71,7 @@ async def test_the_workbook_holds_the_json_figures(client, county, actor):
     for m in METRICS:
         assert _same(figures[m], total[m]), m
 
-    for level, sheet_name in (("township", "按乡镇(街道)"), ("village", "按村(居)")):
+    for level, sheet_name in (("township", "按乡镇（街道）"), ("village", "按村（居）")):
         rows = list(wb[sheet_name].iter_rows(values_only=True))
         header, lines = rows[0], rows[1:]
         assert header[:3] == ("区划代码", "名称", "层级")
@@ -87,8 +87,8 @@ async def test_the_workbook_holds_the_json_figures(client, county, actor):
 async def test_auditors_get_the_same_markers_in_the_workbook(client, county):
     r = await _export(client, county["auditor"], area=TOWNSHIP, **data.period())
     wb = load_workbook(io.BytesIO(r.content))
-    assert wb.sheetnames == ["汇总", "按村(居)"]
-    cells = [c for row in wb["按村(居)"].iter_rows(values_only=True) for c in row]
+    assert wb.sheetnames == ["汇总", "按村（居）"]
+    cells = [c for row in wb["按村（居）"].iter_rows(values_only=True) for c in row]
     assert "<5" in cells and "suppressed" in cells
     assert any(
         "少于5名儿童" in str(c) for row in wb["汇总"].iter_rows(values_only=True) for c in row

@@ -674,3 +674,33 @@ async def test_attachments_belong_to_every_version_and_stay_in_scope(
             headers=oh,
         )
         assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("entry", "present"),
+    [
+        ({"present": True}, True),
+        ({"present": False, "note": "爷爷在地里干活"}, False),
+        ({"present": None}, None),
+        # Older app versions still send a rating: read as yes/no.
+        ({"rating": "good"}, True),
+        ({"rating": "fair"}, False),
+        ({"rating": "not_applicable"}, None),
+    ],
+)
+async def test_guardian_present_is_yes_or_no(client, session, settings, world, entry, present):
+    child = await registered_child(session, settings)
+    visit = await put_visit(
+        client, world["director"], child.id, checklist=checklist(guardian_present=entry)
+    )
+    assert visit["checklist"]["guardian_present"]["present"] is present
+    r = await client.get(f"{VISITS}/{visit['id']}", headers=world["director"].headers)
+    assert r.json()["checklist"]["guardian_present"]["present"] is present
+
+
+@pytest.mark.parametrize("entry", [{}, {"note": "x"}, {"present": "sometimes"}, {"rating": "ok"}])
+async def test_guardian_present_needs_an_answer(client, session, settings, world, entry):
+    child = await registered_child(session, settings)
+    body = visit_body(child.id, checklist=checklist(guardian_present=entry))
+    r = await client.put(f"{VISITS}/{uuid.uuid4()}", json=body, headers=world["director"].headers)
+    assert r.status_code == 422, r.text

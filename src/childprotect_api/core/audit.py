@@ -22,6 +22,8 @@ def _row(
     resource_type: str,
     resource_id: uuid.UUID | None,
     area_code: str | None,
+    row_count: int | None = None,
+    purpose: str | None = None,
 ) -> dict[str, Any]:
     return {
         "actor_id": scope.actor_id,
@@ -33,6 +35,8 @@ def _row(
         "county_code": area_code[:6] if area_code and len(area_code) >= 6 else None,
         "area_code": area_code,
         "request_id": scope.request_id,
+        "row_count": row_count,
+        "purpose": purpose,
     }
 
 
@@ -47,6 +51,8 @@ COLUMNS = (
     "county_code",
     "area_code",
     "request_id",
+    "row_count",
+    "purpose",
 )
 # Written on every read of personal data: a prepared INSERT on the driver (rawsql).
 _INSERT = Raw(
@@ -74,11 +80,14 @@ async def record(
     resource_type: str,
     resource_id: uuid.UUID | None,
     area_code: str | None = None,
+    *,
+    row_count: int | None = None,
+    purpose: str | None = None,
 ) -> None:
     # Whatever the caller has pending goes first, as an ORM flush of the event would do.
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    row = _row(scope, action, resource_type, resource_id, area_code)
+    row = _row(scope, action, resource_type, resource_id, area_code, row_count, purpose)
     if (buffer := write_buffer.active(session)) is not None:
         buffer.add(_TABLE, row)  # a batch writes its rows in one statement at its end
         return

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Identity, Index, String, Uuid
+from sqlalchemy import BigInteger, Column, Identity, Index, Integer, String, Text, Uuid
 from sqlmodel import Field, SQLModel
 
 from childprotect_api.models.base import created_at_column
@@ -40,3 +40,7 @@ class AuditEvent(SQLModel, table=True):
         default=None, sa_column=Column(String(12, collation="C"), nullable=True)
     )
     request_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    # Exports (registers, 台账): how many records the file held, and the purpose a county
+    # officer stated to have ID numbers shown in full (None: they were masked).
+    row_count: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    purpose: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -52,6 +52,7 @@ class Category(StrEnum):
     parent_imprisoned = "parent_imprisoned"
     dropout_risk = "dropout_risk"
     serious_misconduct = "serious_misconduct"
+    idle_youth = "idle_youth"  # 闲散未成年人: 16-17, neither in school nor working
 
 
 class RiskLevel(StrEnum):
@@ -84,6 +85,8 @@ class EnrolmentStatus(StrEnum):
     dropped_out = "dropped_out"
     out_of_school = "out_of_school"
     graduated = "graduated"
+    home_education = "home_education"  # 送教上门
+    inclusive_class = "inclusive_class"  # 随班就读
 
 
 class SubsidyKind(StrEnum):
@@ -104,6 +107,10 @@ class ParentSituation(StrEnum):
     seriously_ill_or_disabled = "seriously_ill_or_disabled"
     missing = "missing"
     unknown = "unknown"
+    divorced = "divorced"
+    restricted_liberty = "restricted_liberty"
+    guardianship_revoked = "guardianship_revoked"
+    deported = "deported"
 
 
 class Child(SQLModel, table=True):

@@ -19,3 +19,5 @@ class AuditEventRead(BaseModel):
     resource_id: uuid.UUID | None
     area_code: str | None
     request_id: str | None
+    row_count: int | None = None
+    purpose: str | None = None

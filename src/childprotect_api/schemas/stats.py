@@ -116,6 +116,7 @@ class Metric(StrEnum):
     children_category_parent_imprisoned = "children.category.parent_imprisoned"
     children_category_dropout_risk = "children.category.dropout_risk"
     children_category_serious_misconduct = "children.category.serious_misconduct"
+    children_category_idle_youth = "children.category.idle_youth"
     children_risk_blue = "children.risk.blue"
     children_risk_yellow = "children.risk.yellow"
     children_risk_orange = "children.risk.orange"

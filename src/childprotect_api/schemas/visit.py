@@ -11,9 +11,11 @@ rated on one scale:
 | `critical` 危急 | the child is at risk now: act today |
 | `not_applicable` 不适用 | not assessable on this visit (a phone call, a toddler's school) |
 
-For `guardian_present` the scale reads: `good` the guardian (or entrusted caregiver) was there
-and engaged, `fair` another capable adult was there, `poor` no adult was there, `critical` the
-child is left without any care. Unknown items or ratings are refused (422)."""
+`guardian_present` (监护人是否在场) is a yes/no item, not a rating: `present` true (the
+guardian or the entrusted caregiver was there), false (not), null (not assessable, a phone
+call). App versions from before this change send a `rating` instead, still accepted: `good`
+reads as present, `fair`/`poor`/`critical` as not present, `not_applicable` as null (the
+rating is kept as sent). Unknown items or ratings are refused (422)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from childprotect_api.core.client_ids import ClientId
@@ -52,6 +55,34 @@ class VisitChecklistEntry(BaseModel):
     note: str | None = Field(default=None, max_length=NOTE_MAX)
 
 
+class GuardianPresentEntry(BaseModel):
+    """监护人是否在场: yes/no (see the module's docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    present: bool | None = Field(
+        default=None,
+        description="Whether the guardian (or the entrusted caregiver) was there; null: not "
+        "assessable. Required unless an older app sends `rating`.",
+    )
+    rating: Rating | None = Field(
+        default=None,
+        description="Deprecated, older app versions only: read as `present` (`good`: yes; `fair`, "
+        "`poor`, `critical`: no; `not_applicable`: null).",
+    )
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
+
+    @model_validator(mode="after")
+    def _yes_or_no(self) -> GuardianPresentEntry:
+        if "present" in self.model_fields_set:
+            return self
+        if self.rating is None:
+            raise ValueError("give `present`: true or false (or null when not assessable)")
+        if self.rating != Rating.not_applicable:
+            self.present = self.rating == Rating.good
+        return self
+
+
 class VisitChecklist(BaseModel):
     """Every item of the visit form, each with a rating and an optional note."""
 
@@ -60,7 +91,7 @@ class VisitChecklist(BaseModel):
     living_conditions: VisitChecklistEntry
     health: VisitChecklistEntry
     schooling: VisitChecklistEntry
-    guardian_present: VisitChecklistEntry
+    guardian_present: GuardianPresentEntry
     caregiver_capacity: VisitChecklistEntry
     safety_hazards: VisitChecklistEntry
     emotional_state: VisitChecklistEntry

@@ -78,6 +78,9 @@ class Action(StrEnum):
     category_remove = "category_remove"
     payments_read = "payments_read"
     payments_write = "payments_write"
+    registers_export = "registers_export"
+    registers_reports = "registers_reports"
+    id_numbers_reveal = "id_numbers_reveal"
 
 
 _STAFF = {Role.village_director, Role.township_supervisor, Role.county_officer}
@@ -141,6 +144,12 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.category_remove: frozenset({Role.county_officer}),
     Action.payments_read: frozenset(_STAFF),
     Action.payments_write: frozenset({Role.county_officer}),
+    # Registers (台账, DESIGN.md "Care work"): record-level exports for township supervisors
+    # and county officers; the reports register for county officers only, who alone may
+    # have ID numbers shown in full, for a purpose they state (recorded in the audit log).
+    Action.registers_export: frozenset(_SUPERVISORS),
+    Action.registers_reports: frozenset({Role.county_officer}),
+    Action.id_numbers_reveal: frozenset({Role.county_officer}),
 }
 
 # OAuth2 scopes an integration client needs for an action.

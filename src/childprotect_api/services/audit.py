@@ -61,6 +61,9 @@ def _county_of(area_code: str | None) -> str | None:
 
 def _as_read(row: AuditEvent, scope: Scope) -> AuditEventRead:
     item = AuditEventRead.model_validate(row)
+    if scope.role != Role.county_officer and item.purpose is not None:
+        # A stated purpose is free text about a county's own work: its officers read it.
+        item = item.model_copy(update={"purpose": None})
     if scope.role == Role.auditor:
         return item.model_copy(
             update={

@@ -88,6 +88,7 @@ CATEGORIES = _labels(
         "事实无人抚养": Category.de_facto_unsupported,
         "流动": Category.migrant,
         "辍学": Category.dropout_risk,
+        "闲散": Category.idle_youth,
     },
 )
 PARENT = _labels(
@@ -102,6 +103,8 @@ PARENT = _labels(
         "重残": ParentSituation.seriously_ill_or_disabled,
         "失踪": ParentSituation.missing,
         "未知": ParentSituation.unknown,
+        "被遣送出境": ParentSituation.deported,
+        "被驱逐出境": ParentSituation.deported,
     },
 )
 ENROLMENT = _labels(
@@ -109,7 +112,17 @@ ENROLMENT = _labels(
 )
 RISK = _labels(
     "risk_level",
-    {"蓝": RiskLevel.blue, "黄": RiskLevel.yellow, "橙": RiskLevel.orange, "红": RiskLevel.red},
+    {
+        "蓝": RiskLevel.blue,
+        "黄": RiskLevel.yellow,
+        "橙": RiskLevel.orange,
+        "红": RiskLevel.red,
+        # The labels before DESIGN.md "Terms" (spreadsheets made from older exports).
+        "蓝色(关注)": RiskLevel.blue,
+        "黄色(需关注)": RiskLevel.yellow,
+        "橙色(严重)": RiskLevel.orange,
+        "红色(危险)": RiskLevel.red,
+    },
 )
 GENDER = {"男": "male", "女": "female", "m": "male", "f": "female", "1": "male", "2": "female"}
 GENDER.update({"male": "male", "female": "female"})

@@ -36,6 +36,7 @@ from childprotect_api.services.children import id_numbers
 
 ADULT_AGE = 18
 LEFT_BEHIND_MAX_AGE = 16  # 农村留守儿童: under 16
+IDLE_YOUTH_MIN_AGE = 16  # 闲散未成年人: 16-17, neither in school nor working
 # Birthdays and "today" are those of the people the records are about (China has one zone).
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 # The highest level a village director may set (DESIGN.md: "orange at most").
@@ -110,6 +111,12 @@ def check_categories(categories: list[str], birth_date: date, on: date) -> None:
         raise Unprocessable.field(
             "categories",
             "left_behind applies to children under 16",
+            code="category_not_applicable",
+        )
+    if Category.idle_youth in categories and id_numbers.age_on(birth_date, on) < IDLE_YOUTH_MIN_AGE:
+        raise Unprocessable.field(
+            "categories",
+            "idle_youth (闲散未成年人) applies to minors of 16 or 17",
             code="category_not_applicable",
         )
 

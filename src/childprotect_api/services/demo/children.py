@@ -110,6 +110,17 @@ PROFILES = [
         "亲属接济",
         ("de_facto_unsupported_allowance",),
     ),
+    # DESIGN.md "Terms": 闲散未成年人 (16-17, neither in school nor working) and the newer
+    # parent situations.
+    Profile(("idle_youth",), "divorced", "working_away", "打零工", min_age=16, max_age=17),
+    Profile(
+        ("in_difficulty", "de_facto_unsupported"),
+        "restricted_liberty",
+        "guardianship_revoked",
+        "亲属接济",
+        ("de_facto_unsupported_allowance",),
+    ),
+    Profile(("in_difficulty",), "deported", "at_home", "务农"),
 ]
 
 RISK_REASONS = {
@@ -254,7 +265,11 @@ def _make(
         main_income_source=profile.income,
         father=_parent(profile.father, rng, away_since),
         mother=_parent(profile.mother, rng, away_since),
-        **_schooling(age, township, "dropout_risk" in profile.categories),
+        **(
+            {"enrolment_status": "out_of_school"}
+            if "idle_youth" in profile.categories
+            else _schooling(age, township, "dropout_risk" in profile.categories)
+        ),
         disability_notes=profile.note,
         subsidies=subsidies,
         assigned_director_id=director,

@@ -3,7 +3,7 @@ summary and the breakdowns one and two levels down, from one computation (so the
 the same figures as the JSON endpoints, suppression included).
 
 - XLSX (openpyxl): a sheet 汇总 (the area, the period, then one line per figure: section,
-  Chinese label, value, metric name), and one sheet per breakdown level (按乡镇(街道), 按村(居)
+  Chinese label, value, metric name), and one sheet per breakdown level (按乡镇（街道）, 按村（居）
   ...: one line per area, one column per figure under its Chinese label, the area's total
   last).
 - CSV: one table, UTF-8 with a byte-order mark so that Excel reads the Chinese: 区划代码, 名称,
@@ -56,7 +56,7 @@ SECTIONS = {
     "sites": "阵地建设",
 }
 NOTE = (
-    "说明：为保护儿童隐私，监督检查人员查看时，村(居)级少于5名儿童的数字显示为“<5”，"
+    "说明：为保护儿童隐私，监督检查人员查看时，村（居）级少于5名儿童的数字显示为“<5”，"
     "可据以推算出此类数字的其他数字显示为“suppressed”。"
 )
 

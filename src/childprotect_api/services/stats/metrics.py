@@ -103,6 +103,22 @@ def _en(enum: str, value: str) -> str:
     return ENUM_LABELS[enum][value][1]
 
 
+def _with_noun(label: str) -> str:
+    """A category as a noun: 疑似辍学 → 疑似辍学儿童 (孤儿, 留守儿童 ... already are)."""
+    return label if label.endswith(("儿童", "孤儿", "未成年人", "子女")) else f"{label}儿童"
+
+
+def _colour(level: str) -> str:
+    """蓝色 of 蓝色（低风险，关注）: a figure names the level, not its duties."""
+    return _zh("risk_level", level).split("（", 1)[0]
+
+
+def _status_label(status: str) -> str:
+    if status == "submitted":
+        return "待受理报告数"
+    return f"当前状态{_zh('report_status', status)}的报告数"
+
+
 def _count(name: str, group: str, zh: str, en: str, **kw: object) -> MetricDef:
     return MetricDef(name, MetricKind.count, group, zh, en, **kw)  # type: ignore[arg-type]
 
@@ -113,14 +129,14 @@ def _children() -> Iterable[MetricDef]:
         yield _count(
             f"children.category.{c.value}",
             "children",
-            f"在册{_zh('child_category', c.value)}",
+            f"在册{_with_noun(_zh('child_category', c.value))}数",
             f"Active children: {_en('child_category', c.value)}",
         )
     for r in RiskLevel:
         yield _count(
             f"children.risk.{r.value}",
             "children",
-            f"风险等级{_zh('risk_level', r.value)}儿童数",
+            f"风险等级{_colour(r.value)}儿童数",
             f"Active children at risk level {r.value}",
         )
     yield _count(
@@ -173,7 +189,7 @@ def _coverage(suffix: str, zh: str, en: str) -> Iterable[MetricDef]:
         f"visits.coverage{suffix}",
         MetricKind.rate,
         "children",
-        f"探访覆盖率{zh}",
+        f"按期探访率{zh}",
         f"Visit coverage{en}",
         parts=(f"visits.covered{suffix}", f"visits.due{suffix}", f"visits.overdue{suffix}"),
     )
@@ -182,9 +198,7 @@ def _coverage(suffix: str, zh: str, en: str) -> Iterable[MetricDef]:
 def _visits() -> Iterable[MetricDef]:
     yield from _coverage("", "", "")
     for r in RiskLevel:
-        yield from _coverage(
-            f".{r.value}", f"({_zh('risk_level', r.value)})", f" (risk level {r.value})"
-        )
+        yield from _coverage(f".{r.value}", f"（{_colour(r.value)}）", f" (risk level {r.value})")
     yield _count(
         "visits.made", "visits", "期内探访次数", "Visits made in the period", period=True,
         trendable=True,
@@ -244,7 +258,7 @@ def _reports() -> Iterable[MetricDef]:
         yield _count(
             f"reports.status.{st.value}",
             "reports",
-            f"当前状态{_zh('report_status', st.value)}的报告数",
+            _status_label(st.value),
             f"Reports filed in the period, now {st.value}",
             **kw,
         )
@@ -299,7 +313,7 @@ def _reports() -> Iterable[MetricDef]:
         "reports.median_hours_to_acceptance",
         MetricKind.hours,
         "reports",
-        "受理用时中位数(小时)",
+        "受理用时中位数（小时）",
         "Median hours from filing to acceptance",
         parts=("reports.accepted",),
         **kw,
@@ -315,11 +329,11 @@ def _workforce() -> Iterable[MetricDef]:
             "在岗儿童督导员数",
             "Active township child supervisors",
         ),
-        ("villages", "villages", "村(居)数", "Villages"),
+        ("villages", "villages", "村（居）数", "Villages"),
         (
             "villages_without_director",
             "villages",
-            "未配备儿童主任的村(居)数",
+            "未配备儿童主任的村（居）数",
             "Villages without an active child director",
         ),
     ):
@@ -334,7 +348,7 @@ def _subsidies() -> Iterable[MetricDef]:
         "subsidies.monthly_total",
         MetricKind.amount,
         "subsidies",
-        "月发放补贴合计(元)",
+        "月发放补贴合计（元）",
         "Subsidies paid per month (yuan)",
         parts=("subsidies.children",),
     )
@@ -350,7 +364,7 @@ def _subsidies() -> Iterable[MetricDef]:
             f"subsidies.monthly_total.{k.value}",
             MetricKind.amount,
             "subsidies",
-            f"{_zh('subsidy_kind', k.value)}月发放额(元)",
+            f"{_zh('subsidy_kind', k.value)}月发放额（元）",
             f"Paid per month (yuan): {_en('subsidy_kind', k.value)}",
             parts=(f"subsidies.children.{k.value}",),
         )
@@ -378,7 +392,7 @@ def _care() -> Iterable[MetricDef]:
     yield _count(
         "care.red_intervened",
         "care",
-        "其中已建立个案(一人一案)儿童数",
+        "其中已建立个案（一人一案）儿童数",
         "Of these, with an open case",
     )
     yield MetricDef(
