@@ -71,6 +71,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -116,8 +117,9 @@ CHILD_COLUMNS = (
 )
 AUDIT_ONE = (
     "INSERT INTO audit_log (actor_id, actor_role, client_id, action, resource_type, "
-    "resource_id, county_code, area_code, request_id) VALUES ($1::UUID, $2::VARCHAR, $3::UUID, "
-    "$4::VARCHAR, $5::VARCHAR, $6::UUID, $7::VARCHAR, $8::VARCHAR, $9::VARCHAR)"
+    "resource_id, county_code, area_code, request_id, row_count, purpose) VALUES ($1::UUID, "
+    "$2::VARCHAR, $3::UUID, $4::VARCHAR, $5::VARCHAR, $6::UUID, $7::VARCHAR, $8::VARCHAR, "
+    "$9::VARCHAR, $10::INTEGER, $11::VARCHAR)"
 )
 _DUE = (
     "children.county_code = $2::VARCHAR AND children.area_code = $3::VARCHAR "
@@ -260,10 +262,15 @@ def _parent(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if value is None else {k: value.get(k) for k in PARENT_FIELDS}
 
 
+def _money(value: Any) -> str | None:
+    """Money as the API writes it: a decimal string with two places ("380.00")."""
+    return None if value is None else f"{Decimal(str(value)):.2f}"
+
+
 def _subsidy(value: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": value.get("kind"),
-        "monthly_amount": value.get("monthly_amount"),
+        "monthly_amount": _money(value.get("monthly_amount")),
         "from": value.get("from"),
         "to": value.get("to"),
     }
@@ -421,6 +428,8 @@ async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Requ
         county,
         caller.area,
         caller.request_id,
+        None,  # row_count and purpose: an export's
+        None,
     )
     return _json_response(_worklist_body(rows, duties, returned, now))
 
@@ -507,6 +516,8 @@ async def _read_children(conn: asyncpg.Connection, caller: Caller, request: Requ
                     r["county_code"],
                     r["area_code"],
                     caller.request_id,
+                    None,
+                    None,
                 )
                 for r in rows
             ],

@@ -62,10 +62,14 @@ _INSERT = Raw(
 )
 
 
+# A read's audit row: every column but an export's `row_count` and `purpose`.
+READ_COLUMNS = COLUMNS[: COLUMNS.index("request_id") + 1]
+
+
 def insert_from(rows: Select[Any]) -> Any:
-    """INSERT of the audit rows a SELECT makes, its columns in `COLUMNS` order: for a
+    """INSERT of the audit rows a SELECT makes, its columns in `READ_COLUMNS` order: for a
     statement that reads and audits at once (a data-modifying CTE; services/children)."""
-    return insert(_TABLE).from_select(list(COLUMNS), rows)
+    return insert(_TABLE).from_select(list(READ_COLUMNS), rows)
 
 
 def county_of(area_code: Any) -> Any:

@@ -145,6 +145,25 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     # Care work
     "case_closed": ("个案已结案", "该个案已结案。"),
     "measure_cancelled": ("措施已取消", "该帮扶措施已取消。"),
+    "measure_done": ("措施已落实", "该帮扶措施已落实，不能取消。"),
+    "application_open": ("已有在办申请", "该儿童此类别的认定申请正在办理中。"),
+    "category_already_held": ("已认定该类别", "该儿童已认定为此类别，无需再次申请。"),
+    "category_not_held": ("未认定该类别", "该儿童未认定为此类别，无法减员。"),
+    "not_awaiting_review": ("申请不在待审核状态", "只有待乡镇审核的认定申请可以审核。"),
+    "not_awaiting_decision": ("申请不在待审批状态", "只有乡镇已同意的认定申请可由县级审批。"),
+    "removed_in_future": ("减员日期无效", "减员日期不能晚于今天。"),
+    "use_category_application": (
+        "请提交认定申请",
+        "保障类别须经认定申请、乡镇审核、县级审批后取得，不能直接修改。",
+    ),
+    "use_category_removal": ("请办理减员", "取消保障类别须由县级办理减员并注明原因。"),
+    "filter_not_applicable": ("筛选条件不适用", "此台账不支持该筛选条件。"),
+    "purpose_required": ("须说明用途", "导出完整身份证号须填写用途，并记入审计日志。"),
+    "id_not_random": ("ID须为随机生成", "新记录的ID须为随机UUID（第4或第7版）。"),
+    "login_rate_limited": (
+        "登录失败次数过多",
+        "该网络地址登录失败次数过多，请稍后再试。",
+    ),
     "owner_not_eligible": (
         "负责人无效",
         "个案负责人须为该区域在岗的儿童督导员或县级民政工作人员。",
