@@ -76,10 +76,10 @@ async def test_figures_in_summary_breakdown_trend_and_export(client, world, sess
     assert d["removed"] == 2 and d["removed_by_category"]["orphan"] == 2
     assert d["removed_by_reason"]["adopted"] == 1 and d["removed_by_reason"]["turned_18"] == 1
     p = s["payments"]
-    assert p["recipients"] == 2 and p["amount"] == 5580.0
-    assert p["by_kind"]["de_facto_allowance"] == {"recipients": 2, "amount": 2100.0}
-    assert p["by_kind"]["education_grant"] == {"recipients": 1, "amount": 3100.0}
-    assert p["by_kind"]["low_income"] == {"recipients": 1, "amount": 380.0}
+    assert p["recipients"] == 2 and p["amount"] == "5580.00"
+    assert p["by_kind"]["de_facto_allowance"] == {"recipients": 2, "amount": "2100.00"}
+    assert p["by_kind"]["education_grant"] == {"recipients": 1, "amount": "3100.00"}
+    assert p["by_kind"]["low_income"] == {"recipients": 1, "amount": "380.00"}
     v = s["visited"]
     assert v["children"] == 3
     assert v["by_category"]["left_behind"] == 1

@@ -275,6 +275,7 @@ class Metric(StrEnum):
     visited_category_parent_imprisoned = "visited.category.parent_imprisoned"
     visited_category_dropout_risk = "visited.category.dropout_risk"
     visited_category_serious_misconduct = "visited.category.serious_misconduct"
+    visited_category_idle_youth = "visited.category.idle_youth"
     visited_risk_blue = "visited.risk.blue"
     visited_risk_yellow = "visited.risk.yellow"
     visited_risk_orange = "visited.risk.orange"
