@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".ci" / "clients-work"
 SPEC = ROOT / "openapi" / "openapi.json"
 VENV_BIN = Path(sys.executable).parent
+NPX = ["npx", "--no", "--"]  # the packages of package-lock.json only: never a prompt to install
 
 DEMO_COUNTY = "620722"
 DEMO_VILLAGE = "620722100001"
@@ -108,7 +109,8 @@ def npm_install() -> tuple[bool, str]:
 def hey_api() -> tuple[bool, str]:
     shutil.rmtree(WORK / "out", ignore_errors=True)
     env = dict(os.environ, OPENAPI_SPEC=str(SPEC))
-    done = sh(["npx", "openapi-ts", "-f", "openapi-ts.config.mjs", "--no-log-file"], env=env)
+    cmd = [*NPX, "openapi-ts", "-f", "openapi-ts.config.mjs", "--no-log-file"]
+    done = sh(cmd, env=env)
     print(tail(done.stdout + done.stderr, 5))
     ok = done.returncode == 0 and (WORK / "out" / "client" / "sdk.gen.ts").exists()
     return ok, "out/client generated" if ok else "openapi-ts failed:\n" + tail(done.stderr)
@@ -122,7 +124,7 @@ TSC_ERROR = re.compile(r"^(?P<file>[^(\s]+)\((?P<line>\d+),\d+\): error (?P<msg>
 def tsc() -> tuple[list[str], list[str]]:
     """One strict compile of the client, run.ts and contract.ts (emitting out/js); answers the
     errors outside contract.ts and the contract's assertions that do not hold."""
-    done = sh(["npx", "tsc", "--strict", "-p", "tsconfig.json"])
+    done = sh([*NPX, "tsc", "--strict", "-p", "tsconfig.json"])
     contract_src = (WORK / "contract.ts").read_text().splitlines()
     errors, broken = [], []
     for line in done.stdout.splitlines():
@@ -274,7 +276,7 @@ def wait_ready(base: str, server: subprocess.Popen, seconds: float) -> bool:  # 
 
 
 def redocly() -> tuple[bool, str]:
-    cmd = ["npx", "redocly", "lint", str(SPEC), "--config", str(ROOT / "redocly.yaml")]
+    cmd = [*NPX, "redocly", "lint", str(SPEC), "--config", str(ROOT / "redocly.yaml")]
     cmd += ["--format", "json", "--max-problems", "100000"]
     done = sh(
         cmd, env=dict(os.environ, REDOCLY_TELEMETRY="off", REDOCLY_SUPPRESS_UPDATE_NOTICE="true")
