@@ -220,6 +220,7 @@ def _security(doc: dict[str, Any]) -> None:
     for ops in doc["paths"].values():
         for op in ops.values():
             if "security" not in op:
+                op["security"] = []  # public (health, the token endpoint): said, not implied
                 continue
             security: list[dict[str, list[str]]] = [{PASSWORD_SCHEME: []}]
             scope = CLIENT_OPERATION_SCOPES.get(op["operationId"])
