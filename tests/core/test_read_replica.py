@@ -95,7 +95,7 @@ async def _active_children(ra: ReplicaApp, before: int | None) -> httpx.Response
 
 
 async def _one_more_child(ra: ReplicaApp) -> int:
-    before = (await _active_children(ra, None)).json()["children"]["active"]
+    before = (await _active_children(ra, None)).json()["children"]["active"]["value"]
     async with ra.primary_session() as s:
         await make_child(s, ra.settings, VILLAGE)
     return int(before)
@@ -115,7 +115,7 @@ REPLICA_READS: list[ReplicaRead] = [
         "statistics summary",
         _one_more_child,
         _active_children,
-        lambda r, before: r.json()["children"]["active"] > before,
+        lambda r, before: r.json()["children"]["active"]["value"] > before,
     ),
 ]
 

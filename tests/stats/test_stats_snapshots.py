@@ -11,10 +11,14 @@ from sqlalchemy import select, update
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.child import Child
 from childprotect_api.models.stats import CountySnapshot
+from childprotect_api.services.duties import duties
 from childprotect_api.services.periodic import periodic_jobs
 from childprotect_api.services.stats import snapshots as stats_snapshots
 from childprotect_api.services.stats.metrics import DEFS, METRICS
-from tests.conftest import COUNTY, COUNTY_OTHER, VILLAGE
+from tests.activities.activity_helpers import SITES, site_body
+from tests.care.care_support import CASES, PAIRINGS, case_body, pairing_body
+from tests.conftest import COUNTY, COUNTY_OTHER, VILLAGE, VILLAGE_OTHER_COUNTY
+from tests.factories import make_child
 from tests.stats import stats_support as data
 
 PROVINCE = "62"
@@ -118,3 +122,87 @@ async def test_a_province_with_no_county_counts_zero(client, world):
     r = await client.get("/api/v1/stats/summary", params={"area": "00"}, headers=admin)
     assert r.status_code == 200, r.text
     assert r.json()["children"]["active"] == {"value": 0, "suppressed": None}
+
+
+# The groups of the care work and the sites that cities and the province add up from the
+# county snapshots (the rest of the care-work figures count the period: read live).
+SNAPSHOT_CARE = [m for m in METRICS if DEFS[m].group in ("care", "cases", "duties", "sites")]
+
+
+async def _care_work(client, county, session, settings):  # type: ignore[no-untyped-def]
+    """Pairings, a case and duties in the county; open sites in both counties."""
+    orange = await make_child(session, settings, VILLAGE, risk_level="orange")
+    red = await make_child(session, settings, VILLAGE, risk_level="red")
+    await make_child(session, settings, VILLAGE_OTHER_COUNTY, risk_level="red")
+    for c in (orange, red):
+        await duties.recompute(session, c)
+    await session.commit()
+    h = county["supervisor"].headers
+    r = await client.post(PAIRINGS, json=pairing_body(orange.id), headers=h)
+    assert r.status_code == 201, r.text
+    r = await client.post(CASES, json=case_body(red.id), headers=h)
+    assert r.status_code == 201, r.text
+    for who, area in (("officer", VILLAGE), ("officer_other_county", VILLAGE_OTHER_COUNTY)):
+        r = await client.post(SITES, json=site_body(area), headers=county[who].headers)
+        assert r.status_code == 201, r.text
+
+
+async def test_the_province_adds_up_its_counties_care_work_from_snapshots(
+    client, county, session, settings
+):
+    await _care_work(client, county, session, settings)
+    await _refresh(session)
+    admin = county["admin"]
+    province = await data.get(client, admin, "breakdown", area=PROVINCE, by="county",
+                              metric=SNAPSHOT_CARE, **data.period())  # fmt: skip
+    rows = {r["area_code"]: r["values"] for r in province["rows"]}
+    live = {
+        code: (
+            await data.get(
+                client,
+                admin,
+                "breakdown",
+                area=code,
+                by="township",
+                metric=SNAPSHOT_CARE,
+                **data.period(),
+            )
+        )["total"]["values"]
+        for code in (COUNTY, COUNTY_OTHER)
+    }
+    assert rows == live  # each county's row is its live figures
+    assert live[COUNTY]["care.paired"] == 1 and live[COUNTY]["cases.open"] == 1
+    assert live[COUNTY_OTHER]["care.red"] == 1 and live[COUNTY_OTHER]["sites.open"] == 1
+    summary = await data.get(client, admin, "summary", area=PROVINCE, **data.period())
+    for m in SNAPSHOT_CARE:
+        if DEFS[m].additive:
+            total = sum(v[m] for v in live.values())
+            assert province["total"]["values"][m] == total, m
+    care = summary["care"]
+    assert care["paired"] == 1 and care["red"] == live[COUNTY]["care.red"] + 1
+    assert care["cases_open"] == 1
+    assert care["duties_open"] == live[COUNTY]["duties.open"] + live[COUNTY_OTHER]["duties.open"]
+    assert summary["activities"]["sites_open"] == 2
+
+    # The province reads the snapshots: a case opened since shows at the next refresh.
+    orange = select(Child.id).where(Child.area_code == VILLAGE, Child.risk_level == "orange")  # type: ignore[arg-type]
+    child_id = (await session.execute(orange)).scalars().first()
+    r = await client.post(CASES, json=case_body(child_id), headers=county["supervisor"].headers)
+    assert r.status_code == 201, r.text
+    stale = await data.get(client, admin, "summary", area=PROVINCE, **data.period())
+    assert stale["care"]["cases_open"] == 1
+    await _refresh(session)
+    fresh = await data.get(client, admin, "summary", area=PROVINCE, **data.period())
+    assert fresh["care"]["cases_open"] == 2
+
+
+async def test_a_snapshot_without_the_care_figures_is_recomputed(client, county, session, settings):
+    """A snapshot stored before the care groups were added is not summed as zeros."""
+    await _care_work(client, county, session, settings)
+    await _refresh(session)
+    for snap in (await session.execute(select(CountySnapshot))).scalars().all():
+        snap.figures = {k: v for k, v in snap.figures.items() if DEFS[k].group == "children"}
+    await session.commit()
+    body = await data.get(client, county["admin"], "summary", area=PROVINCE, **data.period())
+    assert body["care"]["paired"] == 1 and body["care"]["cases_open"] == 1
+    assert body["activities"]["sites_open"] == 2

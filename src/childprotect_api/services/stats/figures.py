@@ -81,24 +81,29 @@ async def _run_groups(
 ) -> list[Rows]:
     """The children's pass is most of the time of an area's figures: it runs on a second
     connection while the other groups run one after the other on this one; where the children
-    come from the county snapshots (cities, the province), the children reached by activities
-    (distinct named children of every county) take that place. (Two snapshots a few
-    milliseconds apart: statistics tolerate it, as they tolerate a replica's lag.)"""
-    heavy = next((g for g in ("children", "reach") if g in groups), None)
-    if heavy is None or len(groups) == 1 or session.bind is None:
+    come from the county snapshots (cities, the province), the period's distinct children
+    (reached by activities, visited: each a pass over the province's period) take that place,
+    each on a connection of its own. (Snapshots a few milliseconds apart: statistics tolerate
+    it, as they tolerate a replica's lag.)"""
+    if "children" in groups:
+        heavy = ["children"]
+    else:
+        heavy = [g for g in ("reach", "visited") if g in groups]
+    if not heavy or len(groups) == 1 or session.bind is None:
         return [await queries.run(session, g, params) for g in groups]
-    rest = [g for g in groups if g != heavy]
+    rest = [g for g in groups if g not in heavy]
+    bind = session.bind
 
-    async def first_group() -> Rows:
-        async with AsyncSession(session.bind, expire_on_commit=False) as other:
+    async def alone(group: str) -> Rows:
+        async with AsyncSession(bind, expire_on_commit=False) as other:
             await queries.prepare(other)
-            return await queries.run(other, heavy, params)
+            return await queries.run(other, group, params)
 
     async def others() -> list[Rows]:
         return [await queries.run(session, g, params) for g in rest]
 
-    first, then = await asyncio.gather(first_group(), others())
-    return [first, *then]
+    found, then = await asyncio.gather(asyncio.gather(*(alone(g) for g in heavy)), others())
+    return [*found, *then]
 
 
 async def compute_trend(

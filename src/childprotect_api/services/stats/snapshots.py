@@ -1,15 +1,18 @@
 """County snapshots (models/stats.py): what a city or province figure adds up instead of
 reading every child of the province.
 
-A snapshot holds a county's figures of the children, agreements and subsidies groups that do
-not depend on the period (children by category and risk level, visit coverage, agreement
-coverage and counts, subsidies), as of when it was computed, and the days its children were
+A snapshot holds a county's figures of the groups that do not depend on the period (children
+by category and risk level, visit coverage, agreement coverage and counts, subsidies; the care
+work's pairing and intervention coverage, open cases and open duties; open sites), as of when
+it was computed, and the days its children were
 registered and closed, from which any period's registrations and closings (and the trend of
 active children) are summed exactly as of that moment. A periodic job recomputes every county
 (`refresh`, each county through the same statements as a county's own summary); an area
 above the county reads the snapshots and computes in the request any county whose snapshot
-is missing or older than `MAX_AGE`. Visits made, reports, the workforce are read live for
-every area (they are cheap at any size)."""
+is missing or older than `MAX_AGE`, or that lacks a figure of these groups (one stored before
+the group was added). Visits made, reports, the workforce and every figure of the period
+(measures done, decisions, removals, payments, children visited, activities, children
+reached) are read live for every area."""
 
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ from childprotect_api.services.stats import queries
 from childprotect_api.services.stats.metrics import DEFS
 from childprotect_api.services.stats.queries import Figures, Rows
 
-GROUPS = ("children", "agreements", "subsidies")
+# Groups whose figures are all as of now (services/stats/metrics.py): summed from snapshots.
+GROUPS = ("children", "agreements", "subsidies", "care", "cases", "duties", "sites")
 INTERVAL_SECONDS = 300.0
 MAX_AGE = timedelta(minutes=30)
 _LOCK_KEY = 0x43505353  # "CPSS"
@@ -133,10 +137,15 @@ async def _snapshots(
     out = []
     for county in counties:
         snap = stored.get(county)
-        if snap is None or now - snap.computed_at > MAX_AGE:
+        if snap is None or now - snap.computed_at > MAX_AGE or not _complete(snap):
             snap = await compute_county(session, county, now, today)
         out.append(snap)
     return out
+
+
+def _complete(snap: CountySnapshot) -> bool:
+    """Holds figures of every group (one stored before a group was added does not)."""
+    return {DEFS[n].group for n in snap.figures if n in DEFS} >= set(GROUPS)
 
 
 def _period_figures(snap: CountySnapshot, lo: str, hi: str) -> Figures:
