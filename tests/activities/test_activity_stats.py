@@ -299,7 +299,7 @@ async def test_trend_and_export(client, world, session, settings):
     col = header.index(DEFS["activities.sessions"].label_zh)
     assert header[col] == "期内关爱服务活动场次" and total[col] == "6"
     assert total[header.index("儿童主任和儿童督导员培训率")] == "0.0"
-    assert total[header.index("期内关爱服务覆盖儿童数(去重)")] == "5"
+    assert total[header.index("期内关爱服务覆盖儿童数（去重）")] == "5"
 
 
 async def test_bad_input_and_scope(client, world):

@@ -48,6 +48,7 @@ async def test_every_get_route_answers_an_auditor_as_the_readme_says(client, wor
         if "get" not in ops:
             continue
         url = re.sub(r"\{code\}", VILLAGE, path)
+        url = url.replace("{kind}", "children")  # an enum: a uuid would answer 422 first
         url = re.sub(r"\{[a-z_]+\}", str(uuid.uuid4()), url)
         r = await client.get(url, headers=auditor)
         assert r.status_code < 500, (path, r.text)

@@ -22,7 +22,7 @@ from childprotect_api.models.benefit import (
 )
 from childprotect_api.schemas.activity import AMOUNT_PATTERN, money
 
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"
 MAX_PAYMENTS = 500
 
 

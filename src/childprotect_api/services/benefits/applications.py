@@ -57,7 +57,7 @@ _OPEN = (ApplicationStatus.submitted.value, ApplicationStatus.agreed.value)
 PROPOSED_BASIS = "登记或导入时申报 / declared at registration or import"
 
 
-def _event(
+def event(
     app: CategoryApplication, kind: ApplicationEventKind, by: uuid.UUID | None, note: str | None
 ) -> CategoryApplicationEvent:
     return CategoryApplicationEvent(
@@ -110,7 +110,7 @@ async def create_application(
         if again is None or again.content_hash != print_:
             raise Conflict("this id is already in use", code="id_conflict") from None
         return again, False
-    session.add(_event(app, ApplicationEventKind.filed, scope.user_id, data.basis))
+    session.add(event(app, ApplicationEventKind.filed, scope.user_id, data.basis))
     await audit.record(session, scope, "create", RESOURCE, app.id, app.area_code)
     await session.refresh(app)
     return app, True
@@ -169,12 +169,12 @@ async def on_registration(
             app.decided_by, app.decided_at = scope.user_id, now
             session.add(app)
             await session.flush()
-            session.add(_event(app, ApplicationEventKind.recorded, scope.user_id, None))
+            session.add(event(app, ApplicationEventKind.recorded, scope.user_id, None))
         else:
             app = _new(child, app_id, category, PROPOSED_BASIS, scope.user_id, "")
             session.add(app)
             await session.flush()
-            session.add(_event(app, ApplicationEventKind.filed, scope.user_id, PROPOSED_BASIS))
+            session.add(event(app, ApplicationEventKind.filed, scope.user_id, PROPOSED_BASIS))
         await audit.record(session, scope, "create", RESOURCE, app.id, app.area_code)
     if granting:
         return declared
@@ -227,7 +227,7 @@ async def review_application(
     app.reviewed_by, app.reviewed_at, app.review_note = scope.user_id, utcnow(), data.note
     _step(app)
     kind = ApplicationEventKind.agreed if agreed else ApplicationEventKind.returned
-    session.add(_event(app, kind, scope.user_id, data.note))
+    session.add(event(app, kind, scope.user_id, data.note))
     await audit.record(session, scope, "update", RESOURCE, app.id, app.area_code)
     await session.refresh(app)
     return app
@@ -261,7 +261,7 @@ async def decide_application(
     app.decided_by, app.decided_at, app.decision_note = scope.user_id, utcnow(), data.note
     _step(app)
     kind = ApplicationEventKind.approved if approve else ApplicationEventKind.rejected
-    session.add(_event(app, kind, scope.user_id, data.note))
+    session.add(event(app, kind, scope.user_id, data.note))
     await audit.record(session, scope, "update", RESOURCE, app.id, app.area_code)
     await session.refresh(app)
     return app

@@ -26,6 +26,7 @@ from childprotect_api.models.benefit import (
 )
 from childprotect_api.models.child import Child
 from childprotect_api.models.user import User
+from childprotect_api.services.benefits import applications
 from childprotect_api.services.demo.county import DEMO_COUNTY
 
 _NS = uuid.UUID("0d6c3f7e-22a1-4b57-8f7c-6a9e3d2b2022")
@@ -53,19 +54,6 @@ def _id(kind: str, i: int | str) -> uuid.UUID:
 async def _user(session: AsyncSession, username: str) -> User | None:
     stmt = select(User).where(col(User.username) == username)
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-def _event(
-    app: CategoryApplication, kind: ApplicationEventKind, by: uuid.UUID | None, note: str | None
-) -> CategoryApplicationEvent:
-    return CategoryApplicationEvent(
-        application_id=app.id,
-        county_code=app.county_code,
-        area_code=app.area_code,
-        kind=kind.value,
-        by=by,
-        note=note,
-    )
 
 
 async def load(session: AsyncSession) -> None:
@@ -110,7 +98,7 @@ async def _pre_existing(session: AsyncSession, children: list[Child]) -> None:
             )
             session.add(app)
             await session.flush()
-            session.add(_event(app, ApplicationEventKind.recorded, None, None))
+            session.add(applications.event(app, ApplicationEventKind.recorded, None, None))
 
 
 def _application(

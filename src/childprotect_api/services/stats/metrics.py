@@ -474,7 +474,7 @@ def _decisions() -> Iterable[MetricDef]:
         "payments.amount",
         MetricKind.amount,
         "payments",
-        "期内发放金额合计(元)",
+        "期内发放金额合计（元）",
         "Paid in the period (yuan)",
         parts=("payments.recipients",),
         period=True,
@@ -492,7 +492,7 @@ def _decisions() -> Iterable[MetricDef]:
             f"payments.amount.{k.value}",
             MetricKind.amount,
             "payments",
-            f"期内{_zh('payment_kind', k.value)}发放金额(元)",
+            f"期内{_zh('payment_kind', k.value)}发放金额（元）",
             f"Paid (yuan): {_en('payment_kind', k.value)}",
             parts=(f"payments.recipients.{k.value}",),
             period=True,
@@ -564,14 +564,14 @@ def _activities() -> Iterable[MetricDef]:
         "activities.amount",
         MetricKind.spent,
         "activities",
-        "期内关爱服务活动支出金额(元)",
+        "期内关爱服务活动支出金额（元）",
         "Amount spent on care activities in the period (yuan)",
         **kw,  # type: ignore[arg-type]
     )
     yield _count(
         "activities.children_reached",
         "reach",
-        "期内关爱服务覆盖儿童数(去重)",
+        "期内关爱服务覆盖儿童数（去重）",
         "Distinct children named by an activity held in the period",
         period=True,
     )
