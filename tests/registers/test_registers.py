@@ -81,7 +81,8 @@ async def test_the_list_names_each_register_and_its_columns(client, world):
     assert r.status_code == 200, r.text
     kinds = {k["kind"]: k for k in r.json()}
     assert set(kinds) == {
-        "children", "visits", "agreements", "pairings", "cases", "activities", "reports"
+        "children", "visits", "agreements", "pairings", "cases", "activities", "payments",
+        "reports",
     }  # fmt: skip
     first = kinds["children"]["columns"][:4]
     assert [(c["key"], c["label_zh"]) for c in first] == [
@@ -89,6 +90,7 @@ async def test_the_list_names_each_register_and_its_columns(client, world):
     ]  # fmt: skip
     r = await client.get(REGISTERS_URL, headers=world["supervisor"].headers)
     assert "reports" not in {k["kind"] for k in r.json()}
+    assert "payments" in {k["kind"] for k in r.json()}
     r = await client.get(REGISTERS_URL, headers=world["director"].headers)
     assert r.status_code == 403
 

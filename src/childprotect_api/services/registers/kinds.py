@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, func, select
 
 from childprotect_api.models.activity import Activity
 from childprotect_api.models.agreement import Agreement
+from childprotect_api.models.benefit import BenefitPayment
 from childprotect_api.models.care import Case, Pairing
 from childprotect_api.models.child import Child
 from childprotect_api.models.report import Report
@@ -48,6 +49,7 @@ PAIRINGS = _t(Pairing)
 CASES = _t(Case)
 ACTIVITIES = _t(Activity)
 REPORTS = _t(Report)
+PAYMENTS = _t(BenefitPayment)
 
 
 @dataclass(frozen=True)
@@ -413,8 +415,65 @@ _REPORTS = RegisterKind(
     ),
 )
 
+
+def _payment_type(r: Any, _c: Any) -> str:
+    return "月度" if r.period is not None else "一次性"
+
+
+def _entered_by(r: Any, c: Any) -> str | None:
+    """The officer who wrote the payment, or the integration (a `subsidies:write` client)."""
+    if r.created_by_client is not None:
+        return "数据接口"
+    return c.user(r.created_by)
+
+
+_PAYMENTS = RegisterKind(
+    name="payments",
+    zh="补贴发放台账",
+    en="Benefit payments",
+    table=PAYMENTS,
+    query=lambda: _with_child(PAYMENTS).add_columns(
+        CHILDREN.c.categories.label("child_categories")
+    ),
+    # As the statistics count a payment (services/stats/queries.py): a monthly one on the
+    # first day of its month, a one-off on the day it was paid.
+    period=func.coalesce(PAYMENTS.c.paid_on, PAYMENTS.c.month),
+    period_zh="发放月份（一次性发放为发放日期）",
+    order=PAYMENTS.c.month,
+    columns=(
+        SEQ,
+        *area_cols(),
+        *_child_cols(),
+        Column(
+            "child_categories",
+            "儿童类别",
+            "Child's categories",
+            lambda r, _c: labels("child_category", r.child_categories),
+        ),
+        enum_col("kind", "发放项目", "Kind", "payment_kind"),
+        Column("payment_type", "发放类型", "Monthly or one-off", _payment_type),
+        Column("month", "所属月份", "Month", lambda r, _c: r.month.strftime("%Y-%m")),
+        col("paid_on", "发放日期", "Paid on"),
+        col("amount", "金额（元）", "Amount (yuan)"),
+        col("note", "备注", "Note"),
+        Column("entered_by", "录入人", "Entered by", _entered_by),
+        col("created_at", "录入时间", "Entered at"),
+        col("id", "发放编号", "Payment id", lambda r, _c: str(r.id)),
+    ),
+)
+
 REGISTERS: dict[str, RegisterKind] = {
-    k.name: k for k in (_CHILDREN, _VISITS, _AGREEMENTS, _PAIRINGS, _CASES, _ACTIVITIES, _REPORTS)
+    k.name: k
+    for k in (
+        _CHILDREN,
+        _VISITS,
+        _AGREEMENTS,
+        _PAIRINGS,
+        _CASES,
+        _ACTIVITIES,
+        _PAYMENTS,
+        _REPORTS,
+    )
 }
 
 # Kept for the formatters some columns use directly.
