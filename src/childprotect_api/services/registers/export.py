@@ -2,10 +2,9 @@
 read from one snapshot, and the file written as the rows arrive.
 
 Constant memory, whatever the number of records: the rows come from a server-side cursor in
-batches of BATCH; CSV is written and sent batch by batch; XLSX is written by openpyxl's
-write-only workbook (each row goes to a temporary file as it is appended; the workbook is
-zipped into another temporary file and sent from there). Every cell goes through
-core/cells.py: text is text, never a formula.
+batches of BATCH; CSV is written and sent batch by batch; XLSX is written by sheet.py (each batch
+deflated into the workbook, a temporary file, as it arrives; the file is sent from there once
+complete). Text is text, never a formula: core/cells.py for CSV, inline strings in XLSX.
 
 The audit: the records are counted up front, in the same REPEATABLE READ snapshot the
 cursor then reads, and the audit event (with that count) is written in the request's own
@@ -25,9 +24,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from anyio import to_thread
-from openpyxl import Workbook
-from openpyxl.styles import Font
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy import Date, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +36,7 @@ from childprotect_api.security.scope import Action, Scope, in_scope
 from childprotect_api.services.children.rules import CHINA_TZ
 from childprotect_api.services.registers.columns import Cell, Context
 from childprotect_api.services.registers.kinds import CHILDREN, REGISTERS, SEQ, RegisterKind
+from childprotect_api.services.registers.sheet import SheetWriter
 
 BATCH = 1000
 CHUNK = 64 * 1024
@@ -161,13 +158,13 @@ class Export:
 
     async def xlsx_chunks(self) -> AsyncIterator[bytes]:
         try:
-            wb = Workbook(write_only=True)
-            ws = wb.create_sheet(self.plan.kind.zh[:31])
-            ws.append([_bold(ws, h) for h in self.headers()])
-            async for batch in self.rows():
-                await to_thread.run_sync(_append, ws, batch)
             with tempfile.TemporaryFile() as f:
-                await to_thread.run_sync(wb.save, f)
+                headers = self.headers()
+                sheet = SheetWriter(f, self.plan.kind.zh, len(headers))
+                sheet.header(headers)
+                async for batch in self.rows():
+                    await to_thread.run_sync(sheet.rows, batch)
+                await to_thread.run_sync(sheet.close)
                 f.seek(0)
                 while chunk := await to_thread.run_sync(f.read, CHUNK):
                     yield chunk
@@ -181,17 +178,6 @@ def _csv_lines(rows: list[list[Cell]]) -> bytes:
     for row in rows:
         writer.writerow(cells.csv_row(row))
     return out.getvalue().encode()
-
-
-def _bold(ws: WriteOnlyWorksheet, value: str) -> Any:
-    cell = cells.xlsx_cell(ws, value)
-    cell.font = Font(bold=True)
-    return cell
-
-
-def _append(ws: WriteOnlyWorksheet, batch: list[list[Cell]]) -> None:
-    for row in batch:
-        ws.append(cells.xlsx_row(ws, row))
 
 
 async def _context(session: AsyncSession, p: Plan, data_key: str) -> Context:

@@ -427,6 +427,8 @@ def _entered_by(r: Any, c: Any) -> str | None:
     return c.user(r.created_by)
 
 
+_PAID_DAY = func.coalesce(PAYMENTS.c.paid_on, PAYMENTS.c.month)
+
 _PAYMENTS = RegisterKind(
     name="payments",
     zh="补贴发放台账",
@@ -437,9 +439,9 @@ _PAYMENTS = RegisterKind(
     ),
     # As the statistics count a payment (services/stats/queries.py): a monthly one on the
     # first day of its month, a one-off on the day it was paid.
-    period=func.coalesce(PAYMENTS.c.paid_on, PAYMENTS.c.month),
+    period=_PAID_DAY,
     period_zh="发放月份（一次性发放为发放日期）",
-    order=PAYMENTS.c.month,
+    order=_PAID_DAY,
     columns=(
         SEQ,
         *area_cols(),
