@@ -1,21 +1,26 @@
 """Registers (台账) of one county: the children register (every active child, ID numbers in
-full for a stated purpose, so each is decrypted) and the visits register of the last year,
-as XLSX and CSV, through the same code the endpoint runs (services/registers/export.py:
-plan, snapshot and count, cursor batches, the streaming writers). Prints per export the
-rows, the file size, the time, the peak of Python's heap during the export (tracemalloc, a
-second run: tracing slows Python down) and the process's peak RSS so far.
+full for a stated purpose, so each is decrypted), the visits register of the last year and
+the payments register of the last year (a monthly allowance to each recipient for twelve
+months, and one-off education grants), as XLSX and CSV, through the same code the endpoint
+runs (services/registers/export.py: plan, snapshot and count, cursor batches, the streaming
+writers). Prints per export the rows, the file size, the wall time, the process's CPU time
+(steadier than wall time on a shared machine), the peak of Python's heap during the export
+(tracemalloc, a second run: tracing slows Python down) and the process's peak RSS so far,
+and the load averages.
 
 Constant memory shows as the same heap peak at `tiny` (3,000 children) and `county`
-(50,000 children, about 175,000 visits in the year).
+(50,000 children, about 314,000 visits and 120,000 payments in the year).
 
     python -m bench.registers --scale county     # a 50,000-child county (a few minutes)
     python -m bench.registers --scale tiny       # CI (bench/smoke.py)
+    python -m bench.registers --scale county --reuse --kinds visits --formats xlsx
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import time
@@ -47,6 +52,7 @@ class Result:
     rows: int
     size: int
     seconds: float
+    cpu: float
     heap_peak: int
     rss_peak: int
 
@@ -77,9 +83,74 @@ async def _id_numbers(url: str) -> None:
         await conn.close()
 
 
+# Who is paid what each month: the benefit categories datagen gives (orphans are rare in it).
+MONTHLY = (
+    ("orphan", "orphan_allowance", "1400.00"),
+    ("de_facto_unsupported", "de_facto_allowance", "1050.00"),
+    ("low_income", "low_income", "380.00"),
+)
+
+
+async def _payments(url: str) -> int:
+    """A year of payments (the twelve months before this one) in every county: each child of
+    a benefit category paid that category's allowance monthly, and one in five of them a
+    one-off education grant in September; made in PostgreSQL, like datagen's records."""
+    conn = await datagen.connect(url)
+    try:
+        first = today().replace(day=1)
+        start = (first - timedelta(days=365)).replace(day=1)
+        async with conn.transaction():
+            for category, kind, amount in MONTHLY:
+                await conn.execute(
+                    """
+                    INSERT INTO benefit_payments (id, child_id, county_code, area_code, kind,
+                        period, paid_on, month, amount, content_hash)
+                    SELECT gen_random_uuid(), c.id, c.county_code, c.area_code, $2::text,
+                        to_char(m, 'YYYY-MM'), NULL, m::date, $3::numeric,
+                        md5(c.id::text || $2::text || m::text)
+                    FROM children c
+                    CROSS JOIN generate_series($4::date, $5::date - 1, interval '1 month') m
+                    WHERE c.status = 'active' AND $1 = ANY(c.categories)
+                    """,
+                    category,
+                    kind,
+                    amount,
+                    start,
+                    first,
+                )
+            september = start.replace(month=9) if start.month <= 9 else first.replace(month=9)
+            await conn.execute(
+                """
+                INSERT INTO benefit_payments (id, child_id, county_code, area_code, kind,
+                    period, paid_on, month, amount, content_hash)
+                SELECT gen_random_uuid(), c.id, c.county_code, c.area_code, 'education_grant',
+                    NULL, $1::date + (abs(hashtext(c.id::text)) % 20), $1::date, 3100.00,
+                    md5(c.id::text || 'education_grant')
+                FROM children c
+                WHERE c.status = 'active'
+                  AND c.categories
+                      && ARRAY['orphan', 'de_facto_unsupported', 'low_income']::varchar[]
+                  AND abs(hashtext(c.id::text)) % 5 = 0
+                """,
+                september,
+            )
+        await conn.execute("ANALYZE benefit_payments")
+        return int(await conn.fetchval("SELECT count(*) FROM benefit_payments"))
+    finally:
+        await conn.close()
+
+
+async def _has_payments(url: str) -> bool:
+    conn = await datagen.connect(url)
+    try:
+        return bool(await conn.fetchval("SELECT EXISTS (SELECT FROM benefit_payments)"))
+    finally:
+        await conn.close()
+
+
 async def _one(db: Database, scope: Scope, kind: str, fmt: str, traced: bool) -> Result:
     end = today()
-    start = end - timedelta(days=364) if kind == "visits" else None
+    start = end - timedelta(days=364) if kind in ("visits", "payments") else None
     purpose = "核对花名册（bench）" if kind == "children" else None
     async with db.sessionmaker() as session:
         p = await registers.plan(
@@ -87,19 +158,19 @@ async def _one(db: Database, scope: Scope, kind: str, fmt: str, traced: bool) ->
         )
     if traced:
         tracemalloc.start()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     export = await registers.open_export(db, p, SETTINGS_KEY)
     chunks = export.xlsx_chunks() if fmt == "xlsx" else export.csv_chunks()
     size = 0
     async for chunk in chunks:
         size += len(chunk)
-    seconds = time.perf_counter() - began
+    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     heap = 0
     if traced:
         heap = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return Result(kind, fmt, export.count, size, seconds, heap, rss)
+    return Result(kind, fmt, export.count, size, seconds, cpu, heap, rss)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -114,22 +185,29 @@ async def run(args: argparse.Namespace) -> int:
         data = await datagen.generate(url, scale)
         datagen.log("ID numbers for every child")
         await _id_numbers(url)
+    if not await _has_payments(url):
+        datagen.log(f"a year of payments: {await _payments(url):,}")
     county = data.counties[0]
     db = Database.create(url, command_timeout=None)
     scope = Scope("user", uuid.uuid4(), "county_officer", county)
     mb = 1024 * 1024
     print(f"\nregisters of county {county} ({scale.name}: {data.children:,} children)")
     print(
-        f"{'register':<10} {'fmt':<5} {'rows':>8} {'MB':>7} {'s':>7} {'heap MB':>8} {'RSS MB':>7}"
+        f"{'register':<10} {'fmt':<5} {'rows':>8} {'MB':>7} {'s':>7} {'cpu s':>7} "
+        f"{'heap MB':>8} {'RSS MB':>7}  load"
     )
     try:
-        for kind in ("children", "visits"):
-            for fmt in ("csv", "xlsx"):
+        for kind in args.kinds.split(","):
+            for fmt in args.formats.split(","):
                 r = await _one(db, scope, kind, fmt, traced=False)
-                traced = await _one(db, scope, kind, fmt, traced=True)
+                load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+                heap = "-"
+                if not args.no_trace:
+                    traced = await _one(db, scope, kind, fmt, traced=True)
+                    heap = f"{traced.heap_peak / mb:.1f}"
                 print(
                     f"{r.kind:<10} {r.fmt:<5} {r.rows:>8,} {r.size / mb:>7.1f} "
-                    f"{r.seconds:>7.1f} {traced.heap_peak / mb:>8.1f} {r.rss_peak / mb:>7.0f}",
+                    f"{r.seconds:>7.1f} {r.cpu:>7.1f} {heap:>8} {r.rss_peak / mb:>7.0f}  {load}",
                     flush=True,
                 )
     finally:
@@ -145,6 +223,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", default=None, help="the database to (re)build and use")
     p.add_argument("--reuse", action="store_true", help="keep a dataset of this scale if present")
     p.add_argument("--drop", action="store_true", help="drop the database afterwards")
+    p.add_argument("--kinds", default="children,visits,payments", help="registers, comma-separated")
+    p.add_argument("--formats", default="csv,xlsx", help="csv, xlsx or both")
+    p.add_argument(
+        "--no-trace", action="store_true", help="skip the second, traced run (no heap peak)"
+    )
     return p
 
 

@@ -77,6 +77,9 @@ _TEXT = str.maketrans(
 )
 
 
+FLUSH = 100  # rows
+
+
 def column_letter(i: int) -> str:
     """0 -> A, 25 -> Z, 26 -> AA."""
     letters = ""
@@ -152,6 +155,9 @@ class SheetWriter:
                         f"{str(v).translate(table)}</t></is></c>"
                     )
             add("</row>")
+            if n % FLUSH == 0:  # a few hundred kB at a time, whatever the batch
+                self._sheet.write("".join(parts).encode())
+                parts.clear()
         self._row = n
         self._sheet.write("".join(parts).encode())
 
