@@ -1449,6 +1449,7 @@ class Target:
     child_ids: list[uuid.UUID]
     role: str = "village_director"
     sync_cursor: str = ""  # a changes-phase cursor: the page after it (`sync_changes_after`)
+    active_ids: list[uuid.UUID] = field(default_factory=list)  # children to visit (visit_put)
 
 
 async def _make_caller(
@@ -1497,7 +1498,24 @@ async def make_targets(url: str, settings: Settings, villages: list[str]) -> lis
             cursor = sync_feed.SyncCursor(
                 "c", user_id, "village_director", area, 0, 0, datetime.now(UTC)
             )
-            targets.append(Target(area, user_id, token, ids, sync_cursor=cursor.encode()))
+            active = await conn.fetch(
+                "SELECT id FROM children WHERE county_code = $1 AND area_code = $2 "
+                "AND status = 'active' AND created_at < now() - interval '1 day' "
+                "ORDER BY id LIMIT $3",
+                area[:6],
+                area,
+                REPEAT_EVERY,
+            )
+            targets.append(
+                Target(
+                    area,
+                    user_id,
+                    token,
+                    ids,
+                    sync_cursor=cursor.encode(),
+                    active_ids=[r["id"] for r in active],
+                )
+            )
         for role, length in (("township_supervisor", 9), ("county_officer", 6)):
             for area in sorted({t.area[:length] for t in targets if t.role == "village_director"}):
                 user_id, token = await _make_caller(conn, settings, role, area)
@@ -1621,11 +1639,12 @@ def requests_for(read: str, targets: list[Target], rng: random.Random) -> list[t
             # The village's children, each visit new (its id made, and its time taken, as
             # the request is sent: the child's last visit and due date move), and one in
             # REPEAT_EVERY a retry of a stored visit (same id, same content).
-            for cid in t.child_ids[:REPEAT_EVERY]:
+            for cid in t.active_ids:
                 new = Put(f"/api/v1/visits/{NEW_ID}", _visit_put_body(cid, VISITED_NOW))
                 out += [(new, t.token)] * (REPEAT_EVERY - 1)
                 at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-                retry = Put(f"/api/v1/visits/{_random_id(rng)}", _visit_put_body(cid, at))
+                # (a new id for each run: the run before stored its own retries)
+                retry = Put(f"/api/v1/visits/{uuid.uuid4()}", _visit_put_body(cid, at))
                 out.append((retry, t.token))
         else:
             out.append(("/api/v1/children", t.token))
@@ -1634,10 +1653,6 @@ def requests_for(read: str, targets: list[Target], rng: random.Random) -> list[t
         out.sort(key=lambda r: NEW_ID not in getattr(r[0], "path", ""))
         out[1:] = rng.sample(out[1:], len(out) - 1)
     return out  # type: ignore[return-value]
-
-
-def _random_id(rng: random.Random) -> uuid.UUID:
-    return uuid.UUID(int=rng.getrandbits(128), version=4)
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -2097,7 +2112,8 @@ async def run(args: argparse.Namespace) -> int:
         f"\nbaseline comparison, scale={scale.name}: {dataset.children:,} children, "
         f"{dataset.visits:,} visits; callers {roles}; driver {driver}, "
         f"{args.connections} connections, {args.rounds} round(s) of {args.seconds:.0f} s per "
-        f"server and read; pool {args.pool_size}; {os.cpu_count()} CPUs",
+        f"server and read; pool {args.pool_size}; {os.cpu_count()} CPUs"
+        + ("; visit_put on the asyncio client" if "visit_put" in args.reads else ""),
         flush=True,
     )
     load_before = os.getloadavg()
