@@ -26,14 +26,30 @@ scope_filter) and INSERT the audit row(s), both only when the session holds. It 
 directors, township supervisors and county officers; tests/test_bench_baseline.py checks that
 it answers the API's JSON and audit rows for each, and that one statement goes over the wire
 per request. It is the floor the API's hot reads are measured against (targets: API /
-one-stmt throughput >= 0.6, p95 <= 1.5). Not yet in it: the sync changes page and the visit
-PUT (see docs/scaling.md, #23).
+one-stmt throughput >= 0.6, p95 <= 1.5; the visit PUT's throughput >= 0.5).
+
+It also serves the offline app's two hot paths, each in one statement: GET /sync/changes (the
+initial load's pages, with the horizon taken from the statement's own snapshot, and the
+changes after a cursor: the log rows, each record's current state or its tombstone, the audit
+rows of what is served, the same cursor, the same JSON with its `kind` discriminator; children
+and visits rendered as the API renders them, pairings, alerts, sites, activities and category
+applications from their rows by the API's own schemas; agreements, reports and cases not
+rendered: `_Unsupported`), and PUT /visits/{id} (one CTE chain: the retry answered from the
+stored visit when the content is the same, else the child locked FOR UPDATE, the visit row,
+the child's last visit and due date, the audit row, the outbox event; the change-log rows come
+from the tables' triggers, as for the API; the body validated and hashed by the API's own
+VisitCreate and content_hash). The same-statements baseline does not serve them ("—").
 
     child              GET /api/v1/children/{id}     (village director)
     worklist           GET /api/v1/worklist          (village director)
     worklist_township  GET /api/v1/worklist          (township supervisor; one-stmt only)
     worklist_county    GET /api/v1/worklist          (county officer; one-stmt only)
     children           GET /api/v1/children          (the default page: 50 children)
+    sync_changes       GET /api/v1/sync/changes      (the first page: 200 records; one-stmt only)
+    sync_changes_after GET /api/v1/sync/changes?cursor=  (a changes page after a cursor: 200
+                       log rows, seeded into each caller's village once; one-stmt only)
+    visit_put          PUT /api/v1/visits/{id}       (a new id per request, one in ten a retry
+                       answered 200; always on the asyncio client; one-stmt only)
 
 The servers run at once as uvicorn subprocesses with the same worker count and pool size;
 the load generator (wrk when installed, else a raw asyncio HTTP/1.1 client: httpx itself
@@ -48,7 +64,7 @@ the servers compete with them for the same cores (the output says so; the load a
 before and after is printed: figures from a loaded machine are not the targets' figures).
 Callers are users made for the run (bench_baseline_*) and removed afterwards; the reads write
 their audit rows, as the API does for every read of personal data (the audit log is
-append-only: they stay)."""
+append-only: they stay), and the visits they log stay with them (deactivated, not removed)."""
 
 from __future__ import annotations
 
@@ -1098,32 +1114,32 @@ ONE_SYNC_CHANGES = (
     "e AS (SELECT l.entity_type, l.entity_id, max(l.n) AS last, (array_agg(l.reason ORDER BY "
     "l.n DESC) FILTER (WHERE l.op = 'T'))[1] AS reason FROM l WHERE l.n <= @room::INTEGER "
     "GROUP BY l.entity_type, l.entity_id), "
-    f"cs AS (SELECT {CHILD_COLUMNS}, {_GONE.replace('k.', 'children.')} AS gone FROM children "
-    "WHERE children.id IN (SELECT e.entity_id FROM e WHERE e.entity_type = 'child') "
-    "AND {scope}), "
-    f"vs AS (SELECT visits.id, visits.area_code, {VISIT_ITEM_SQL} AS item, coalesce({_GONE}, "
-    "CASE WHEN NOT visits.is_current THEN 'superseded' END) AS gone FROM visits "
-    "JOIN children AS k ON k.id = visits.child_id WHERE visits.id IN (SELECT e.entity_id "
-    "FROM e WHERE e.entity_type = 'visit') AND {scope:visits}), "
+    # Each entity's current state, looked up by its key (a child in scope, kept or why not;
+    # a visit in scope, rendered, kept or why not), once: the audit and the answer read it.
+    f"cur AS (SELECT e.entity_type, e.entity_id, e.last, e.reason, {CHILD_COLUMNS}, "
+    f"CASE WHEN children.id IS NOT NULL THEN {_GONE.replace('k.', 'children.')} END "
+    "AS child_gone, v.item, v.gone AS visit_gone FROM e LEFT JOIN children ON "
+    "e.entity_type = 'child' AND children.id = e.entity_id AND {scope} "
+    f"LEFT JOIN LATERAL (SELECT {VISIT_ITEM_SQL} AS item, coalesce({_GONE}, CASE WHEN NOT "
+    "visits.is_current THEN 'superseded' END) AS gone FROM visits JOIN children AS k "
+    "ON k.id = visits.child_id WHERE e.entity_type = 'visit' AND visits.id = e.entity_id "
+    "AND {scope:visits}) AS v ON true), "
     f"os AS ({_OTHER_FOUND}), "
-    "served AS (SELECT 0 AS ord, e.last AS n, 'child' AS rtype, cs.id AS rid, "
-    "cs.area_code AS area FROM cs JOIN e ON e.entity_type = 'child' AND e.entity_id = cs.id "
-    "WHERE cs.gone IS NULL UNION ALL SELECT CASE os.t WHEN 'agreement' THEN 1 WHEN 'pairing' "
+    "served AS (SELECT 0 AS ord, cur.last AS n, 'child' AS rtype, cur.id AS rid, "
+    "cur.area_code AS area FROM cur WHERE cur.id IS NOT NULL AND cur.child_gone IS NULL "
+    "UNION ALL SELECT CASE os.t WHEN 'agreement' THEN 1 WHEN 'pairing' "
     "THEN 2 ELSE 3 END, e.last, os.t, os.id, os.area FROM os JOIN e ON e.entity_type = os.t "
     "AND e.entity_id = os.id WHERE os.gone IS NULL AND os.t IN ('agreement', 'pairing', "
     "'case')), "
-    "served_visits AS (SELECT 1 FROM vs WHERE vs.gone IS NULL), "
+    "served_visits AS (SELECT 1 FROM cur WHERE cur.item IS NOT NULL AND cur.visit_gone IS NULL), "
     f"{_SYNC_AUDIT} "
     f"{ONE_HEAD}, h.xmin::TEXT AS horizon, h.at AS horizon_at, "
     "(SELECT count(*) FROM l) AS fetched, (SELECT ROW(l.txid::TEXT, l.seq, l.changed_at) "
     "FROM l WHERE l.n <= @room::INTEGER ORDER BY l.n DESC LIMIT 1) AS last_row, "
-    "e.entity_type, e.entity_id, e.last, e.reason, vs.item, vs.gone AS visit_gone, "
-    "os.doc, os.gone AS other_gone, cs.gone AS child_gone, "
-    + ", ".join(f"cs.{c}" for c in _CHILD_NAMES)
-    + " FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN h ON true LEFT JOIN (e "
-    "LEFT JOIN cs ON e.entity_type = 'child' AND cs.id = e.entity_id "
-    "LEFT JOIN vs ON e.entity_type = 'visit' AND vs.id = e.entity_id "
-    "LEFT JOIN os ON os.t = e.entity_type AND os.id = e.entity_id) ON true ORDER BY e.last"
+    "cur.*, os.doc, os.gone AS other_gone "
+    "FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN h ON true LEFT JOIN (cur "
+    "LEFT JOIN os ON os.t = cur.entity_type AND os.id = cur.entity_id) ON true "
+    "ORDER BY cur.last"
 )
 
 _VISIT_COLUMNS = ", ".join(f"visits.{c.name}" for c in Visit.__table__.columns)  # type: ignore[attr-defined]
@@ -2172,9 +2188,9 @@ def parser() -> argparse.ArgumentParser:
         "--reads",
         type=_reads,
         default=list(ONE_READS),
-        help="child,worklist,worklist_township,worklist_county,children (and health: no "
-        "database, see EXTRA_READS); the same-statements baseline serves the first three "
-        "village reads only",
+        help="child,worklist,worklist_township,worklist_county,children,sync_changes,"
+        "sync_changes_after,visit_put (and health: no database, see EXTRA_READS); the "
+        "same-statements baseline serves the first three village reads only",
     )
     p.add_argument("--driver", choices=("auto", "wrk", "asyncio"), default="auto")
     p.add_argument(

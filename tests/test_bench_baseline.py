@@ -4,6 +4,7 @@ same audit rows and answers the same JSON. These tests hold it to that."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -414,3 +415,21 @@ async def test_the_one_statement_visit_put_and_sync_keep_scope_and_sessions(
             ).status_code == 401  # fmt: skip
     assert len(await _audit_rows(session)) == before
     assert await _rows(session, "SELECT count(*) FROM sync_changes") == log_before
+
+
+def test_the_visit_put_requests_are_new_visits_and_some_retries():
+    """Each visit PUT of the load is a new visit (a new id and time as it is sent), but one
+    in REPEAT_EVERY, a retry of a stored visit (same id, same content: answered 200)."""
+    children = [uuid.uuid4() for _ in range(3)]
+    target = baseline.Target(VILLAGE, uuid.uuid4(), "t", [], active_ids=children)
+    reqs = baseline.requests_for("visit_put", [target], random.Random(1))
+    puts = [p for p, _ in reqs]
+    assert len(puts) == 3 * baseline.REPEAT_EVERY and baseline.NEW_ID in puts[0].path
+    retries = [p for p in puts if baseline.NEW_ID not in p.path]
+    assert len(retries) == 3 and len({p.path for p in retries}) == 3
+    new = puts[0]
+    sent = [baseline._request_bytes(new, "t") for _ in range(2)]
+    assert sent[0] != sent[1] and baseline.NEW_ID.encode() not in sent[0]
+    assert baseline.VISITED_NOW.encode() not in sent[0]
+    assert baseline._request_bytes(retries[0], "t") == baseline._request_bytes(retries[0], "t")
+    assert sent[0].startswith(b"PUT /api/v1/visits/")
