@@ -26,14 +26,30 @@ scope_filter) and INSERT the audit row(s), both only when the session holds. It 
 directors, township supervisors and county officers; tests/test_bench_baseline.py checks that
 it answers the API's JSON and audit rows for each, and that one statement goes over the wire
 per request. It is the floor the API's hot reads are measured against (targets: API /
-one-stmt throughput >= 0.6, p95 <= 1.5). Not yet in it: the sync changes page and the visit
-PUT (see docs/scaling.md, #23).
+one-stmt throughput >= 0.6, p95 <= 1.5; the visit PUT's throughput >= 0.5).
+
+It also serves the offline app's two hot paths, each in one statement: GET /sync/changes (the
+initial load's pages, with the horizon taken from the statement's own snapshot, and the
+changes after a cursor: the log rows, each record's current state or its tombstone, the audit
+rows of what is served, the same cursor, the same JSON with its `kind` discriminator; children
+and visits rendered as the API renders them, pairings, alerts, sites, activities and category
+applications from their rows by the API's own schemas; agreements, reports and cases not
+rendered: `_Unsupported`), and PUT /visits/{id} (one CTE chain: the retry answered from the
+stored visit when the content is the same, else the child locked FOR UPDATE, the visit row,
+the child's last visit and due date, the audit row, the outbox event; the change-log rows come
+from the tables' triggers, as for the API; the body validated and hashed by the API's own
+VisitCreate and content_hash). The same-statements baseline does not serve them ("—").
 
     child              GET /api/v1/children/{id}     (village director)
     worklist           GET /api/v1/worklist          (village director)
     worklist_township  GET /api/v1/worklist          (township supervisor; one-stmt only)
     worklist_county    GET /api/v1/worklist          (county officer; one-stmt only)
     children           GET /api/v1/children          (the default page: 50 children)
+    sync_changes       GET /api/v1/sync/changes      (the first page: 200 records; one-stmt only)
+    sync_changes_after GET /api/v1/sync/changes?cursor=  (a changes page after a cursor: 200
+                       log rows, seeded into each caller's village once; one-stmt only)
+    visit_put          PUT /api/v1/visits/{id}       (a new id per request, one in ten a retry
+                       answered 200; always on the asyncio client; one-stmt only)
 
 The servers run at once as uvicorn subprocesses with the same worker count and pool size;
 the load generator (wrk when installed, else a raw asyncio HTTP/1.1 client: httpx itself
@@ -48,7 +64,7 @@ the servers compete with them for the same cores (the output says so; the load a
 before and after is printed: figures from a loaded machine are not the targets' figures).
 Callers are users made for the run (bench_baseline_*) and removed afterwards; the reads write
 their audit rows, as the API does for every read of personal data (the audit log is
-append-only: they stay)."""
+append-only: they stay), and the visits they log stay with them (deactivated, not removed)."""
 
 from __future__ import annotations
 
@@ -72,7 +88,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 from jose import JWTError, jwt
@@ -84,7 +100,17 @@ from starlette.routing import Route
 from bench import datagen
 from bench.pgcluster import free_port as _free_port
 from childprotect_api.config import Settings
+from childprotect_api.core import client_ids
+from childprotect_api.core.errors import Unprocessable
 from childprotect_api.core.pagination import encode_cursor
+from childprotect_api.models.base import CLOCK_SKEW
+from childprotect_api.models.visit import Visit
+from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS
+from childprotect_api.schemas import sync as sync_schemas
+from childprotect_api.schemas.activity import ActivityRead, SiteRead
+from childprotect_api.schemas.benefit import CategoryApplicationRead
+from childprotect_api.schemas.care import AlertRead, PairingRead
+from childprotect_api.schemas.visit import VisitCreate, VisitRead
 from childprotect_api.security.scope import Scope, scope_filter
 from childprotect_api.security.tokens import (
     AccessClaims,
@@ -92,6 +118,8 @@ from childprotect_api.security.tokens import (
     create_access_token,
     decode_access_token,
 )
+from childprotect_api.services.sync import feed as sync_feed
+from childprotect_api.services.visits import service as visit_service
 
 # --- the SQL: what the API runs for a village director (its scope: county = and area =) ----
 
@@ -203,7 +231,10 @@ STATEMENTS: dict[str, list[str]] = {
 READS = ("child", "worklist", "children")
 # The one-statement baseline (issue #23) serves these: the three reads of a village director,
 # and the worklist of a township supervisor and of a county officer (the same path).
-ONE_READS = ("child", "worklist", "worklist_township", "worklist_county", "children")
+ONE_READS = (
+    "child", "worklist", "worklist_township", "worklist_county", "children",
+    "sync_changes", "sync_changes_after", "visit_put",
+)  # fmt: skip
 ROLE_OF_READ = {
     "worklist_township": "township_supervisor",
     "worklist_county": "county_officer",
@@ -683,6 +714,10 @@ def one_statement(read: str, scope_sql: str, n_scope: int) -> tuple[str, tuple[s
     """The statement of `read` for one shape of scope, numbered for asyncpg ($1, $2, ...),
     and its parameter names in order."""
     text = ONE_STATEMENTS[read].replace("{scope}", scope_sql)
+    # {scope:TABLE}: the same terms over another table's county and area columns.
+    text = re.sub(
+        r"\{scope:([a-z_]+)\}", lambda m: scope_sql.replace("children.", m[1] + "."), text
+    )
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -862,6 +897,12 @@ def one_statement_app(url: str | None = None, settings: Settings | None = None) 
     async def children(request: Request) -> Response:
         return await state.serve(request, _one_children)
 
+    async def sync(request: Request) -> Response:
+        return await state.serve(request, _one_sync)
+
+    async def visit_put(request: Request) -> Response:
+        return await state.serve(request, _one_visit_put)
+
     async def ready(request: Request) -> Response:
         return Response(b'{"status":"ready"}', media_type="application/json")
 
@@ -881,6 +922,8 @@ def one_statement_app(url: str | None = None, settings: Settings | None = None) 
             Route("/api/v1/worklist", worklist),
             Route("/api/v1/children", children),
             Route("/api/v1/children/{child_id}", child),
+            Route("/api/v1/sync/changes", sync),
+            Route("/api/v1/visits/{visit_id}", visit_put, methods=["PUT"]),
         ],
         lifespan=lifespan,
     )
@@ -891,6 +934,519 @@ def one_statement_app(url: str | None = None, settings: Settings | None = None) 
 def one_statement_factory() -> Starlette:
     """Entry point for uvicorn (`--factory`)."""
     return one_statement_app()
+
+
+# --- the one-statement baseline: the sync changes page and the visit PUT (issue #23) ---------
+#
+# The same mandated work as the API's GET /sync/changes and PUT /visits/{id}, each in ONE
+# statement in autocommit: the login-session check gates everything, as for the reads above.
+# `{scope:TABLE}` is the API's scope over TABLE's own county and area columns.
+
+# The visit as VisitRead answers it, rendered by PostgreSQL as the API's feed renders it
+# (services/sync/feed.py: visit_upsert_json): timestamps in UTC with "Z", microseconds unless
+# zero. Built from the schema's fields, so it follows VisitRead.
+_TIME = '\'YYYY-MM-DD"T"HH24:MI:SS"Z"\''
+_TIME_US = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
+
+
+def _visit_json_sql(table: str) -> str:
+    parts = []
+    for name, fld in VisitRead.model_fields.items():
+        c = f"{table}.{name}"
+        if fld.annotation is datetime or datetime in get_args(fld.annotation):
+            c = (
+                f"to_char(timezone('UTC', {c}), CASE WHEN date_trunc('second', {c}) = {c} "
+                f"THEN {_TIME} ELSE {_TIME_US} END)"
+            )
+        parts.append(f"'{name}', {c}")
+    data = "json_build_object(" + ", ".join(parts) + ")"
+    return (
+        f"CAST(json_build_object('kind', 'visit', 'type', 'visit', 'id', {table}.id, "
+        f"'op', 'upsert', 'version', {table}.version, 'data', {data}) AS TEXT)"
+    )
+
+
+VISIT_ITEM_SQL = _visit_json_sql("visits")
+# A child the phones keep (feed.py: _child_kept), over the child joined as `k`.
+_KEPT = (
+    "k.anonymised_at IS NULL AND (k.status <> 'closed' OR k.closed_at IS NULL "
+    "OR k.closed_at >= @cutoff::TIMESTAMP WITH TIME ZONE)"
+)
+# Why a child (or a record of a child), joined as `k`, is no longer kept; NULL: it is.
+_GONE = (
+    "CASE WHEN k.anonymised_at IS NOT NULL THEN 'anonymised' WHEN k.status = 'closed' AND "
+    "k.closed_at IS NOT NULL AND k.closed_at < @cutoff::TIMESTAMP WITH TIME ZONE "
+    "THEN 'closed' END"
+)
+_HORIZON_SQL = " ".join(sync_feed.HORIZON_SQL.split())
+_OK = "EXISTS (SELECT 1 FROM ok)"
+
+
+def _load_branch(kind: int, table: str, keyset: str, *, child: bool, scoped: str) -> str:
+    """The initial load's rows of one type (feed.py: _initial_rows), after the cursor's
+    keyset when the cursor is at this type, none when it is past it."""
+    join = f" JOIN children AS k ON k.id = {table}.child_id" if child else ""
+    kept = f" AND {_KEPT}" if child else ""
+    at = f"{table}.visited_at" if table == "visits" else "NULL::TIMESTAMP WITH TIME ZONE"
+    item = VISIT_ITEM_SQL if table == "visits" else f"CAST(to_jsonb({table}.*) AS TEXT)"
+    item = "NULL::TEXT" if table == "children" else item
+    order = f"{table}.visited_at, {table}.id" if table == "visits" else f"{table}.id"
+    current = " AND visits.is_current" if table == "visits" else ""
+    return (
+        f"(SELECT {kind} AS k, {table}.id AS id, {at} AS at, {table}.area_code AS area, "
+        f"{item} AS item FROM {table}{join} WHERE {scoped}{current}{kept} "
+        f"AND @kind::INTEGER <= {kind} AND (@kind::INTEGER < {kind} OR @afterid::UUID IS NULL "
+        f"OR {keyset}) AND {_OK} ORDER BY {order} LIMIT @limit::INTEGER)"
+    )
+
+
+_LOAD_BRANCHES = [
+    _load_branch(
+        0, "children", "children.id > @afterid::UUID", child=False, scoped="{scope} AND "
+        + _KEPT.replace("k.", "children."),
+    ),
+    _load_branch(
+        1, "agreements", "agreements.id > @afterid::UUID", child=True,
+        scoped="{scope:agreements}",
+    ),
+    _load_branch(
+        2, "visits",
+        "(visits.visited_at, visits.id) > (@afterat::TIMESTAMP WITH TIME ZONE, @afterid::UUID)",
+        child=True, scoped="{scope:visits}",
+    ),
+    _load_branch(
+        3, "reports", "reports.id > @afterid::UUID", child=False,
+        scoped="reports.reporter_user_id = @user::UUID",
+    ),
+    _load_branch(
+        4, "pairings", "pairings.id > @afterid::UUID", child=True, scoped="{scope:pairings}"
+    ),
+    _load_branch(5, "cases", "cases.id > @afterid::UUID", child=True, scoped="{scope:cases}"),
+    _load_branch(
+        6, "alerts", "alerts.id > @afterid::UUID", child=False,
+        scoped="alerts.recipient_id = @user::UUID",
+    ),
+    _load_branch(7, "sites", "sites.id > @afterid::UUID", child=False, scoped="{scope:sites}"),
+    _load_branch(
+        8, "activities", "activities.id > @afterid::UUID", child=False,
+        scoped="{scope:activities}",
+    ),
+    _load_branch(
+        9, "category_applications", "category_applications.id > @afterid::UUID", child=False,
+        scoped="{scope:category_applications}",
+    ),
+]  # fmt: skip
+# The audit rows of a page (feed.py: _Shaper.audit): each child, agreement, pairing and case
+# served, in that order and in page order; one row for the visits of the page.
+_SYNC_AUDIT = (
+    f"a AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT @user::UUID, @role::VARCHAR, NULL, "
+    "'sync', x.rtype, x.rid, left(x.area, 6), x.area, @rid::VARCHAR FROM ("
+    "SELECT served.ord, served.n, served.rtype, served.rid, served.area FROM served "
+    "UNION ALL SELECT 9, 0, 'visit', NULL, @area::VARCHAR FROM (SELECT 1) AS one "
+    "WHERE EXISTS (SELECT 1 FROM served_visits)) AS x ORDER BY x.ord, x.n)"
+)
+_AUDITED_TYPES = "CASE {t} WHEN 'child' THEN 0 WHEN 'agreement' THEN 1 WHEN 'pairing' THEN 2 " \
+    "WHEN 'case' THEN 3 END"  # fmt: skip
+_TYPE_OF_KIND = "(ARRAY[" + ", ".join(f"'{e}'" for e in sync_feed.ENTITIES) + "])[p.k + 1]"
+# The initial load (no cursor, or a cursor of its phase): the horizon (first page only, from
+# the statement's own snapshot), then up to @limit records across types in the feed's order
+# (a UNION ALL under one LIMIT: PostgreSQL's Append runs its branches in order and stops at
+# the limit), the audit rows of the @room served, the children's columns for rendering.
+ONE_SYNC_LOAD = (
+    f"WITH {ONE_SESSION}, "
+    f"h AS (SELECT * FROM ({_HORIZON_SQL}) AS h WHERE @first::BOOLEAN), "
+    "p AS (SELECT u.*, row_number() OVER () AS n FROM (SELECT * FROM ("
+    + " UNION ALL ".join(_LOAD_BRANCHES)
+    + ") AS b LIMIT @limit::INTEGER) AS u), "
+    f"served AS (SELECT {_AUDITED_TYPES.format(t=_TYPE_OF_KIND)} AS ord, p.n, "
+    f"{_TYPE_OF_KIND} AS rtype, p.id AS rid, p.area FROM p WHERE p.n <= @room::INTEGER "
+    "AND p.k IN (0, 1, 4, 5)), "
+    "served_visits AS (SELECT 1 FROM p WHERE p.k = 2 AND p.n <= @room::INTEGER), "
+    f"{_SYNC_AUDIT} "
+    f"{ONE_HEAD}, h.xmin::TEXT AS horizon, h.at AS horizon_at, p.k, p.n, p.id AS pid, p.at, "
+    "p.item, "
+    + ", ".join(f"c.{c}" for c in _CHILD_NAMES)
+    + " FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN h ON true "
+    "LEFT JOIN (p LEFT JOIN children AS c ON p.k = 0 AND c.id = p.id) ON true ORDER BY p.n"
+)
+_LOG_COLUMNS = (
+    "sync_changes.txid, sync_changes.seq, sync_changes.entity_type, sync_changes.entity_id, "
+    "sync_changes.op, sync_changes.reason, sync_changes.changed_at"
+)
+_LOG_AFTER = (
+    "(sync_changes.txid, sync_changes.seq) > (CAST(@aftertxid::VARCHAR AS XID8), "
+    "@afterseq::INTEGER) AND sync_changes.txid < (SELECT h.xmin FROM h)"
+)
+# Records of other types (not children, not visits) found in scope (an upsert, unless the
+# child's record is gone) or not (a tombstone), each as its row in JSON (rendered by the API's
+# schema: _other_upsert).
+_OTHER_FOUND = " UNION ALL ".join(
+    f"SELECT '{e}'::VARCHAR AS t, {table}.id, {table}.area_code AS area, "
+    f"CAST(to_jsonb({table}.*) AS TEXT) AS doc, {_GONE if child else 'NULL'} AS gone "
+    f"FROM {table}{f' JOIN children AS k ON k.id = {table}.child_id' if child else ''} "
+    f"WHERE {table}.id IN (SELECT e.entity_id FROM e WHERE e.entity_type = '{e}') AND {scoped}"
+    for e, table, scoped, child in (
+        ("agreement", "agreements", "{scope:agreements}", True),
+        ("report", "reports", "reports.reporter_user_id = @user::UUID", False),
+        ("pairing", "pairings", "{scope:pairings}", True),
+        ("case", "cases", "{scope:cases}", True),
+        ("alert", "alerts", "alerts.recipient_id = @user::UUID", False),
+        ("site", "sites", "{scope:sites}", False),
+        ("activity", "activities", "{scope:activities}", False),
+        ("category_application", "category_applications", "{scope:category_applications}", False),
+    )
+)
+# The changes phase (feed.py: changes_page): the horizon and up to @limit log rows after the
+# cursor below it (area rows and the caller's own rows: two index range scans merged), the
+# page's entities (each once: its last position, its latest tombstone reason), their current
+# state (children and visits in scope, kept or why not; the others found or not), the audit
+# rows of what is served.
+ONE_SYNC_CHANGES = (
+    f"WITH {ONE_SESSION}, h AS ({_HORIZON_SQL}), "
+    "l AS (SELECT u.*, row_number() OVER (ORDER BY u.txid, u.seq) AS n FROM (SELECT * FROM ("
+    f"(SELECT {_LOG_COLUMNS} FROM sync_changes WHERE {{scope:sync_changes}} AND "
+    f"sync_changes.entity_type NOT IN ('report', 'alert') AND {_LOG_AFTER} AND {_OK} "
+    "ORDER BY sync_changes.txid, sync_changes.seq LIMIT @limit::INTEGER) UNION ALL "
+    f"(SELECT {_LOG_COLUMNS} FROM sync_changes WHERE sync_changes.filer_id = @user::UUID AND "
+    f"sync_changes.entity_type IN ('report', 'alert') AND {_LOG_AFTER} AND {_OK} "
+    "ORDER BY sync_changes.txid, sync_changes.seq LIMIT @limit::INTEGER)) AS b "
+    "ORDER BY b.txid, b.seq LIMIT @limit::INTEGER) AS u), "
+    "e AS (SELECT l.entity_type, l.entity_id, max(l.n) AS last, (array_agg(l.reason ORDER BY "
+    "l.n DESC) FILTER (WHERE l.op = 'T'))[1] AS reason FROM l WHERE l.n <= @room::INTEGER "
+    "GROUP BY l.entity_type, l.entity_id), "
+    # Each entity's current state, looked up by its key (a child in scope, kept or why not;
+    # a visit in scope, rendered, kept or why not), once: the audit and the answer read it.
+    f"cur AS (SELECT e.entity_type, e.entity_id, e.last, e.reason, {CHILD_COLUMNS}, "
+    f"CASE WHEN children.id IS NOT NULL THEN {_GONE.replace('k.', 'children.')} END "
+    "AS child_gone, v.item, v.gone AS visit_gone FROM e LEFT JOIN children ON "
+    "e.entity_type = 'child' AND children.id = e.entity_id AND {scope} "
+    f"LEFT JOIN LATERAL (SELECT {VISIT_ITEM_SQL} AS item, coalesce({_GONE}, CASE WHEN NOT "
+    "visits.is_current THEN 'superseded' END) AS gone FROM visits JOIN children AS k "
+    "ON k.id = visits.child_id WHERE e.entity_type = 'visit' AND visits.id = e.entity_id "
+    "AND {scope:visits}) AS v ON true), "
+    f"os AS ({_OTHER_FOUND}), "
+    "served AS (SELECT 0 AS ord, cur.last AS n, 'child' AS rtype, cur.id AS rid, "
+    "cur.area_code AS area FROM cur WHERE cur.id IS NOT NULL AND cur.child_gone IS NULL "
+    "UNION ALL SELECT CASE os.t WHEN 'agreement' THEN 1 WHEN 'pairing' "
+    "THEN 2 ELSE 3 END, e.last, os.t, os.id, os.area FROM os JOIN e ON e.entity_type = os.t "
+    "AND e.entity_id = os.id WHERE os.gone IS NULL AND os.t IN ('agreement', 'pairing', "
+    "'case')), "
+    "served_visits AS (SELECT 1 FROM cur WHERE cur.item IS NOT NULL AND cur.visit_gone IS NULL), "
+    f"{_SYNC_AUDIT} "
+    f"{ONE_HEAD}, h.xmin::TEXT AS horizon, h.at AS horizon_at, "
+    "(SELECT count(*) FROM l) AS fetched, (SELECT ROW(l.txid::TEXT, l.seq, l.changed_at) "
+    "FROM l WHERE l.n <= @room::INTEGER ORDER BY l.n DESC LIMIT 1) AS last_row, "
+    "cur.*, os.doc, os.gone AS other_gone "
+    "FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN h ON true LEFT JOIN (cur "
+    "LEFT JOIN os ON os.t = cur.entity_type AND os.id = cur.entity_id) ON true "
+    "ORDER BY cur.last"
+)
+
+_VISIT_COLUMNS = ", ".join(f"visits.{c.name}" for c in Visit.__table__.columns)  # type: ignore[attr-defined]
+_INTERVAL_OF = (
+    "CASE {level} WHEN 'blue' THEN {blue} WHEN 'yellow' THEN {yellow} WHEN 'orange' "
+    "THEN {orange} ELSE {red} END"
+)
+_DUE_DAYS = (
+    "coalesce((SELECT "
+    + _INTERVAL_OF.format(
+        level="go.risk_level",
+        blue="vp.blue_days",
+        yellow="vp.yellow_days",
+        orange="vp.orange_days",
+        red="vp.red_days",
+    )
+    + " FROM visit_policies AS vp WHERE vp.county_code = go.county_code), "
+    + _INTERVAL_OF.format(level="go.risk_level", **DEFAULT_INTERVAL_DAYS)
+    + ")"
+)
+# PUT /visits/{id}, the phone's offline-first create (services/visits/service.py:
+# create_visit), as one CTE chain: the visit under this id in scope (a retry: answered when the
+# content is the same, audited as a read, else 409); else the child in scope, locked (FOR
+# UPDATE) until the statement ends; the id taken out of scope (409); the child active and the
+# visit neither in the future nor before the registration (else 409/422, nothing written);
+# then the visit row, the child's last visit and due date (a later visit only; the county's
+# intervals, else the defaults), the audit row and the outbox event. The change-log rows come
+# from the tables' triggers, as for the API.
+ONE_VISIT_PUT = (
+    f"WITH {ONE_SESSION}, "
+    f"e AS (SELECT {_VISIT_COLUMNS} FROM visits WHERE visits.id = @visit::UUID AND "
+    f"{{scope:visits}} AND {_OK}), "
+    "c AS (SELECT children.id, children.county_code, children.area_code, children.status, "
+    "children.created_at, children.risk_level, children.last_visit_at FROM children "
+    f"WHERE children.id = @child::UUID AND {{scope}} AND {_OK} AND NOT EXISTS "
+    "(SELECT 1 FROM e) FOR UPDATE), "
+    "t AS (SELECT 1 FROM visits WHERE visits.id = @visit::UUID AND EXISTS (SELECT 1 FROM c)), "
+    "go AS (SELECT c.* FROM c WHERE c.status = 'active' AND NOT EXISTS (SELECT 1 FROM t) AND "
+    "@visited::TIMESTAMP WITH TIME ZONE <= @latest::TIMESTAMP WITH TIME ZONE AND "
+    "(c.created_at IS NULL OR @visited::TIMESTAMP WITH TIME ZONE >= c.created_at)), "
+    "v AS (INSERT INTO visits (id, original_id, revision, is_current, child_id, county_code, "
+    "area_code, visitor_id, visited_at, kind, latitude, longitude, accuracy_m, checklist, notes, "
+    "suggested_risk_level, follow_up_actions, status, content_hash, version) SELECT "
+    "@visit::UUID, @visit::UUID, 1, true, go.id, go.county_code, go.area_code, @user::UUID, "
+    "@visited::TIMESTAMP WITH TIME ZONE, @kind::VARCHAR, @lat::FLOAT, @lon::FLOAT, "
+    "@acc::FLOAT, @checklist::JSONB, @notes::VARCHAR, @suggested::VARCHAR, @actions::JSONB, "
+    f"'submitted', @digest::VARCHAR, 1 FROM go RETURNING {_VISIT_COLUMNS}), "
+    "u AS (UPDATE children SET last_visit_at = v.visited_at, next_visit_due = v.visited_at + "
+    f"make_interval(days => {_DUE_DAYS}), version = children.version + 1, "
+    "updated_at = @now::TIMESTAMP WITH TIME ZONE, updated_by = @user::UUID FROM v, go "
+    "WHERE children.id = go.id AND children.county_code = go.county_code AND "
+    "(go.last_visit_at IS NULL OR v.visited_at > go.last_visit_at) RETURNING children.id), "
+    f"a AS (INSERT INTO audit_log ({_AUDIT_COLUMNS}) SELECT @user::UUID, @role::VARCHAR, "
+    "NULL::UUID, 'create', 'visit', v.id, left(v.area_code, 6), v.area_code, @rid::VARCHAR FROM v "
+    "UNION ALL SELECT @user::UUID, @role::VARCHAR, NULL::UUID, 'read', 'visit', e.id, "
+    "left(e.area_code, 6), e.area_code, @rid::VARCHAR FROM e "
+    "WHERE e.content_hash = @digest::VARCHAR), "
+    "o AS (INSERT INTO outbox_events (event_type, county_code, area_code, resource_type, "
+    "resource_id, payload) SELECT 'visit.created', left(v.area_code, 6), v.area_code, 'visit', "
+    "v.id, jsonb_build_object('child_id', v.child_id::TEXT) FROM v), "
+    "w AS (SELECT true AS created, v.* FROM v UNION ALL SELECT false, e.* FROM e "
+    "WHERE e.content_hash = @digest::VARCHAR) "
+    f"{ONE_HEAD}, EXISTS (SELECT 1 FROM e) AS existed, EXISTS (SELECT 1 FROM c) AS child_found, "
+    "(SELECT c.status FROM c) AS child_status, EXISTS (SELECT 1 FROM t) AS taken, "
+    "(SELECT count(*) FROM u) AS child_moved, w.* "
+    "FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN w ON true"
+)
+ONE_STATEMENTS.update(
+    {"sync_load": ONE_SYNC_LOAD, "sync_changes": ONE_SYNC_CHANGES, "visit_put": ONE_VISIT_PUT}
+)
+VISIT_FIELDS = tuple(VisitRead.model_fields)
+
+
+class _Unsupported(Exception):
+    """A record type the baseline does not render (only children and visits: the types of
+    the benchmark's datasets)."""
+
+
+# The rarer records, rendered from their rows by the API's own schemas (as feed.py's
+# _Shaper does): pairings, alerts, sites, activities, category applications. Agreements,
+# reports and cases (their answers are assembled from more than their row) are not.
+_OTHER_SCHEMAS: dict[str, tuple[Any, Any]] = {
+    "pairing": (sync_schemas.PairingUpsert, PairingRead),
+    "alert": (sync_schemas.AlertUpsert, AlertRead),
+    "site": (sync_schemas.SiteUpsert, SiteRead),
+    "activity": (sync_schemas.ActivityUpsert, ActivityRead),
+    "category_application": (sync_schemas.CategoryApplicationUpsert, CategoryApplicationRead),
+}
+
+
+def _other_upsert(entity: str, doc: str) -> str:
+    if entity not in _OTHER_SCHEMAS:
+        raise _Unsupported(entity)
+    upsert, read = _OTHER_SCHEMAS[entity]
+    row = json.loads(doc)
+    item = upsert(id=row["id"], version=row["version"], data=read.model_validate(row))
+    text: str = item.model_dump_json()
+    return text
+
+
+def _problem(status: int, code: str) -> Response:
+    return _json_response({"status": status, "code": code}, status)
+
+
+def _child_upsert(row: asyncpg.Record, today: date) -> str:
+    data = _child(row, READ_FIELDS, today)
+    item = {"id": row["id"], "op": "upsert", "version": row["version"]}
+    return dumps({**item, "kind": "child", "type": "child", "data": data}).decode()
+
+
+def _tombstone(entity: str, rid: uuid.UUID, reason: str) -> str:
+    item = {"kind": "tombstone", "type": entity, "id": rid, "op": "delete", "reason": reason}
+    return dumps(item).decode()
+
+
+def _sync_page(items: list[str], cursor: sync_feed.SyncCursor, has_more: bool) -> Response:
+    body = (
+        '{"items":['
+        + ",".join(items)
+        + f'],"next_cursor":"{cursor.encode()}","has_more":{"true" if has_more else "false"}}}'
+    )
+    return Response(body.encode(), 200, media_type="application/json")
+
+
+def _sync_limit(request: Request) -> int | None:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return sync_feed.DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        return None
+    return limit if 1 <= limit <= sync_feed.MAX_LIMIT else None
+
+
+async def _one_sync(state: OneStatement, request: Request) -> Response:
+    """GET /sync/changes (services/sync/feed.py: list_changes) in one statement."""
+    claims = state.claims(request)
+    limit = _sync_limit(request)
+    if limit is None:
+        return _problem(422, "validation_error")
+    now = datetime.now(UTC)
+    settings = state.settings
+    cursor = None
+    if raw := request.query_params.get("cursor"):
+        try:
+            cursor = sync_feed.SyncCursor.decode(raw)
+        except Unprocessable:
+            return _problem(422, "invalid_cursor")
+        if (cursor.user_id, cursor.role, cursor.area) != (claims.subject, claims.role, claims.area):
+            return _problem(410, "sync_cursor_expired")
+        if cursor.floor < now - timedelta(days=settings.sync_log_days):
+            return _problem(410, "sync_cursor_expired")
+    cutoff = now - timedelta(days=settings.sync_keep_closed_days)
+    common = {"limit": limit + 1, "room": limit, "cutoff": cutoff}
+    if cursor is not None and cursor.phase == "c":
+        rows, _ = await state.run(
+            "sync_changes",
+            claims,
+            {**common, "aftertxid": str(cursor.txid), "afterseq": cursor.seq},
+        )
+        return _sync_changes_page(rows, cursor, limit)
+    after = cursor.after if cursor is not None else None
+    params = {
+        **common,
+        "first": cursor is None,
+        "kind": cursor.kind if cursor is not None else 0,
+        "afterid": uuid.UUID(after[-1]) if after else None,
+        "afterat": datetime.fromisoformat(after[0]) if after and len(after) == 2 else None,
+    }
+    rows, _ = await state.run("sync_load", claims, params)
+    return _sync_load_page(rows, cursor, claims, limit)
+
+
+def _sync_load_page(
+    rows: list[asyncpg.Record],
+    cursor: sync_feed.SyncCursor | None,
+    claims: AccessClaims,
+    limit: int,
+) -> Response:
+    if cursor is None:
+        head = rows[0]
+        cursor = sync_feed.SyncCursor(
+            "i",
+            claims.subject,
+            claims.role,
+            claims.area,
+            int(head["horizon"]),
+            0,
+            head["horizon_at"] - 2 * sync_feed.LONGEST_TRANSACTION,
+        )
+    found = [r for r in rows if r["k"] is not None]
+    page = found[:limit]
+    today = _today()
+    items = []
+    for r in page:
+        if r["k"] == 0:
+            items.append(_child_upsert(r, today))
+        elif r["k"] == 2:
+            items.append(r["item"])
+        else:
+            items.append(_other_upsert(sync_feed.ENTITIES[r["k"]], r["item"]))
+    keep = (cursor.user_id, cursor.role, cursor.area, cursor.txid, 0, cursor.floor)
+    last_kind = page[-1]["k"] if page else cursor.kind
+    if len(found) > limit and found[limit]["k"] == last_kind:
+        last = page[-1]
+        key = (last["at"].isoformat(), str(last["pid"])) if last_kind == 2 else (str(last["pid"]),)
+        return _sync_page(items, sync_feed.SyncCursor("i", *keep, last_kind, key), True)
+    if len(page) == limit and last_kind + 1 < len(sync_feed.ENTITIES):
+        # The page filled up at the end of a type: the next one starts there.
+        return _sync_page(items, sync_feed.SyncCursor("i", *keep, last_kind + 1), True)
+    return _sync_page(items, sync_feed.SyncCursor("c", *keep), True)
+
+
+def _sync_changes_page(
+    rows: list[asyncpg.Record], cursor: sync_feed.SyncCursor, limit: int
+) -> Response:
+    head = rows[0]
+    today = _today()
+    rank = {t: i for i, t in enumerate(sync_feed.ENTITIES)}
+    entities = [r for r in rows if r["entity_type"] is not None]
+    upserts: dict[uuid.UUID, str] = {}
+    gone: dict[uuid.UUID, str] = {}
+    for r in entities:
+        kind, rid = r["entity_type"], r["entity_id"]
+        if kind == "child" and r["id"] is not None:
+            if r["child_gone"] is None:
+                upserts[rid] = _child_upsert(r, today)
+            else:
+                gone[rid] = r["child_gone"]
+        elif kind == "visit" and r["item"] is not None:
+            if r["visit_gone"] is None:
+                upserts[rid] = r["item"]
+            else:
+                gone[rid] = r["visit_gone"]
+        elif r["doc"] is not None:
+            if r["other_gone"] is None:
+                upserts[rid] = _other_upsert(kind, r["doc"])
+            else:
+                gone[rid] = r["other_gone"]
+    ordered = sorted(entities, key=lambda e: (rank[e["entity_type"]], e["last"]))
+    items = [upserts[e["entity_id"]] for e in ordered if e["entity_id"] in upserts]
+    for e in sorted(entities, key=lambda e: (-rank[e["entity_type"]], e["last"])):
+        rid = e["entity_id"]
+        if rid not in upserts:
+            reason = gone.get(rid) or e["reason"] or "transferred"
+            items.append(_tombstone(e["entity_type"], rid, reason))
+    keep = (cursor.user_id, cursor.role, cursor.area)
+    if head["fetched"] > limit:
+        txid, seq, changed_at = head["last_row"]
+        floor = max(cursor.floor, changed_at - sync_feed.LONGEST_TRANSACTION)
+        return _sync_page(items, sync_feed.SyncCursor("c", *keep, int(txid), seq, floor), True)
+    position = max((cursor.txid, cursor.seq), (int(head["horizon"]), 0))
+    floor = max(cursor.floor, head["horizon_at"] - 2 * sync_feed.LONGEST_TRANSACTION)
+    nxt = sync_feed.SyncCursor("c", *keep, position[0], position[1], floor)
+    return _sync_page(items, nxt, False)
+
+
+async def _one_visit_put(state: OneStatement, request: Request) -> Response:
+    """PUT /visits/{id} (services/visits/service.py: create_visit) in one statement. The body
+    is validated by the API's own schema (VisitCreate), the content hash is the API's."""
+    claims = state.claims(request)
+    try:
+        visit_id = uuid.UUID(request.path_params["visit_id"])
+        client_ids.check(visit_id, "visit_id")
+        data = VisitCreate.model_validate_json(await request.body())
+    except (ValueError, Unprocessable):  # pydantic's ValidationError is a ValueError
+        return _problem(422, "validation_error")
+    if claims.role not in ONE_ROLES:
+        raise _Forbidden
+    digest = visit_service.content_hash(data)
+    now = datetime.now(UTC)
+    content = visit_service._content_fields(data)
+    params = {
+        "visit": visit_id,
+        "child": data.child_id,
+        "visited": data.visited_at,
+        "latest": now + CLOCK_SKEW,
+        "kind": content["kind"],
+        "lat": content["latitude"],
+        "lon": content["longitude"],
+        "acc": content["accuracy_m"],
+        "checklist": content["checklist"],
+        "notes": content["notes"],
+        "suggested": content["suggested_risk_level"],
+        "actions": content["follow_up_actions"],
+        "digest": digest,
+        "now": now,
+    }
+    try:
+        rows, _ = await state.run("visit_put", claims, params)
+    except asyncpg.UniqueViolationError:  # a racing retry, or the id taken meanwhile
+        return _problem(409, "id_taken")
+    row = rows[0]
+    if row["id"] is None:
+        if row["existed"]:
+            return _problem(409, "id_taken")  # the same id with other content
+        if not row["child_found"]:
+            return _problem(404, "child_not_found")
+        if row["taken"]:
+            return _problem(409, "id_taken")
+        if row["child_status"] != "active":
+            return _problem(409, "child_closed")
+        return _problem(422, "validation_error")  # in the future, or before registration
+    body = {name: row[name] for name in VISIT_FIELDS}
+    status = 201 if row["created"] else 200
+    return _json_response(body, status, headers={"ETag": f'"{row["version"]}"'})
 
 
 # --- callers and the requests they make ------------------------------------------------------
@@ -908,6 +1464,8 @@ class Target:
     token: str
     child_ids: list[uuid.UUID]
     role: str = "village_director"
+    sync_cursor: str = ""  # a changes-phase cursor: the page after it (`sync_changes_after`)
+    active_ids: list[uuid.UUID] = field(default_factory=list)  # children to visit (visit_put)
 
 
 async def _make_caller(
@@ -952,7 +1510,28 @@ async def make_targets(url: str, settings: Settings, villages: list[str]) -> lis
             if not ids:
                 continue
             user_id, token = await _make_caller(conn, settings, "village_director", area)
-            targets.append(Target(area, user_id, token, ids))
+            await _seed_change_log(conn, area)
+            cursor = sync_feed.SyncCursor(
+                "c", user_id, "village_director", area, 0, 0, datetime.now(UTC)
+            )
+            active = await conn.fetch(
+                "SELECT id FROM children WHERE county_code = $1 AND area_code = $2 "
+                "AND status = 'active' AND created_at < now() - interval '1 day' "
+                "ORDER BY id LIMIT $3",
+                area[:6],
+                area,
+                REPEAT_EVERY,
+            )
+            targets.append(
+                Target(
+                    area,
+                    user_id,
+                    token,
+                    ids,
+                    sync_cursor=cursor.encode(),
+                    active_ids=[r["id"] for r in active],
+                )
+            )
         for role, length in (("township_supervisor", 9), ("county_officer", 6)):
             for area in sorted({t.area[:length] for t in targets if t.role == "village_director"}):
                 user_id, token = await _make_caller(conn, settings, role, area)
@@ -962,16 +1541,97 @@ async def make_targets(url: str, settings: Settings, villages: list[str]) -> lis
     return targets
 
 
+SYNC_SEED_ROWS = 250  # change-log rows per village: more than a page (200)
+
+
+async def _seed_change_log(conn: asyncpg.Connection, area: str) -> None:
+    """The datasets are loaded without the change-log triggers (bench/datagen.py), so a
+    village's log is empty: give it the rows the triggers would have written had its children
+    and its latest current visits changed (once per village, kept), for the page after a
+    cursor (`sync_changes_after`) to read."""
+    if await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM sync_changes WHERE county_code = $1 AND area_code = $2)",
+        area[:6],
+        area,
+    ):
+        return
+    await conn.execute(
+        "INSERT INTO sync_changes (county_code, area_code, entity_type, entity_id, op, version) "
+        "SELECT county_code, area_code, t, id, 'U', version FROM ("
+        "(SELECT county_code, area_code, 'child' AS t, id, version, 0 AS o, updated_at AS at "
+        "FROM children WHERE county_code = $1 AND area_code = $2) UNION ALL "
+        "(SELECT county_code, area_code, 'visit', id, version, 1, visited_at FROM visits "
+        "WHERE county_code = $1 AND area_code = $2 AND is_current "
+        "ORDER BY visited_at DESC LIMIT $3)) AS r ORDER BY o, at",
+        area[:6],
+        area,
+        SYNC_SEED_ROWS,
+    )
+
+
 async def remove_targets(url: str) -> None:
+    """The callers made for a run; those who logged visits (visit_put: the visits keep their
+    visitor) stay, deactivated, with their sessions revoked."""
     conn = await datagen.connect(url)
     try:
         users = "SELECT id FROM users WHERE username LIKE $1"
+        visited = "EXISTS (SELECT 1 FROM visits WHERE visits.visitor_id = users.id)"
         await conn.execute(
-            f"DELETE FROM token_families WHERE user_id IN ({users})", CALLER_PREFIX + "%"
+            f"UPDATE users SET is_active = false WHERE username LIKE $1 AND {visited}",
+            CALLER_PREFIX + "%",
         )
-        await conn.execute("DELETE FROM users WHERE username LIKE $1", CALLER_PREFIX + "%")
+        await conn.execute(
+            f"UPDATE token_families SET revoked_at = now() WHERE user_id IN ({users}) "
+            "AND revoked_at IS NULL",
+            CALLER_PREFIX + "%",
+        )
+        await conn.execute(
+            f"DELETE FROM token_families WHERE user_id IN ({users} AND NOT {visited})",
+            CALLER_PREFIX + "%",
+        )
+        await conn.execute(
+            f"DELETE FROM users WHERE username LIKE $1 AND NOT {visited}", CALLER_PREFIX + "%"
+        )
     finally:
         await conn.close()
+
+
+NEW_ID = "NEWID"  # in a path: a new random visit id for each request sent
+VISITED_NOW = "VISITEDNOW"  # in a new visit's body: the time it is sent
+REPEAT_EVERY = 10  # one visit PUT in ten repeats a stored visit (a retry: answered 200)
+
+
+@dataclass(frozen=True)
+class Put:
+    """A visit PUT: its path (NEW_ID: a new id each time) and body."""
+
+    path: str
+    body: bytes
+
+
+def _visit_put_body(child_id: uuid.UUID, visited_at: str) -> bytes:
+    items = {
+        name: {"rating": "good"}
+        for name in ("living_conditions", "health", "schooling", "guardian_present")
+    }
+    items.update(
+        caregiver_capacity={"rating": "fair", "note": "奶奶年纪大"},
+        safety_hazards={"rating": "good"},
+        emotional_state={"rating": "fair", "note": "想念在外打工的妈妈"},
+    )
+    body = {
+        "child_id": str(child_id),
+        "visited_at": visited_at,
+        "kind": "home",
+        "latitude": 38.43,
+        "longitude": 100.81,
+        "accuracy_m": 12.5,
+        "checklist": items,
+        "notes": "孩子在家写作业，奶奶身体尚可。",
+        "suggested_risk_level": "yellow",
+        "follow_up_actions": [{"action": "联系学校了解出勤", "due_on": "2030-01-10"}],
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
 def requests_for(read: str, targets: list[Target], rng: random.Random) -> list[tuple[str, str]]:
@@ -987,10 +1647,28 @@ def requests_for(read: str, targets: list[Target], rng: random.Random) -> list[t
             out.append(("/api/v1/worklist", t.token))
         elif read == "health":
             out.append(("/healthz", ""))
+        elif read == "sync_changes":  # the first page of the initial load
+            out.append(("/api/v1/sync/changes", t.token))
+        elif read == "sync_changes_after":  # a page of the changes after a cursor
+            out.append((f"/api/v1/sync/changes?cursor={t.sync_cursor}", t.token))
+        elif read == "visit_put":
+            # The village's children, each visit new (its id made, and its time taken, as
+            # the request is sent: the child's last visit and due date move), and one in
+            # REPEAT_EVERY a retry of a stored visit (same id, same content).
+            for cid in t.active_ids:
+                new = Put(f"/api/v1/visits/{NEW_ID}", _visit_put_body(cid, VISITED_NOW))
+                out += [(new, t.token)] * (REPEAT_EVERY - 1)
+                at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+                # (a new id for each run: the run before stored its own retries)
+                retry = Put(f"/api/v1/visits/{uuid.uuid4()}", _visit_put_body(cid, at))
+                out.append((retry, t.token))
         else:
             out.append(("/api/v1/children", t.token))
     rng.shuffle(out)
-    return out
+    if read == "visit_put":  # the first request, compared between servers: a new visit
+        out.sort(key=lambda r: NEW_ID not in getattr(r[0], "path", ""))
+        out[1:] = rng.sample(out[1:], len(out) - 1)
+    return out  # type: ignore[return-value]
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -1070,8 +1748,19 @@ class Phase:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def _request_bytes(path: str, token: str | None) -> bytes:
+def _request_bytes(path: str | Put, token: str | None) -> bytes:
     auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    if isinstance(path, Put):  # a visit PUT: a new id when asked (NEW_ID)
+        target, body = path.path, path.body
+        if NEW_ID in target:
+            target = target.replace(NEW_ID, str(uuid.uuid4()))
+            sent = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+            body = body.replace(VISITED_NOW.encode(), sent.encode())
+        head = (
+            f"PUT {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
 
 
@@ -1087,7 +1776,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, body
 
 
-async def fetch_once(port: int, path: str, token: str | None) -> tuple[int, bytes]:
+async def fetch_once(port: int, path: str | Put, token: str | None) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(_request_bytes(path, token))
@@ -1102,6 +1791,7 @@ async def drive_asyncio(
 ) -> tuple[list[float], int, float]:
     """Closed loop over keep-alive connections: latencies (ms), errors, elapsed seconds."""
     wire = [_request_bytes(p, t) for p, t in requests]
+    fresh = [isinstance(p, Put) and NEW_ID in p.path for p, _ in requests]
     latencies: list[float] = []
     errors = 0
     started = time.perf_counter()
@@ -1114,10 +1804,11 @@ async def drive_asyncio(
         try:
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
-                writer.write(wire[i % len(wire)])
+                k = i % len(wire)
+                writer.write(_request_bytes(*requests[k]) if fresh[k] else wire[k])
                 status, _ = await _read_response(reader)
                 latencies.append((time.perf_counter() - t0) * 1000)
-                if status != 200:
+                if status not in (200, 201):
                     errors += 1
                 i += 1
         finally:
@@ -1207,7 +1898,8 @@ async def drive(
     connections: int,
     seconds: float,
 ) -> Phase:
-    if driver == "wrk":
+    if driver == "wrk" and not any(isinstance(p, Put) for p, _ in requests):
+        # (the visit PUT always runs on the asyncio client: a new id for each request)
         n, errors, elapsed, p50, p95, p99 = await asyncio.to_thread(
             drive_wrk, server.port, requests, connections, seconds
         )
@@ -1247,7 +1939,22 @@ def _comparable(read: str, body: bytes) -> Any:
     data = json.loads(body) if body else None
     if read.startswith("worklist") and isinstance(data, dict):
         data.pop("as_of", None)  # the clock of each server
+    if read.startswith("sync") and isinstance(data, dict):
+        data["next_cursor"] = comparable_cursor(data["next_cursor"])
+    if read == "visit_put" and isinstance(data, dict):
+        for name in ("id", "original_id", "visited_at", "created_at"):  # each server's own
+            data.pop(name, None)
     return data
+
+
+def comparable_cursor(raw: str) -> tuple[Any, ...]:
+    """A sync cursor without what depends on the moment it was made (the horizon of a first
+    page: the transaction id and the time it was taken)."""
+    c = sync_feed.SyncCursor.decode(raw)
+    first = c.phase == "i" or c.seq == 0
+    return (c.phase, c.user_id, c.role, c.area, c.kind, c.after, c.seq) + (
+        () if first else (c.txid, c.floor)
+    )
 
 
 async def check_same_answers(servers: list[Server], requests: dict[str, list]) -> None:
@@ -1260,7 +1967,7 @@ async def check_same_answers(servers: list[Server], requests: dict[str, list]) -
             if not serves(server, read):
                 continue
             status, body = await fetch_once(server.port, path, token)
-            if status != 200:
+            if status not in ((200, 201) if read == "visit_put" else (200,)):
                 raise RuntimeError(f"{server.name} {read}: {status} {body[:300]!r}")
             bodies[server.name] = _comparable(read, body)
         if "one" in bodies and bodies["one"] != bodies["api"]:
@@ -1421,7 +2128,8 @@ async def run(args: argparse.Namespace) -> int:
         f"\nbaseline comparison, scale={scale.name}: {dataset.children:,} children, "
         f"{dataset.visits:,} visits; callers {roles}; driver {driver}, "
         f"{args.connections} connections, {args.rounds} round(s) of {args.seconds:.0f} s per "
-        f"server and read; pool {args.pool_size}; {os.cpu_count()} CPUs",
+        f"server and read; pool {args.pool_size}; {os.cpu_count()} CPUs"
+        + ("; visit_put on the asyncio client" if "visit_put" in args.reads else ""),
         flush=True,
     )
     load_before = os.getloadavg()
@@ -1480,9 +2188,9 @@ def parser() -> argparse.ArgumentParser:
         "--reads",
         type=_reads,
         default=list(ONE_READS),
-        help="child,worklist,worklist_township,worklist_county,children (and health: no "
-        "database, see EXTRA_READS); the same-statements baseline serves the first three "
-        "village reads only",
+        help="child,worklist,worklist_township,worklist_county,children,sync_changes,"
+        "sync_changes_after,visit_put (and health: no database, see EXTRA_READS); the "
+        "same-statements baseline serves the first three village reads only",
     )
     p.add_argument("--driver", choices=("auto", "wrk", "asyncio"), default="auto")
     p.add_argument(
