@@ -11,7 +11,8 @@
 The same-statements baseline (`baseline_app()`, "same-stmt") is a plain Starlette app on an
 asyncpg pool: per request it verifies the JWT (python-jose, the same key, issuer and
 algorithm list as the API), checks the login session, runs the read and writes the audit row,
-in one transaction (the child read: one statement alone, as the API runs it since #23), with
+in one transaction (the child read, the worklist and the children page: one statement alone,
+as the API runs them since #23), with
 exactly the SQL statements the API issues (the constants below;
 tests/test_bench_baseline.py checks them against the statements the API runs, and the
 baseline's JSON against the API's), and answers the same JSON. It only serves a village
@@ -149,52 +150,12 @@ AUDIT_ONE = (
     "$2::VARCHAR, $3::UUID, $4::VARCHAR, $5::VARCHAR, $6::UUID, $7::VARCHAR, $8::VARCHAR, "
     "$9::VARCHAR, $10::INTEGER, $11::VARCHAR)"
 )
-_DUE = (
-    "children.county_code = $2::VARCHAR AND children.area_code = $3::VARCHAR "
-    "AND children.status = 'active' AND children.next_visit_due <= $4::TIMESTAMP WITH TIME ZONE"
-)
-WORKLIST_PAGE = (
-    "WITH counts AS (SELECT count(*) FILTER (WHERE children.next_visit_due < "
-    "$1::TIMESTAMP WITH TIME ZONE) AS overdue, count(*) FILTER (WHERE children.next_visit_due "
-    f">= $1::TIMESTAMP WITH TIME ZONE) AS due_soon FROM children WHERE {_DUE}) "
-    "SELECT counts.overdue, counts.due_soon, child.id, child.county_code, child.name, "
-    "child.area_code, child.risk_level, child.categories, child.next_visit_due, "
-    "child.last_visit_at, latest.id AS latest_visit_id, latest.follow_up_actions "
-    "FROM counts LEFT OUTER JOIN ((SELECT children.id AS id, children.county_code AS "
-    "county_code, children.next_visit_due AS next_visit_due FROM children WHERE "
-    f"{_DUE} ORDER BY children.next_visit_due, children.id LIMIT $5::INTEGER) AS page "
-    "JOIN children AS child ON child.id = page.id AND child.county_code = page.county_code "
-    "LEFT OUTER JOIN LATERAL (SELECT visits.id AS id, visits.follow_up_actions AS "
-    "follow_up_actions FROM visits WHERE visits.county_code = page.county_code AND "
-    "visits.child_id = page.id AND visits.is_current ORDER BY visits.visited_at DESC, "
-    "visits.id DESC LIMIT $6::INTEGER) AS latest ON true) ON true "
-    "ORDER BY page.next_visit_due, page.id"
-)
-WORKLIST_DUTIES = (
-    "SELECT child_duties.child_id, child_duties.kind, child_duties.due_at, "
-    "child_duties.case_id FROM child_duties WHERE child_duties.child_id = ANY ($1::UUID[]) "
-    "AND child_duties.met_at IS NULL ORDER BY child_duties.due_at, child_duties.id"
-)
-WORKLIST_RETURNED = (
-    "SELECT visits.id, visits.child_id, children.name, visits.visited_at, "
-    "visits.review_comment, visits.reviewed_by, visits.reviewed_at, visits.version "
-    "FROM visits JOIN children ON children.id = visits.child_id "
-    "WHERE visits.visitor_id = $1::UUID AND visits.status = 'returned' AND visits.is_current "
-    "AND children.county_code = $2::VARCHAR AND children.area_code = $3::VARCHAR "
-    "ORDER BY visits.reviewed_at DESC LIMIT $4::INTEGER"
-)
 SUMMARY_COLUMNS = (
     "children.county_code, children.id, children.area_code, children.name, children.gender, "
     "children.birth_date, children.id_number_masked, children.categories, children.school, "
     "children.assigned_director_id, children.risk_level, children.status, "
     "children.last_visit_at, children.next_visit_due, children.version, children.updated_at"
 )
-CHILDREN_PAGE = (
-    f"SELECT {SUMMARY_COLUMNS} FROM children WHERE children.county_code = $1::VARCHAR "
-    "AND children.area_code = $2::VARCHAR "
-    "ORDER BY children.county_code, children.area_code, children.id LIMIT $3::INTEGER"
-)
-
 # The child read is one statement in autocommit since #23 (services/children/registry.py:
 # the session check, the read and its audit row; $1 user, $2 role, $3 'child.read',
 # $4 'child', $5 and $6 6, $7 request id, $8 child id, $9 county, $10 area, $11 area,
@@ -222,11 +183,100 @@ CHILD_AT_ONCE = (
     "child ON true"
 )
 
+# The worklist and the children page likewise since #23 (services/visits/worklist.py:
+# worklist_at_once; services/children/listing.py: list_children_at_once), compiled from the
+# API's own Core statements for a village director's scope. The worklist: $1 user, $2 role,
+# $3 'list', $4 'worklist', $5 the audit row's area, $6 and $7 6, $8 request id, $9 area,
+# $10 session, $11 visitor (the user), $12 county, $13 area, $14 returned limit, $15 now,
+# $16 horizon, $17 page limit, $18 1. The page: $1 user, $2 role, $3 'child.list', $4 'child',
+# $5 and $6 6, $7 request id, $8 county, $9 area, $10 area, $11 session, $12 page limit.
+WORKLIST_AT_ONCE = (
+    "WITH session_check AS (SELECT users.is_active AND token_families.revoked_at IS NULL "
+    "AS session_live, users.role = $2::VARCHAR AND coalesce(users.area_code, '') = "
+    "$9::VARCHAR AS session_fits, users.role AS session_role, users.area_code AS "
+    "session_area FROM users JOIN token_families ON token_families.user_id = users.id "
+    "WHERE users.id = $1::UUID AND token_families.id = $10::UUID), audited AS (INSERT INTO "
+    "audit_log (actor_id, actor_role, client_id, action, resource_type, resource_id, "
+    "county_code, area_code, request_id) SELECT $1 AS anon_1, $2 AS anon_2, NULL AS "
+    "anon_3, $3::VARCHAR AS anon_4, $4::VARCHAR AS anon_5, NULL AS anon__1, CASE WHEN "
+    "(length($5::VARCHAR) >= $6::INTEGER) THEN left($5::VARCHAR, $7::INTEGER) END AS "
+    "anon_6, $5::VARCHAR AS anon_7, $8::VARCHAR AS anon_8 WHERE EXISTS (SELECT 1 FROM "
+    "session_check WHERE session_check.session_live AND session_check.session_fits)), "
+    "returned AS (SELECT visits.id AS id, visits.child_id AS child_id, children.name AS "
+    "name, visits.visited_at AS visited_at, visits.review_comment AS review_comment, "
+    "visits.reviewed_by AS reviewed_by, visits.reviewed_at AS reviewed_at, visits.version "
+    "AS version FROM visits JOIN children ON children.id = visits.child_id WHERE "
+    "visits.visitor_id = $11::UUID AND visits.status = 'returned' AND visits.is_current "
+    "AND children.county_code = $12::VARCHAR AND children.area_code = $13::VARCHAR AND "
+    "(EXISTS (SELECT 1 FROM session_check WHERE session_check.session_live AND "
+    "session_check.session_fits)) ORDER BY visits.reviewed_at DESC LIMIT $14::INTEGER), "
+    "counts AS (SELECT count(*) FILTER (WHERE children.next_visit_due < $15::TIMESTAMP "
+    "WITH TIME ZONE) AS overdue, count(*) FILTER (WHERE children.next_visit_due >= "
+    "$15::TIMESTAMP WITH TIME ZONE) AS due_soon FROM children WHERE children.county_code = "
+    "$12::VARCHAR AND children.area_code = $13::VARCHAR AND children.status = 'active' AND "
+    "children.next_visit_due <= $16::TIMESTAMP WITH TIME ZONE AND (EXISTS (SELECT 1 FROM "
+    "session_check WHERE session_check.session_live AND session_check.session_fits))) "
+    "SELECT counts.overdue, counts.due_soon, child.id, child.county_code, child.name, "
+    "child.area_code, child.risk_level, child.categories, child.next_visit_due, "
+    "child.last_visit_at, latest.id AS latest_visit_id, latest.follow_up_actions, "
+    "open_duties.duties, (SELECT array_agg((returned.id, returned.child_id, returned.name, "
+    "returned.visited_at, returned.review_comment, returned.reviewed_by, "
+    "returned.reviewed_at, returned.version) ORDER BY returned.reviewed_at DESC) AS "
+    "array_agg_1 FROM returned) AS returned, session_check.session_live, "
+    "session_check.session_fits, session_check.session_role, session_check.session_area "
+    "FROM (SELECT 1 AS one) AS one LEFT OUTER JOIN session_check ON true LEFT OUTER JOIN "
+    "counts ON true LEFT OUTER JOIN ((SELECT children.id AS id, children.county_code AS "
+    "county_code, children.next_visit_due AS next_visit_due FROM children WHERE "
+    "children.county_code = $12::VARCHAR AND children.area_code = $13::VARCHAR AND "
+    "children.status = 'active' AND children.next_visit_due <= $16::TIMESTAMP WITH TIME "
+    "ZONE AND (EXISTS (SELECT 1 FROM session_check WHERE session_check.session_live AND "
+    "session_check.session_fits)) ORDER BY children.next_visit_due, children.id LIMIT "
+    "$17::INTEGER) AS page JOIN children AS child ON child.id = page.id AND "
+    "child.county_code = page.county_code LEFT OUTER JOIN LATERAL (SELECT visits.id AS id, "
+    "visits.follow_up_actions AS follow_up_actions FROM visits WHERE visits.county_code = "
+    "page.county_code AND visits.child_id = page.id AND visits.is_current ORDER BY "
+    "visits.visited_at DESC, visits.id DESC LIMIT $18::INTEGER) AS latest ON true LEFT "
+    "OUTER JOIN LATERAL (SELECT array_agg((child_duties.kind, child_duties.due_at, "
+    "child_duties.case_id) ORDER BY child_duties.due_at, child_duties.id) AS duties FROM "
+    "child_duties WHERE child_duties.child_id = page.id AND child_duties.met_at IS NULL) "
+    "AS open_duties ON true) ON true ORDER BY page.next_visit_due, page.id"
+)
+CHILDREN_AT_ONCE = (
+    "WITH session_check AS (SELECT users.is_active AND token_families.revoked_at IS NULL "
+    "AS session_live, users.role = $2::VARCHAR AND coalesce(users.area_code, '') = "
+    "$10::VARCHAR AS session_fits, users.role AS session_role, users.area_code AS "
+    "session_area FROM users JOIN token_families ON token_families.user_id = users.id "
+    "WHERE users.id = $1::UUID AND token_families.id = $11::UUID), page AS (SELECT "
+    "children.county_code AS county_code, children.id AS id, children.area_code AS "
+    "area_code, children.name AS name, children.gender AS gender, children.birth_date AS "
+    "birth_date, children.id_number_masked AS id_number_masked, children.categories AS "
+    "categories, children.school AS school, children.assigned_director_id AS "
+    "assigned_director_id, children.risk_level AS risk_level, children.status AS status, "
+    "children.last_visit_at AS last_visit_at, children.next_visit_due AS next_visit_due, "
+    "children.version AS version, children.updated_at AS updated_at FROM children WHERE "
+    "children.county_code = $8::VARCHAR AND children.area_code = $9::VARCHAR AND (EXISTS "
+    "(SELECT 1 FROM session_check WHERE session_check.session_live AND "
+    "session_check.session_fits)) ORDER BY children.county_code, children.area_code, "
+    "children.id LIMIT $12::INTEGER), audited AS (INSERT INTO audit_log (actor_id, "
+    "actor_role, client_id, action, resource_type, resource_id, county_code, area_code, "
+    "request_id) SELECT $1 AS anon_1, $2 AS anon_2, NULL AS anon_3, $3::VARCHAR AS anon_4, "
+    "$4::VARCHAR AS anon_5, page.id AS id, CASE WHEN (length(page.area_code) >= "
+    "$5::INTEGER) THEN left(page.area_code, $6::INTEGER) END AS anon_6, page.area_code AS "
+    "area_code, $7::VARCHAR AS anon_7 FROM page ORDER BY page.county_code, page.area_code, "
+    "page.id) SELECT session_check.session_live, session_check.session_fits, "
+    "session_check.session_role, session_check.session_area, page.county_code, page.id, "
+    "page.area_code, page.name, page.gender, page.birth_date, page.id_number_masked, "
+    "page.categories, page.school, page.assigned_director_id, page.risk_level, "
+    "page.status, page.last_visit_at, page.next_visit_due, page.version, page.updated_at "
+    "FROM (SELECT 1 AS one) AS one LEFT OUTER JOIN session_check ON true LEFT OUTER JOIN "
+    "page ON true ORDER BY page.county_code, page.area_code, page.id"
+)
+
 # The statements of each read, in order (the drift test compares them with the API's).
 STATEMENTS: dict[str, list[str]] = {
     "child": [CHILD_AT_ONCE],
-    "worklist": [SESSION_CHECK, WORKLIST_PAGE, WORKLIST_DUTIES, WORKLIST_RETURNED, AUDIT_ONE],
-    "children": [SESSION_CHECK, CHILDREN_PAGE, AUDIT_ONE],
+    "worklist": [WORKLIST_AT_ONCE],
+    "children": [CHILDREN_AT_ONCE],
 }
 READS = ("child", "worklist", "children")
 # The one-statement baseline (issue #23) serves these: the three reads of a village director,
@@ -365,14 +415,29 @@ class Baseline:
         if self.pool is not None:
             await self.pool.close()
 
-    async def child_alone(self, request: Request) -> Response:
-        """GET /children/{id} as the API runs it since #23: CHILD_AT_ONCE alone, no BEGIN."""
-        assert self.pool is not None
+    def token(self, request: Request) -> tuple[uuid.UUID, uuid.UUID, str, str]:
+        """The caller's user id, session, role and area from the verified token."""
         try:
             user_id, session_id = self.claims(request)
             data = jwt.get_unverified_claims(request.headers["authorization"][7:])
-            role, area = str(data["role"]), str(data.get("area") or "")
-        except (_Unauthorized, KeyError):
+            return user_id, session_id, str(data["role"]), str(data.get("area") or "")
+        except KeyError as e:
+            raise _Unauthorized from e
+
+    async def alone(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """One statement on its own (no BEGIN): the rows when the session holds."""
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(sql, *args)
+        if not rows or not rows[0]["session_live"] or not rows[0]["session_fits"]:
+            raise _Unauthorized
+        return rows
+
+    async def child_alone(self, request: Request) -> Response:
+        """GET /children/{id} as the API runs it since #23: CHILD_AT_ONCE alone, no BEGIN."""
+        try:
+            user_id, session_id, role, area = self.token(request)
+        except _Unauthorized:
             return _json_response({"status": 401, "code": "unauthorized"}, 401)
         try:
             child_id = uuid.UUID(request.path_params["child_id"])
@@ -380,14 +445,56 @@ class Baseline:
             return _json_response({"status": 422, "code": "validation_error"}, 422)
         rid = secrets.token_hex(8)
         args = (user_id, role, "child.read", "child", 6, 6, rid, child_id, area[:6], area, area)
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(CHILD_AT_ONCE, *args, session_id)
-        if row is None or not row["session_live"] or not row["session_fits"]:
+        try:
+            row = (await self.alone(CHILD_AT_ONCE, *args, session_id))[0]
+        except _Unauthorized:
             return _json_response({"status": 401, "code": "unauthorized"}, 401)
         if row["id"] is None:
             return _json_response({"status": 404, "code": "not_found"}, 404)
         body = _child(row, READ_FIELDS, datetime.now(UTC).astimezone(CHINA_TZ).date())
         return _json_response(body, headers={"ETag": f'"{row["version"]}"'})
+
+    async def worklist_alone(self, request: Request) -> Response:
+        """GET /worklist as the API runs it since #23: WORKLIST_AT_ONCE alone, no BEGIN."""
+        now = datetime.now(UTC)
+        try:
+            user_id, session_id, role, area = self.token(request)
+            rows = await self.alone(
+                WORKLIST_AT_ONCE, user_id, role, "list", "worklist", area or None, 6, 6,
+                secrets.token_hex(8), area, session_id, user_id, area[:6], area,
+                RETURNED_LIMIT, now, now + timedelta(days=7), PAGE_LIMIT, 1,
+            )  # fmt: skip
+        except _Unauthorized:
+            return _json_response({"status": 401, "code": "unauthorized"}, 401)
+        duties = {
+            r["id"]: [
+                {"kind": kind, "due_at": due, "overdue": due <= now, "case_id": case}
+                for kind, due, case in r["duties"] or ()
+            ]
+            for r in rows
+            if r["id"] is not None
+        }
+        return _json_response(_worklist_body(rows, duties, rows[0]["returned"] or [], now))
+
+    async def children_alone(self, request: Request) -> Response:
+        """GET /children as the API runs it since #23: CHILDREN_AT_ONCE alone, no BEGIN."""
+        try:
+            user_id, session_id, role, area = self.token(request)
+            rows = await self.alone(
+                CHILDREN_AT_ONCE, user_id, role, "child.list", "child", 6, 6,
+                secrets.token_hex(8), area[:6], area, area, session_id, PAGE_LIMIT,
+            )  # fmt: skip
+        except _Unauthorized:
+            return _json_response({"status": 401, "code": "unauthorized"}, 401)
+        rows = [r for r in rows if r["id"] is not None]
+        today = datetime.now(UTC).astimezone(CHINA_TZ).date()
+        next_cursor = None
+        if len(rows) == PAGE_LIMIT:
+            last = rows[-1]
+            next_cursor = encode_cursor([last["county_code"], last["area_code"], str(last["id"])])
+        return _json_response(
+            {"items": [_child(r, SUMMARY_FIELDS, today) for r in rows], "next_cursor": next_cursor}
+        )
 
     def claims(self, request: Request) -> tuple[uuid.UUID, uuid.UUID]:
         auth = request.headers.get("authorization", "")
@@ -426,43 +533,6 @@ class Baseline:
                 return await read(conn, caller, request)
         except _Unauthorized:
             return _json_response({"status": 401, "code": "unauthorized"}, 401)
-
-
-async def _read_worklist(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
-    now = datetime.now(UTC)
-    county = caller.area[:6]
-    rows = await conn.fetch(
-        WORKLIST_PAGE, now, county, caller.area, now + timedelta(days=7), PAGE_LIMIT, 1
-    )
-    duties: dict[Any, list[dict[str, Any]]] = {r["id"]: [] for r in rows if r["id"] is not None}
-    if duties:
-        for d in await conn.fetch(WORKLIST_DUTIES, list(duties)):
-            duties[d["child_id"]].append(
-                {
-                    "kind": d["kind"],
-                    "due_at": d["due_at"],
-                    "overdue": d["due_at"] <= now,
-                    "case_id": d["case_id"],
-                }
-            )
-    returned = await conn.fetch(
-        WORKLIST_RETURNED, caller.user_id, county, caller.area, RETURNED_LIMIT
-    )
-    await conn.execute(
-        AUDIT_ONE,
-        caller.user_id,
-        caller.role,
-        None,
-        "list",
-        "worklist",
-        None,
-        county,
-        caller.area,
-        caller.request_id,
-        None,  # row_count and purpose: an export's
-        None,
-    )
-    return _json_response(_worklist_body(rows, duties, returned, now))
 
 
 def _worklist_body(
@@ -531,38 +601,6 @@ def _worklist_body(
     }
 
 
-async def _read_children(conn: asyncpg.Connection, caller: Caller, request: Request) -> Response:
-    rows = await conn.fetch(CHILDREN_PAGE, caller.area[:6], caller.area, PAGE_LIMIT)
-    if rows:
-        await conn.executemany(
-            AUDIT_ONE,
-            [
-                (
-                    caller.user_id,
-                    caller.role,
-                    None,
-                    "child.list",
-                    "child",
-                    r["id"],
-                    r["county_code"],
-                    r["area_code"],
-                    caller.request_id,
-                    None,
-                    None,
-                )
-                for r in rows
-            ],
-        )
-    today = datetime.now(UTC).astimezone(CHINA_TZ).date()
-    next_cursor = None
-    if len(rows) == PAGE_LIMIT:
-        last = rows[-1]
-        next_cursor = encode_cursor([last["county_code"], last["area_code"], str(last["id"])])
-    return _json_response(
-        {"items": [_child(r, SUMMARY_FIELDS, today) for r in rows], "next_cursor": next_cursor}
-    )
-
-
 def baseline_app(url: str | None = None, settings: Settings | None = None) -> Starlette:
     """The baseline ASGI app (DATABASE_URL and the API's settings from the environment)."""
     settings = settings or Settings()
@@ -574,10 +612,10 @@ def baseline_app(url: str | None = None, settings: Settings | None = None) -> St
         return await state.child_alone(request)
 
     async def worklist(request: Request) -> Response:
-        return await state.serve(request, _read_worklist)
+        return await state.worklist_alone(request)
 
     async def children(request: Request) -> Response:
-        return await state.serve(request, _read_children)
+        return await state.children_alone(request)
 
     async def ready(request: Request) -> Response:
         return Response(b'{"status":"ready"}', media_type="application/json")

@@ -34,7 +34,9 @@ async def _explain_list_queries(client, db, headers, params) -> list[str]:
     captured: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("SELECT") and "FROM children" in statement:
+        # A user's page is one statement (WITH: its session check and audit rows, issue #23).
+        sql = statement.lstrip().upper()
+        if sql.startswith(("SELECT", "WITH")) and "FROM CHILDREN" in sql:
             captured.append((statement, parameters))
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", capture)

@@ -141,8 +141,8 @@ def _child_cursor(cursor: str | None) -> tuple[str, str, uuid.UUID] | None:
 
 @router.get("", operation_id="listChildren", response_model=Page[ChildSummary], responses=_errors())
 async def list_children(
-    scope: CurrentScope,
-    session: SessionDep,
+    claims: CurrentClaims,
+    request: Request,
     area: Annotated[
         str | None, Query(pattern=AREA_CODE_PATTERN, description="Any area inside your scope.")
     ] = None,
@@ -165,9 +165,6 @@ async def list_children(
     cursor: str | None = None,
 ) -> Response:
     """Children in your scope, ordered by village; each child served is audited."""
-    client_fields.check_filters(
-        scope, {"category": category, "school": school, "assigned_to": assigned_to}
-    )
     filters = child_list.ChildFilters(
         area=area,
         categories=[c.value for c in category or []],
@@ -180,7 +177,25 @@ async def list_children(
         age_max=age_max,
         updated_since=updated_since,
     )
-    rows = await child_list.list_children(session, scope, filters, limit, _child_cursor(cursor))
+    after = _child_cursor(cursor)
+    # A user's page: one statement, no transaction (session check, page and audit rows).
+    found = None
+    scope = token_scope(request, claims)
+    if scope is not None:
+        found = await child_list.list_children_at_once(
+            get_database(request), request, scope, filters, limit, after
+        )
+    if found is not None:
+        scope, rows = found
+    else:
+        # Integration clients, a role or area changed since the token: the request's
+        # transaction, the scope by the account's row (get_scope's path).
+        async with request_session(request) as session:
+            scope = await scope_of(request, session, claims)
+            client_fields.check_filters(
+                scope, {"category": category, "school": school, "assigned_to": assigned_to}
+            )
+            rows = await child_list.list_children(session, scope, filters, limit, after)
     last = rows[-1] if len(rows) == limit else None
     next_cursor = (
         encode_cursor([last["county_code"], last["area_code"], str(last["id"])]) if last else None

@@ -14,14 +14,36 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, Integer, String, any_, bindparam, select, tuple_
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.core import audit
+from childprotect_api.core.db import Database
 from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.child import Child
 from childprotect_api.schemas.child import ChildSummary
-from childprotect_api.security.scope import Action, Scope, scope_filter
+from childprotect_api.security.scope import (
+    SESSION_CHECK_CTE,
+    SESSION_COLUMNS,
+    SESSION_HELD,
+    Action,
+    Scope,
+    checked_scope,
+    scope_filter,
+    session_params,
+)
 from childprotect_api.services.children import rules
 from childprotect_api.services.children.registry import RESOURCE
 
@@ -61,7 +83,12 @@ _STATEMENTS: dict[tuple[Any, ...], Raw] = {}
 
 
 def list_statement(
-    scope: Scope, f: ChildFilters, limit: int, after: tuple[str, str, uuid.UUID] | None
+    scope: Scope,
+    f: ChildFilters,
+    limit: int,
+    after: tuple[str, str, uuid.UUID] | None,
+    *,
+    at_once: bool = False,
 ) -> tuple[Raw, dict[str, Any]]:
     """The list's SELECT and its parameters: the scope's prefix filter (led by the county
     code, like the scope index), the filters, and keyset order on the scope index (county,
@@ -86,10 +113,11 @@ def list_statement(
         "updated_since": f.updated_since,
     }
     given = tuple(name for name, value in optional.items() if value is not None)
-    key = (flt.shape, area.shape if area else None, given, after is not None)
+    key = (flt.shape, area.shape if area else None, given, after is not None, at_once)
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        stmt = _STATEMENTS[key] = Raw(_build(flt, area, given, after is not None))
+        built = _build(flt, area, given, after is not None)
+        stmt = _STATEMENTS[key] = Raw(_with_session_and_audit(built) if at_once else built)
     params: dict[str, Any] = {**flt.params, "page_limit": limit}
     if area is not None:
         params.update(area.params)
@@ -131,6 +159,57 @@ def _build(flt: Any, area: Any, given: tuple[str, ...], with_cursor: bool) -> An
     return stmt.order_by(_C.county_code, _C.area_code, _C.id).limit(
         bindparam("page_limit", type_=Integer)
     )
+
+
+def _with_session_and_audit(page: Any) -> Any:
+    """The page in one statement with its session check and audit rows (issue #23): read
+    only when the login session holds (security/scope.py: SESSION_CHECK_CTE), and one
+    `child.list` row per child served inserted by a data-modifying CTE, in page order."""
+    page = page.where(SESSION_HELD).cte("page")
+    audited = audit.insert_from(
+        select(
+            bindparam("user_id"),
+            bindparam("claimed_role"),
+            null(),
+            literal("child.list", String),
+            literal(RESOURCE, String),
+            page.c.id,
+            audit.county_of(page.c.area_code),
+            page.c.area_code,
+            bindparam("request_id", type_=String),
+        ).order_by(page.c.county_code, page.c.area_code, page.c.id)
+    ).cte("audited")
+    one = select(literal_column("1").label("one")).subquery("one")
+    return (
+        select(*SESSION_COLUMNS, *page.c)
+        .select_from(one.outerjoin(SESSION_CHECK_CTE, true()).outerjoin(page, true()))
+        .order_by(page.c.county_code, page.c.area_code, page.c.id)
+        .add_cte(audited)
+    )
+
+
+async def list_children_at_once(
+    db: Database,
+    request: Any,
+    scope: Scope,
+    filters: ChildFilters,
+    limit: int,
+    after: tuple[str, str, uuid.UUID] | None,
+) -> tuple[Scope, list[Any]] | None:
+    """GET /children for a user in one round trip, every filter included: the scope
+    (confirmed by the account's row) and the page's rows (SUMMARY_COLUMNS, by name), each
+    child audited in the same statement; 401 without a live session. None when the token's
+    role may not read children or its role or area are no longer the account's: nothing was
+    read or audited, and the caller takes `list_children`'s path (scoped by the row)."""
+    if not scope.can(Action.children_read):
+        return None
+    stmt, params = list_statement(scope, filters, limit, after, at_once=True)
+    params.update(session_params(scope), request_id=scope.request_id)
+    rows = await stmt.fetch_alone(db, params)
+    confirmed = checked_scope(request, scope, rows[0] if rows else None)
+    if confirmed is None:
+        return None
+    return confirmed, [r for r in rows if r["id"] is not None]
 
 
 async def list_children(

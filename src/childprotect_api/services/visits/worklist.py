@@ -24,19 +24,24 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    String,
     Uuid,
     and_,
     any_,
     bindparam,
     func,
+    literal,
     literal_column,
+    null,
     select,
     true,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.core import audit
+from childprotect_api.core.db import Database
 from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.care import ChildDuty
@@ -44,7 +49,17 @@ from childprotect_api.models.child import Child
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.worklist import AgreementFollowUps, Worklist
-from childprotect_api.security.scope import Action, Scope, ScopeFilter, scope_filter
+from childprotect_api.security.scope import (
+    SESSION_CHECK_CTE,
+    SESSION_COLUMNS,
+    SESSION_HELD,
+    Action,
+    Scope,
+    ScopeFilter,
+    checked_scope,
+    scope_filter,
+    session_params,
+)
 from childprotect_api.services.agreements import lists as agreement_lists
 from childprotect_api.services.agreements.expiry import EXPIRING_WINDOW_DAYS, china_today
 
@@ -80,7 +95,9 @@ def _has_open_duty(child_id: Any, county_code: Any) -> ColumnElement[bool]:
     )
 
 
-def _due_filter(scope_clause: ColumnElement[bool], with_duties: bool) -> list[ColumnElement[bool]]:
+def _due_filter(
+    scope_clause: ColumnElement[bool], with_duties: bool, gated: bool = False
+) -> list[ColumnElement[bool]]:
     conds = [
         scope_clause,
         _ACTIVE,
@@ -88,13 +105,14 @@ def _due_filter(scope_clause: ColumnElement[bool], with_duties: bool) -> list[Co
     ]
     if with_duties:
         conds.append(_has_open_duty(_C.id, _C.county_code))
+    if gated:  # read only when the login session holds (the one-statement form)
+        conds.append(SESSION_HELD)
     return conds
 
 
-def _page_statement(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> Select[Any]:
-    """Counts over the whole range, and the page: its keys cut to the page size first from the
-    index alone (index-only scans: a township's hundreds of due children are never read from
-    the table), then only the page's rows read, each joined to the child's latest visit."""
+def _page_parts(flt: ScopeFilter, with_cursor: bool, with_duties: bool, gated: bool) -> Any:
+    """The counts (a CTE), the page's keys (a subquery), the children read and their latest
+    visits: the parts of the page statement, alone or in the one-statement form."""
     due = _C.next_visit_due
     now: Any = bindparam("now")
     counts = (
@@ -102,12 +120,12 @@ def _page_statement(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> S
             func.count().filter(due < now).label("overdue"),
             func.count().filter(due >= now).label("due_soon"),
         )
-        .where(*_due_filter(flt.clause, with_duties))
+        .where(*_due_filter(flt.clause, with_duties, gated))
         .cte("counts")
     )
     keys = (
         select(_C.id, _C.county_code, _C.next_visit_due)
-        .where(*_due_filter(flt.clause, with_duties))
+        .where(*_due_filter(flt.clause, with_duties, gated))
         .order_by(due, _C.id)
         .limit(bindparam("page_limit", type_=Integer))
     )
@@ -127,28 +145,40 @@ def _page_statement(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> S
         .limit(1)
         .lateral("latest")
     )
+    return counts, page, child, latest
+
+
+def _page_statement(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> Select[Any]:
+    """Counts over the whole range, and the page: its keys cut to the page size first from the
+    index alone (index-only scans: a township's hundreds of due children are never read from
+    the table), then only the page's rows read, each joined to the child's latest visit."""
+    counts, page, child, latest = _page_parts(flt, with_cursor, with_duties, gated=False)
     rows = page.join(
         child, and_(child.c.id == page.c.id, child.c.county_code == page.c.county_code)
     ).outerjoin(latest, true())
     # _item unpacks these columns by position.
     return (
-        select(
-            counts.c.overdue,
-            counts.c.due_soon,
-            child.c.id,
-            child.c.county_code,
-            child.c.name,
-            child.c.area_code,
-            child.c.risk_level,
-            child.c.categories,
-            child.c.next_visit_due,
-            child.c.last_visit_at,
-            latest.c.id.label("latest_visit_id"),
-            latest.c.follow_up_actions,
-        )
+        select(*_page_columns(counts, child, latest))
         .select_from(counts.outerjoin(rows, true()))
         .order_by(page.c.next_visit_due, page.c.id)
     )
+
+
+def _page_columns(counts: Any, child: Any, latest: Any) -> list[Any]:
+    return [
+        counts.c.overdue,
+        counts.c.due_soon,
+        child.c.id,
+        child.c.county_code,
+        child.c.name,
+        child.c.area_code,
+        child.c.risk_level,
+        child.c.categories,
+        child.c.next_visit_due,
+        child.c.last_visit_at,
+        latest.c.id.label("latest_visit_id"),
+        latest.c.follow_up_actions,
+    ]
 
 
 def _returned_statement(flt: ScopeFilter) -> Select[Any]:
@@ -203,6 +233,142 @@ def _statement(
     return stmt
 
 
+# --- one round trip (issue #23) -----------------------------------------------------------
+#
+# The worklist of a user in ONE statement sent in autocommit (rawsql.Raw.fetch_alone: no
+# BEGIN, no COMMIT): the login session checked (security/scope.py: SESSION_CHECK_CTE), the
+# counts, the page, its children's latest visits, their open duties (an array per row) and the
+# caller's returned visits (an array, on every row) read in the token's scope only when the
+# session holds, and the screen's audit row inserted by a data-modifying CTE only then (the
+# statement is atomic: the read and its audit row stand or fall together).
+_AT_ONCE: dict[tuple[str, bool, bool], Raw] = {}
+
+
+def _at_once_statement(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> Raw:
+    key = (flt.shape, with_cursor, with_duties)
+    stmt = _AT_ONCE.get(key)
+    if stmt is None:
+        stmt = _AT_ONCE[key] = Raw(_build_at_once(flt, with_cursor, with_duties))
+    return stmt
+
+
+def _build_at_once(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> Select[Any]:
+    counts, page, child, latest = _page_parts(flt, with_cursor, with_duties, gated=True)
+    duties = (
+        select(
+            func.array_agg(
+                aggregate_order_by(tuple_(_D.kind, _D.due_at, _D.case_id), _D.due_at, _D.id)
+            ).label("duties")
+        )
+        .where(_D.child_id == page.c.id, _D.met_at.is_(None))
+        .lateral("open_duties")
+    )
+    rows = (
+        page.join(child, and_(child.c.id == page.c.id, child.c.county_code == page.c.county_code))
+        .outerjoin(latest, true())
+        .outerjoin(duties, true())
+    )
+    returned = _returned_statement(flt).where(SESSION_HELD).cte("returned")
+    returned_list = (
+        select(
+            func.array_agg(aggregate_order_by(tuple_(*returned.c), returned.c.reviewed_at.desc()))
+        )
+        .select_from(returned)
+        .scalar_subquery()
+        .label("returned")
+    )
+    audited = audit.insert_from(
+        select(
+            bindparam("user_id"),
+            bindparam("claimed_role"),
+            null(),
+            literal("list", String),
+            literal("worklist", String),
+            null(),
+            audit.county_of(bindparam("audit_area", type_=String)),
+            bindparam("audit_area", type_=String),
+            bindparam("request_id", type_=String),
+        ).where(SESSION_HELD)
+    ).cte("audited")
+    one = select(literal_column("1").label("one")).subquery("one")
+    # _item reads the first twelve columns by position, as from the page statement.
+    return (
+        select(
+            *_page_columns(counts, child, latest),
+            duties.c.duties,
+            returned_list,
+            *SESSION_COLUMNS,
+        )
+        .select_from(
+            one.outerjoin(SESSION_CHECK_CTE, true())
+            .outerjoin(counts, true())
+            .outerjoin(rows, true())
+        )
+        .order_by(page.c.next_visit_due, page.c.id)
+        .add_cte(audited)
+    )
+
+
+async def worklist_at_once(
+    db: Database,
+    request: Any,
+    scope: Scope,
+    *,
+    within_days: int,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    with_duties: bool = False,
+    now: datetime | None = None,
+) -> tuple[Scope, dict[str, Any], tuple[datetime, uuid.UUID] | None] | None:
+    """GET /worklist for a user (without the agreement lists) in one round trip: the scope
+    (confirmed by the account's row), the page as `worklist_data` shapes it and its last sort
+    key when more may follow; 401 without a live session. None when the token's role may not
+    log visits or its role or area are no longer the account's: nothing was read or audited,
+    and the caller takes `worklist_data`'s path (scoped by the row: 403 there, or the page)."""
+    if not scope.can(Action.visit_log):
+        return None
+    now = now or utcnow()
+    flt = scope_filter(scope, _C.area_code, _C.county_code)
+    params: dict[str, Any] = {
+        **session_params(scope),
+        **flt.params,
+        "now": now,
+        "horizon": now + timedelta(days=within_days),
+        "page_limit": limit,
+        "visitor_id": scope.user_id,
+        "audit_area": scope.area_code or None,
+        "request_id": scope.request_id,
+    }
+    if after is not None:
+        params["after_due"], params["after_id"] = after
+    rows = await _at_once_statement(flt, after is not None, with_duties).fetch_alone(db, params)
+    head = rows[0] if rows else None
+    confirmed = checked_scope(request, scope, head)
+    if confirmed is None:
+        return None
+    assert head is not None  # checked_scope answers 401 without one
+    items = [r for r in rows if r["id"] is not None]
+    page = {
+        "items": sorted((_item(r, now, _duties(r["duties"], now)) for r in items), key=_rank),
+        "next_cursor": None,
+        "counts": {"overdue": head["overdue"], "due_soon": head["due_soon"]},
+        "returned_visits": [_returned_visit(v) for v in head["returned"] or ()],
+        "as_of": now,
+        "within_days": within_days,
+        "agreement_follow_ups": None,
+    }
+    last = (items[-1]["next_visit_due"], items[-1]["id"]) if len(items) == limit else None
+    return confirmed, page, last
+
+
+def _duties(duties: Any, now: datetime) -> list[dict[str, Any]]:
+    """WorklistDuty items as data from the row's array of (kind, due_at, case_id)."""
+    return [
+        {"kind": kind, "due_at": due, "overdue": due <= now, "case_id": case}
+        for kind, due, case in duties or ()
+    ]
+
+
 def _follow_up(action: dict[str, Any]) -> dict[str, Any]:
     # FollowUpAction's fields, in order (stored validated by the visit's schema).
     return {"action": action["action"], "due_on": action["due_on"], "done": False}
@@ -211,7 +377,8 @@ def _follow_up(action: dict[str, Any]) -> dict[str, Any]:
 def _item(row: Any, now: datetime, duties: list[dict[str, Any]]) -> dict[str, Any]:
     """A WorklistItem as data. Unpacked by position (the page statement's column order):
     this runs for every child on the screen."""
-    _, _, child_id, _, name, area_code, level, categories, due, last, latest_id, actions = row
+    child_id, name, area_code, level = row[2], row[4], row[5], row[6]
+    categories, due, last, latest_id, actions = row[7], row[8], row[9], row[10], row[11]
     late = (now - due).total_seconds()
     return {
         "child": {
