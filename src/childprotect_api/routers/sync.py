@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from childprotect_api.core.db import ReadSessionDep, SessionDep
+from childprotect_api.core.db import get_database, get_read_session, request_session
 from childprotect_api.core.errors import Problem
+from childprotect_api.models.base import utcnow
 from childprotect_api.schemas.sync import SyncChangesPage
 from childprotect_api.security.rate_limit import RateLimit
-from childprotect_api.security.scope import CurrentScope
+from childprotect_api.security.scope import CurrentClaims, scope_of, token_scope
+from childprotect_api.services.sync import at_once as sync_at_once
 from childprotect_api.services.sync import feed as sync_feed
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
@@ -41,12 +44,10 @@ _DESCRIPTION = """The phone's copy of the caller's scope: every child, agreement
     response_model=SyncChangesPage,
     description=_DESCRIPTION,
     responses={code: {"model": Problem} for code in (401, 403, 410, 422, 429)},
-    dependencies=[Depends(RateLimit("sync"))],
+    # 429 `rate_limited` (RateLimit("sync")): counted in the one statement, or below.
 )
 async def list_sync_changes(
-    scope: CurrentScope,
-    session: SessionDep,
-    read_session: ReadSessionDep,
+    claims: CurrentClaims,
     request: Request,
     limit: Annotated[
         int, Query(ge=1, le=sync_feed.MAX_LIMIT, description="Records per page (at most 1000).")
@@ -56,14 +57,45 @@ async def list_sync_changes(
     ] = None,
 ) -> Response:
     settings = request.app.state.settings
-    body = await sync_feed.list_changes(
-        session,
-        read_session,
-        scope,
-        cursor,
-        limit,
-        log_days=settings.sync_log_days,
-        keep_closed_days=settings.sync_keep_closed_days,
-    )
+    counted = False
+    # A user's changes page: one statement, no transaction (services/sync/at_once.py).
+    scope = token_scope(request, claims)
+    if scope is not None:
+        now = utcnow()
+        parsed = sync_at_once.fast_cursor(scope, cursor, now, settings.sync_log_days)
+        if parsed is not None:
+            limits: dict[str, int] = settings.rate_limits
+            body, counted = await sync_at_once.changes_at_once(
+                get_database(request),
+                request,
+                scope,
+                parsed,
+                limit,
+                now=now,
+                keep_closed_days=settings.sync_keep_closed_days,
+                rate_limit=limits.get("sync", limits.get("default", 60)),
+            )
+            if body is not None:
+                return Response(body, media_type="application/json")
+    # Integration clients, the initial load, a cursor to refuse, a role or area changed since
+    # the token, a page with other records: the request's transaction, scoped by the row.
+    async with request_session(request) as session:
+        scope = await scope_of(request, session, claims)
+        if not counted:
+            await _RATE_LIMIT(request, scope)
+        async with _read_session(request) as read_session:
+            body = await sync_feed.list_changes(
+                session,
+                read_session,
+                scope,
+                cursor,
+                limit,
+                log_days=settings.sync_log_days,
+                keep_closed_days=settings.sync_keep_closed_days,
+            )
     # Rendered item by item (services/sync/feed.py): not validated again.
     return Response(body, media_type="application/json")
+
+
+_RATE_LIMIT = RateLimit("sync")
+_read_session = asynccontextmanager(get_read_session)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Header, Query, Request, Response, UploadFile
 
 from childprotect_api.config import Settings
-from childprotect_api.core.db import SessionDep
+from childprotect_api.core.db import SessionDep, get_database, request_session
 from childprotect_api.core.errors import Problem
 from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.core.pagination import (
@@ -19,7 +19,8 @@ from childprotect_api.models.visit import VisitStatus
 from childprotect_api.schemas.attachment import AttachmentRead
 from childprotect_api.schemas.common import IsoDateTime, Page
 from childprotect_api.schemas.visit import VisitCorrection, VisitCreate, VisitRead, VisitReview
-from childprotect_api.security.scope import CurrentScope
+from childprotect_api.security.scope import CurrentClaims, CurrentScope, scope_of, token_scope
+from childprotect_api.services.visits import at_once as visit_at_once
 from childprotect_api.services.visits import attachments as visit_attachments
 from childprotect_api.services.visits import service as visit_service
 
@@ -53,18 +54,40 @@ def _read(response: Response, visit: object) -> VisitRead:
     },
 )
 async def create_visit(
-    scope: CurrentScope,
-    session: SessionDep,
-    response: Response,
+    claims: CurrentClaims,
+    request: Request,
     visit_id: uuid.UUID,
     body: VisitCreate,
-) -> VisitRead:
+) -> Response:
     """Record a visit under the id the phone generated. A retry with the same content answers
     the stored visit (200); the same id with other content answers 409. The visitor is the
     caller; the child's last visit and next due date move in the same transaction."""
-    visit, created = await visit_service.create_visit(session, scope, visit_id, body)
-    response.status_code = 201 if created else 200
-    return _read(response, visit)
+    # A user's visit: one statement, no transaction (services/visits/at_once.py).
+    scope = token_scope(request, claims)
+    if scope is not None and visit_at_once.covers(scope, visit_id, body):
+        done = await visit_at_once.create_visit_at_once(
+            get_database(request), request, scope, visit_id, body
+        )
+        if done is not None:
+            status, version, json_body = done
+            return Response(
+                json_body,
+                status_code=status,
+                media_type="application/json",
+                headers={"ETag": f'"{version}"'},
+            )
+    # Integration clients, a role or area changed since the token, what the statement does
+    # not cover: the request's transaction, the scope by the account's row.
+    async with request_session(request) as session:
+        scope = await scope_of(request, session, claims)
+        visit, created = await visit_service.create_visit(session, scope, visit_id, body)
+        out = VisitRead.model_validate(visit)
+        return Response(
+            out.model_dump_json(),
+            status_code=201 if created else 200,
+            media_type="application/json",
+            headers={"ETag": f'"{out.version}"'},
+        )
 
 
 @router.get("", operation_id="listVisits", response_model=Page[VisitRead], responses=READ_ERRORS)

@@ -773,9 +773,15 @@ async def _current(
         for al in (await session.execute(stmt_al)).scalars():
             upserts[al.id] = shaper.alert(al)
 
-    # Upserts first, parents before children (child, agreement, visit, report), each in log
-    # order; then tombstones, children last, so a phone applying a page in order never holds
-    # a visit whose child it lacks.
+    return ordered_items(entities, upserts, gone)
+
+
+def ordered_items(
+    entities: list[_Entity], upserts: dict[uuid.UUID, str], gone: dict[uuid.UUID, TombstoneReason]
+) -> list[str]:
+    """The page's items: upserts first, parents before children (child, agreement, visit,
+    report), each in log order; then tombstones, children last, so a phone applying a page
+    in order never holds a visit whose child it lacks."""
     rank = {t: i for i, t in enumerate(ENTITIES)}
     ordered = sorted(entities, key=lambda e: (rank[e.type], e.last))
     items: list[str] = [upserts[e.id] for e in ordered if e.id in upserts]
@@ -790,6 +796,43 @@ async def _current(
         tombstone = SyncTombstone.model_validate({"type": e.type, "id": e.id, "reason": reason})
         items.append(tombstone.model_dump_json(by_alias=True))
     return items
+
+
+def next_cursor(
+    cursor: SyncCursor, page: Sequence[Any], has_more: bool, horizon: str, horizon_at: datetime
+) -> SyncCursor:
+    """The changes phase's next cursor after `page` (rows with txid as text, seq, changed_at)."""
+    if has_more:
+        last = page[-1]
+        return SyncCursor(
+            _CHANGES,
+            cursor.user_id,
+            cursor.role,
+            cursor.area,
+            int(last["txid"]),
+            last["seq"],
+            max(cursor.floor, last["changed_at"] - LONGEST_TRANSACTION),
+        )
+    position = max((cursor.txid, cursor.seq), (int(horizon), 0))
+    return SyncCursor(
+        _CHANGES,
+        cursor.user_id,
+        cursor.role,
+        cursor.area,
+        position[0],
+        position[1],
+        max(cursor.floor, horizon_at - 2 * LONGEST_TRANSACTION),
+    )
+
+
+def page_json(items: list[str], nxt: SyncCursor, has_more: bool) -> str:
+    """The page as SyncChangesPage writes it, from items rendered one by one (the cursor is
+    base64url: nothing to escape)."""
+    return (
+        '{"items":['
+        + ",".join(items)
+        + f'],"next_cursor":"{nxt.encode()}","has_more":{"true" if has_more else "false"}}}'
+    )
 
 
 async def changes_page(
@@ -815,29 +858,9 @@ async def changes_page(
     items = await _current(
         session, scope, _dedupe(page), shaper, _closed_cutoff(now, keep_closed_days)
     )
-    if has_more:
-        last = page[-1]
-        nxt = SyncCursor(
-            _CHANGES,
-            cursor.user_id,
-            cursor.role,
-            cursor.area,
-            int(last.txid),
-            last.seq,
-            max(cursor.floor, last.changed_at - LONGEST_TRANSACTION),
-        )
-    else:
-        horizon = int(horizon_row.horizon)
-        position = max((cursor.txid, cursor.seq), (horizon, 0))
-        nxt = SyncCursor(
-            _CHANGES,
-            cursor.user_id,
-            cursor.role,
-            cursor.area,
-            position[0],
-            position[1],
-            max(cursor.floor, horizon_row.horizon_at - 2 * LONGEST_TRANSACTION),
-        )
+    nxt = next_cursor(
+        cursor, [r._mapping for r in page], has_more, horizon_row.horizon, horizon_row.horizon_at
+    )
     return items, shaper, nxt, has_more
 
 
@@ -869,13 +892,7 @@ async def list_changes(
             session, scope, parsed, limit, now=now, keep_closed_days=keep_closed_days
         )
     await shaper.audit(session)
-    # The page as SyncChangesPage writes it, from items rendered one by one (the cursor is
-    # base64url: nothing to escape).
-    return (
-        '{"items":['
-        + ",".join(items)
-        + f'],"next_cursor":"{nxt.encode()}","has_more":{"true" if has_more else "false"}}}'
-    )
+    return page_json(items, nxt, has_more)
 
 
 # --- the jobs ------------------------------------------------------------------------------
