@@ -208,3 +208,21 @@ async def test_the_job_deletes_entries_too_old_to_be_used(client, county, sessio
         await db.dispose()
     entries = await _entries(session)
     assert entries and all(e.computed_at > old for e in entries)
+
+
+async def test_the_job_renews_only_entries_getting_old(client, county, session):
+    written = await _refresh(session)
+    # Per county: both groups' year so far and this month, and the trend's twelve months of
+    # `visited` (in January this month's window is the year's).
+    assert written in (2 * (2 * 2 + 12), 2 * (2 * 1 + 12))
+    assert await _refresh(session) == 0  # all fresh: another process's run costs nothing
+    await session.execute(
+        update(CountyPeriodFigures)
+        .where(CountyPeriodFigures.county_code == COUNTY)  # type: ignore[arg-type]
+        .values(computed_at=utcnow() - stats_periods.REFRESH_AGE - timedelta(seconds=1))
+    )
+    await session.commit()
+    assert await _refresh(session) == written // 2
+    assert all(
+        utcnow() - e.computed_at < stats_periods.REFRESH_AGE for e in await _entries(session)
+    )

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 GROUPS = ("visited", "reach")
 TRENDABLE_GROUPS = ("visited",)
 MAX_AGE = snapshots.MAX_AGE
+# The job recomputes an entry once it is this old: with the job every 5 minutes, entries are
+# renewed before a request would have to compute them, and a job run in another process
+# finds them fresh (at the province, renewing every entry costs a minute of a core).
+REFRESH_AGE = MAX_AGE - 2 * timedelta(seconds=snapshots.INTERVAL_SECONDS)
 TREND_MONTHS = 12  # service.TREND_MONTHS (the trend's windows)
 _LOCK_KEY = 0x43505350  # "CPSP"
 
@@ -113,16 +117,17 @@ async def county_figures(
     days: list[date],
     now: datetime,
     today: date,
+    max_age: timedelta = MAX_AGE,
 ) -> tuple[dict[str, list[CountyPeriodFigures]], list[CountyPeriodFigures]]:
-    """Each county's entries of the group for the windows of `days` (stored ones younger than
-    `MAX_AGE`, else computed now), and those computed now (to store)."""
+    """Each county's entries of the group for the windows of `days` (stored ones not older
+    than `max_age`, else computed now), and those computed now (to store)."""
     windows = _windows(days)
     stored = await _stored(session, counties, group, windows)
     out: dict[str, list[CountyPeriodFigures]] = {}
     fresh: list[CountyPeriodFigures] = []
     for county in counties:
         kept = [stored.get((county, group, lo, hi)) for lo, hi in windows]
-        got = [e for e in kept if e is not None and now - e.computed_at <= MAX_AGE]
+        got = [e for e in kept if e is not None and now - e.computed_at <= max_age]
         if len(got) < len(windows):
             computed = await _compute(session, county, group, days, now, today)
             got = [
@@ -227,9 +232,9 @@ async def trend_rows(
 
 
 async def refresh(session: AsyncSession, now: datetime) -> int:
-    """Recompute every county's entries of the periods asked most and delete the entries too
-    old to be used (the periodic job, with the snapshots; one process at a time). Answers the
-    number of entries written."""
+    """Recompute the counties' entries of the periods asked most that are missing or older
+    than `REFRESH_AGE`, and delete the entries too old to be used (the periodic job, with the
+    snapshots; one process at a time). Answers the number of entries written."""
     locked = (
         await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     ).scalar_one()
@@ -243,25 +248,15 @@ async def refresh(session: AsyncSession, now: datetime) -> int:
         (await session.execute(select(col(Area.code)).where(col(Area.level) == "county"))).scalars()
     )
     written = 0
-    for county in counties:
-        entries: list[CountyPeriodFigures] = []
-        for group, days in asked_most(today):
-            computed = await _compute(session, county, group, days, now, today)
-            entries += [
-                CountyPeriodFigures(
-                    county_code=county,
-                    figure_group=group,
-                    day_from=lo,
-                    day_to=hi,
-                    computed_at=now,
-                    figures=figures,
-                )
-                for (lo, hi), figures in zip(_windows(days), computed, strict=True)
-            ]
-        # Windows shared by two periods (this month in a January) are written once.
-        unique = {(e.figure_group, e.day_from, e.day_to): e for e in entries}
-        await session.execute(_upsert(list(unique.values())))  # type: ignore[call-overload]
-        written += len(unique)
+    for group, days in asked_most(today):
+        # Windows shared by two periods (this month in January) are found fresh the second
+        # time: the first one's entries are written in this transaction.
+        _, fresh = await county_figures(
+            session, counties, group, days, now, today, max_age=REFRESH_AGE
+        )
+        for start in range(0, len(fresh), 500):
+            await session.execute(_upsert(fresh[start : start + 500]))  # type: ignore[call-overload]
+        written += len(fresh)
     await session.execute(
         delete(CountyPeriodFigures).where(col(CountyPeriodFigures.computed_at) < now - MAX_AGE)
     )

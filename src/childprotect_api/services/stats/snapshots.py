@@ -10,9 +10,10 @@ active children) are summed exactly as of that moment. A periodic job recomputes
 (`refresh`, each county through the same statements as a county's own summary); an area
 above the county reads the snapshots and computes in the request any county whose snapshot
 is missing or older than `MAX_AGE`, or that lacks a figure of these groups (one stored before
-the group was added). Visits made, reports, the workforce and every figure of the period
-(measures done, decisions, removals, payments, children visited, activities, children
-reached) are read live for every area."""
+the group was added). Visits made, reports, the workforce and the figures of the period
+(measures done, decisions, removals, payments, activities) are read live for every area; the
+period's distinct children (children visited, children reached) of cities and the province
+add up the counties' period entries instead (periods.py, refreshed by the same job)."""
 
 from __future__ import annotations
 
