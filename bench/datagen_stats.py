@@ -422,6 +422,23 @@ async def refresh_snapshots(url: str) -> int:
         await db.dispose()
 
 
+async def refresh_periods(url: str) -> int:
+    """The counties' distinct children of the periods asked most, as the same periodic job
+    makes them (services/stats/periods.py): city and province figures add them up."""
+    from childprotect_api.core.db import Database
+    from childprotect_api.models.base import utcnow
+    from childprotect_api.services.stats import periods as stats_periods
+
+    db = Database.create(url, pool_size=1, max_overflow=0)
+    try:
+        async with db.sessionmaker() as session:
+            done = await stats_periods.refresh(session, utcnow())
+            await session.commit()
+            return done
+    finally:
+        await db.dispose()
+
+
 async def ensure(url: str, scale: Scale) -> StatsExtras:
     x = EXTRAS[scale.name]
     conn = await connect(url)

@@ -8,7 +8,7 @@ Uses the datagen dataset of the scale (`bench_province` at full scale, which it 
 while it is being built; a fresh `bench_stats_<scale>` otherwise) with the statistics extras
 added (bench/datagen_stats.py: a county of 50,000 children, agreements, reports, directors and
 supervisors, the visit rollups, a year of care activities, about 20 per village, and sites)
-and the county snapshots refreshed (as the API's periodic job
+and the county snapshots and period entries refreshed (as the API's periodic job
 does; city and province figures read them). Starts the real API (uvicorn, one worker,
 background jobs off) on 127.0.0.1, mints tokens, and times sequential GET
 /api/v1/stats/summary requests (default period: the year so far) after a warm-up:
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench import datagen
-from bench.datagen_stats import EXTRAS, StatsExtras, refresh_snapshots
+from bench.datagen_stats import EXTRAS, StatsExtras, refresh_periods, refresh_snapshots
 from bench.worklist import _free_port, start_server
 from childprotect_api.config import Settings
 
@@ -175,6 +175,9 @@ async def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     counties = await refresh_snapshots(url)
     datagen.log(f"{counties} county snapshots in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    entries = await refresh_periods(url)
+    datagen.log(f"{entries} county period entries in {time.perf_counter() - started:.1f} s")
     kinds = await _kinds(url, x, args)
     env = {
         "CHILDPROTECT_ACCESS_TOKEN_MINUTES": "240",

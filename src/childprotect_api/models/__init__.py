@@ -35,7 +35,12 @@ from childprotect_api.models.report import (
     ReportPolicy,
     ReportReferral,
 )
-from childprotect_api.models.stats import CountySnapshot, VisitDayCount, VisitMonthCount
+from childprotect_api.models.stats import (
+    CountyPeriodFigures,
+    CountySnapshot,
+    VisitDayCount,
+    VisitMonthCount,
+)
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.user import Role, User
 from childprotect_api.models.visit import Visit
@@ -67,6 +72,7 @@ __all__ = [
     "ChildDuty",
     "ChildEvent",
     "ChildRiskChange",
+    "CountyPeriodFigures",
     "CountySnapshot",
     "IdempotencyKey",
     "IntegrationClient",

@@ -163,3 +163,23 @@ class CountySnapshot(SQLModel, table=True):
     registered: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     # China day -> {closed reason -> records closed that day (and still closed)}
     closed: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+class CountyPeriodFigures(SQLModel, table=True):
+    """A county's figures of one period-dependent group of distinct children (`visited`:
+    children visited and visits by the visitor's role; `reach`: children reached by
+    activities) over one window of China days [day_from, day_to), as of `computed_at`.
+    Distinct children are additive over counties (a child lives in one county), so city and
+    province figures add these up instead of reading the province's period of visits
+    (services/stats/periods.py: refreshed by a job for the periods asked most, stored by a
+    request that had to compute one, pruned once older than the age they may be used at)."""
+
+    __tablename__ = "stats_county_periods"
+
+    county_code: str = Field(sa_column=Column(String(6, collation="C"), primary_key=True))
+    figure_group: str = Field(sa_column=Column(String(16), primary_key=True))
+    day_from: date = Field(sa_column=Column(Date, primary_key=True))
+    day_to: date = Field(sa_column=Column(Date, primary_key=True))
+    computed_at: datetime = Field(sa_column=tz_column(nullable=False))
+    # metric -> value
+    figures: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))

@@ -59,9 +59,18 @@ def periodic_jobs(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob("sync_log_prune", 3600, _sync_log_prune),
         # Folds the visit rollups' +1/-1 rows (statistics read them either way).
         PeriodicJob("stats_rollup", stats_rollup.INTERVAL_SECONDS, stats_rollup.compact),
-        # County snapshots: what city and province figures add up.
-        PeriodicJob("stats_snapshots", stats_snapshots.INTERVAL_SECONDS, stats_snapshots.refresh),
+        # County snapshots: what city and province figures add up (the period-free groups),
+        # and the counties' distinct children of the periods asked most (periods.py).
+        PeriodicJob("stats_snapshots", stats_snapshots.INTERVAL_SECONDS, _stats_snapshots),
     ]
+
+
+async def _stats_snapshots(session: AsyncSession, now: datetime) -> int:
+    from childprotect_api.services.stats import periods as stats_periods
+    from childprotect_api.services.stats import snapshots as stats_snapshots
+
+    done = await stats_snapshots.refresh(session, now)
+    return done + await stats_periods.refresh(session, now)
 
 
 async def _duty_alerts(session: AsyncSession, now: datetime) -> int:

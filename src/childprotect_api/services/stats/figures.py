@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from childprotect_api.security.scope import Scope
-from childprotect_api.services.stats import queries, snapshots
+from childprotect_api.services.stats import periods, queries, snapshots
 from childprotect_api.services.stats.metrics import (
     DEFS,
     GROUPS,
@@ -65,7 +65,8 @@ async def compute(
                 rows.setdefault(key, {}).update(figures)
                 names.update(figures)
     results = await _run_groups(session, params, groups)
-    for found in results:
+    for found, found_as_of in results:
+        as_of = min(as_of, found_as_of)
         for key, figures in found.items():
             rows.setdefault(key, {}).update(figures)
             names.update(figures)
@@ -76,31 +77,40 @@ async def compute(
     return rows, as_of
 
 
+async def _run(session: AsyncSession, params: queries.Params, group: str) -> tuple[Rows, datetime]:
+    """One group's rows and the moment they are as of: live (now), or, for the period's
+    distinct children above the county, summed from the counties' entries (periods.py)."""
+    if group in periods.GROUPS and snapshots.eligible(params.area, params.lengths):
+        return await periods.rows(session, params, group)
+    return await queries.run(session, group, params), params.now
+
+
 async def _run_groups(
     session: AsyncSession, params: queries.Params, groups: list[str]
-) -> list[Rows]:
+) -> list[tuple[Rows, datetime]]:
     """The children's pass is most of the time of an area's figures: it runs on a second
     connection while the other groups run one after the other on this one; where the children
     come from the county snapshots (cities, the province), the period's distinct children
-    (reached by activities, visited: each a pass over the province's period) take that place,
-    each on a connection of its own. (Snapshots a few milliseconds apart: statistics tolerate
+    (reached by activities, visited) take that place, each on a connection of its own: they
+    come from the counties' period entries (periods.py), and a county whose entry is missing
+    or too old is computed there. (Snapshots a few milliseconds apart: statistics tolerate
     it, as they tolerate a replica's lag.)"""
     if "children" in groups:
         heavy = ["children"]
     else:
         heavy = [g for g in ("reach", "visited") if g in groups]
     if not heavy or len(groups) == 1 or session.bind is None:
-        return [await queries.run(session, g, params) for g in groups]
+        return [await _run(session, params, g) for g in groups]
     rest = [g for g in groups if g not in heavy]
     bind = session.bind
 
-    async def alone(group: str) -> Rows:
+    async def alone(group: str) -> tuple[Rows, datetime]:
         async with AsyncSession(bind, expire_on_commit=False) as other:
             await queries.prepare(other)
-            return await queries.run(other, group, params)
+            return await _run(other, params, group)
 
-    async def others() -> list[Rows]:
-        return [await queries.run(session, g, params) for g in rest]
+    async def others() -> list[tuple[Rows, datetime]]:
+        return [await _run(session, params, g) for g in rest]
 
     found, then = await asyncio.gather(asyncio.gather(*(alone(g) for g in heavy)), others())
     return [*found, *then]
@@ -114,9 +124,10 @@ async def compute_trend(
     now: datetime,
     today: date,
     metric: str,
-) -> Rows:
+) -> tuple[Rows, datetime]:
     """`metric@i` for each month window i (and, for a rate, its numerator, denominator and
-    their difference; for the median, the reports it is taken over)."""
+    their difference; for the median, the reports it is taken over), and the moment they are
+    as of (now, unless county snapshots or period entries were used)."""
     d = DEFS[metric]
     params = queries.Params(area, lengths, months, now, today)
     await queries.prepare(session)
@@ -124,6 +135,8 @@ async def compute_trend(
     wanted = [*base, metric] if d.kind == MetricKind.hours else base
     if d.group == "children" and snapshots.eligible(area, lengths):
         return await snapshots.trend_rows(session, params, metric)
+    if d.group in periods.TRENDABLE_GROUPS and snapshots.eligible(area, lengths):
+        return await periods.trend_rows(session, params, wanted)
     rows = await queries.run(session, d.group, params, wanted, trend=True)
     for figures in rows.values():
         for i in range(params.windows):
@@ -131,7 +144,7 @@ async def compute_trend(
                 num, den = figures[f"{d.parts[0]}@{i}"], figures[f"{d.parts[1]}@{i}"]
                 figures[f"{d.parts[2]}@{i}"] = (den or 0) - (num or 0)
                 figures[f"{metric}@{i}"] = round(num / den, 4) if den and num is not None else None
-    return rows
+    return rows, now
 
 
 def trend_base(metric: str) -> list[str]:

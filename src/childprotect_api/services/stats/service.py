@@ -30,10 +30,10 @@ from childprotect_api.schemas import stats as s
 from childprotect_api.security.scope import Action, Scope, in_scope
 from childprotect_api.services.children.rules import today as china_today
 from childprotect_api.services.stats import export as stats_export
-from childprotect_api.services.stats import figures
+from childprotect_api.services.stats import figures, periods
 from childprotect_api.services.stats.figures import Figure, RowKey, Shown, Tree
 from childprotect_api.services.stats.metrics import DEFS, METRICS, TRENDABLE, VISITOR_ROLES
-from childprotect_api.services.stats.queries import Rows, next_month
+from childprotect_api.services.stats.queries import Rows
 
 MAX_PERIOD_DAYS = 366
 EARLIEST = date(2000, 1, 1)
@@ -45,7 +45,7 @@ LENGTH: dict[str, int] = {
     AreaLevel.village: 12,
 }
 LEVEL: dict[int, AreaLevel] = {n: AreaLevel(level) for level, n in LENGTH.items()}
-TREND_MONTHS = 12
+TREND_MONTHS = periods.TREND_MONTHS
 
 
 @dataclass
@@ -428,12 +428,9 @@ async def breakdown(
 
 
 def trend_months(today: date) -> list[date]:
-    """The first days of the last twelve months (this one included) and of the next."""
-    start = today.replace(day=1)
-    months = [start]
-    for _ in range(TREND_MONTHS - 1):
-        months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
-    return [*months, next_month(start)]
+    """The first days of the last twelve months (this one included) and of the next (the
+    windows the county period entries keep for cities and the province: periods.py)."""
+    return periods.trend_windows(today)
 
 
 async def trend(
@@ -450,7 +447,9 @@ async def trend(
     root, solve = _root(t, ())
     lengths = _lengths(root, (), solve)
     area = t.scope.narrowed(root)
-    rows = await figures.compute_trend(session, area, lengths, months, now, china_today(), metric)
+    rows, as_of = await figures.compute_trend(
+        session, area, lengths, months, now, china_today(), metric
+    )
     key = (0, root) if root == t.code else (len(t.code), t.code)
     windows = len(months) - 1
     if solve:
@@ -474,7 +473,7 @@ async def trend(
         area=t.ref(),
         metric=metric,
         interval=s.StatsInterval.month,
-        as_of=now,
+        as_of=as_of,
         suppressed=solve,
         points=points,
     )

@@ -10,9 +10,10 @@ active children) are summed exactly as of that moment. A periodic job recomputes
 (`refresh`, each county through the same statements as a county's own summary); an area
 above the county reads the snapshots and computes in the request any county whose snapshot
 is missing or older than `MAX_AGE`, or that lacks a figure of these groups (one stored before
-the group was added). Visits made, reports, the workforce and every figure of the period
-(measures done, decisions, removals, payments, children visited, activities, children
-reached) are read live for every area."""
+the group was added). Visits made, reports, the workforce and the figures of the period
+(measures done, decisions, removals, payments, activities) are read live for every area; the
+period's distinct children (children visited, children reached) of cities and the province
+add up the counties' period entries instead (periods.py, refreshed by the same job)."""
 
 from __future__ import annotations
 
@@ -61,14 +62,14 @@ def eligible(area: Scope, lengths: Iterable[int]) -> bool:
     return len(area.area_code) <= 4 and all(n <= 6 for n in lengths)
 
 
-def _job_scope(county: str) -> Scope:
+def job_scope(county: str) -> Scope:
     return Scope("job", uuid.UUID(int=0), "job", county)
 
 
 async def compute_county(
     session: AsyncSession, county: str, now: datetime, today: date
 ) -> CountySnapshot:
-    params = queries.Params(_job_scope(county), (), [today, today + timedelta(days=1)], now, today)
+    params = queries.Params(job_scope(county), (), [today, today + timedelta(days=1)], now, today)
     figures: Figures = {}
     for group in GROUPS:
         figures.update((await queries.run(session, group, params))[(0, county)])
@@ -114,10 +115,9 @@ async def refresh(session: AsyncSession, now: datetime) -> int:
     return done
 
 
-async def _snapshots(
-    session: AsyncSession, area: Scope, now: datetime, today: date
-) -> list[CountySnapshot]:
-    counties = list(
+async def counties(session: AsyncSession, area: Scope) -> list[str]:
+    """The codes of the counties of an area (above the county)."""
+    return list(
         (
             await session.execute(
                 select(col(Area.code)).where(
@@ -126,16 +126,22 @@ async def _snapshots(
             )
         ).scalars()
     )
+
+
+async def _snapshots(
+    session: AsyncSession, area: Scope, now: datetime, today: date
+) -> list[CountySnapshot]:
+    counties_ = await counties(session, area)
     stored = {
         s.county_code: s
         for s in (
             await session.execute(
-                select(CountySnapshot).where(col(CountySnapshot.county_code).in_(counties))
+                select(CountySnapshot).where(col(CountySnapshot.county_code).in_(counties_))
             )
         ).scalars()
     }
     out = []
-    for county in counties:
+    for county in counties_:
         snap = stored.get(county)
         if snap is None or now - snap.computed_at > MAX_AGE or not _complete(snap):
             snap = await compute_county(session, county, now, today)
@@ -194,9 +200,12 @@ async def rows(
     return out, min(oldest, params.now)
 
 
-async def trend_rows(session: AsyncSession, params: queries.Params, metric: str) -> Rows:
+async def trend_rows(
+    session: AsyncSession, params: queries.Params, metric: str
+) -> tuple[Rows, datetime]:
     """A children figure per window from the registration and closing days (active at each
-    window's end = registered before it - closed before it, as the live trend counts)."""
+    window's end = registered before it - closed before it, as the live trend counts), and
+    the moment they are as of (the oldest snapshot used)."""
     snaps = await _snapshots(session, params.area, params.now, params.today)
     bounds = [d.isoformat() for d in params.days]
     totals = [0] * params.windows
@@ -210,7 +219,9 @@ async def trend_rows(session: AsyncSession, params: queries.Params, metric: str)
             continue
         for i in range(params.windows):
             totals[i] += int(_period_figures(snap, bounds[i], bounds[i + 1]).get(metric) or 0)
-    return {(0, params.area.area_code): {f"{metric}@{i}": n for i, n in enumerate(totals)}}
+    oldest = min((s.computed_at for s in snaps), default=params.now)
+    figures: Figures = {f"{metric}@{i}": n for i, n in enumerate(totals)}
+    return {(0, params.area.area_code): figures}, min(oldest, params.now)
 
 
 def _before(by_day: dict[str, Any], end: str) -> int:
