@@ -8,7 +8,8 @@ live link in an officer's workbook. So (OWASP, "CSV injection"):
 - XLSX: a text cell is written with the string type, never as a formula (the text is kept
   as it is: a workbook cell typed as a string is never evaluated).
 Numbers, dates and empty cells are left as they are. Every export, register or report file
-writes its cells through `csv_row` / `xlsx_cell` (or `xlsx_row`)."""
+writes its cells through `csv_row` / `xlsx_cell` (or `xlsx_row`), except the registers'
+workbooks, written by services/registers/sheet.py with every text an inline string."""
 
 from __future__ import annotations
 

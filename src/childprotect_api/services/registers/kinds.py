@@ -1,6 +1,6 @@
 """The registry of register kinds: what each register holds, in which Chinese column order,
-from which rows, and who may export it. A new register (`payments`, say) is one more entry
-in REGISTERS: a query over its table joined to what its columns show, and its columns.
+from which rows, and who may export it. A new register is one more entry in REGISTERS (as
+`payments` was): a query over its table joined to what its columns show, and its columns.
 
 Each query selects the records of one table; the export adds the scope filter on that
 table's `area_code`/`county_code`, the period on `period`, and orders by area, `order` and
