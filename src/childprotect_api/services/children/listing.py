@@ -1,6 +1,7 @@
 """Listing the registry: the caller's scope, the filters, keyset order on the scope index
 (county, area, id). Each child served is audited (one `child.list` row per child, one
-INSERT per page), so the log answers "who saw this child".
+INSERT per page), so the log answers "who saw this child". For a user the page, its session
+check and its audit rows are one statement in autocommit (`list_children_at_once`, #23).
 
 The list is read on every opening of a village's registry: its statement is built once per
 shape (which filters are given, the shape of the scope) with named parameters and compiled

@@ -4,8 +4,11 @@ overdue first, with what the last visit left open; plus the caller's visits sent
 Built to stay fast at province scale. The page, each of its children's latest visit and the
 counts are one statement over `ix_children_worklist` (county callers: walked in due order,
 stopping at the page size) or `ix_children_worklist_area` (village and township callers:
-their villages' range); the returned visits are one probe of a small partial index. With the
-token check and the audit event that is four statements per request, whatever the page size.
+their villages' range); the returned visits are one probe of a small partial index. For a
+user (without the agreement lists) all of it, the session check and the audit event are ONE
+statement in autocommit (`worklist_at_once`, issue #23); otherwise (integration clients, the
+agreement lists, a role or area changed since the token) five in the request's transaction
+(`worklist_data`), whatever the page size.
 The agreement follow-up lists add their own: two short pages, two scoped counts, and the
 audit rows of what they show (services/agreements/lists.py).
 The two statements are built once per shape of scope and compiled for the driver (rawsql), then
