@@ -86,6 +86,11 @@ async def test_cities_and_the_province_add_up_their_counties(client, county, ses
         assert rows == live  # each county's row is its live figures
         for m in PERIOD_METRICS:
             assert body["total"]["values"][m] == sum(v[m] for v in live.values()), (area, m)
+    by_city = await data.get(client, admin, "breakdown", area=PROVINCE, by="city",
+                             metric=PERIOD_METRICS, **data.period())  # fmt: skip
+    city = {r["area_code"]: r["values"] for r in by_city["rows"]}[CITY]
+    for m in PERIOD_METRICS:
+        assert city[m] == sum(v[m] for v in live.values()), m
     summary = await data.get(client, admin, "summary", area=PROVINCE, **data.period())
     assert summary["visited"]["children"] == 7
     assert summary["activities"]["children_reached"] == 6
