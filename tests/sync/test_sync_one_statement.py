@@ -225,3 +225,32 @@ async def test_the_rate_limit_is_counted_in_the_statement(
     assert (await session.execute(counted, key)).scalar_one() == 3
     assert await _sync_audit(session, director.id) == audited
     assert len(audited) > len(before)
+
+
+async def test_supervisors_and_officers_in_one_statement_see_their_scope_only(
+    client, db, session, settings, world
+):
+    """A township supervisor and a county officer (other scope shapes of the same statement)
+    get the changes of their villages in one statement; those of another township or county
+    get nothing and audit nothing."""
+    w = await village_world(client, world, session, settings)
+    cursors = {}
+    for name in ("supervisor", "officer", "supervisor_other_township", "officer_other_county"):
+        _, cursors[name], _ = await drain(client, world[name])
+    changed = await _changed(client, world, w)
+    for name in ("supervisor", "officer"):
+        actor = world[name]
+        with Wire(db) as wire:
+            r = await client.get(SYNC, params={"cursor": cursors[name]}, headers=actor.headers)
+            await asyncio.sleep(0.3)
+        assert r.status_code == 200, r.text
+        assert len(wire.statements) == 1, (name, wire.statements)
+        got = upserts(r.json()["items"])
+        assert ("visit", changed["visit"]["id"]) in got, name
+        assert got[("child", str(w["a"].id))]["data"] == changed["child"], name
+        assert ("child", str(w["a"].id)) in await _sync_audit(session, actor.id)
+    for name in ("supervisor_other_township", "officer_other_county"):
+        actor = world[name]
+        before = await _sync_audit(session, actor.id)
+        assert (await page(client, actor, cursors[name]))["items"] == [], name
+        assert await _sync_audit(session, actor.id) == before, name
