@@ -66,6 +66,7 @@ from childprotect_api.models.rate_limit import RateLimitCounter
 from childprotect_api.models.sync import SyncChange, Xid8
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.sync import TombstoneReason
+from childprotect_api.security import rate_limit as rate_limiting
 from childprotect_api.security.scope import (
     SESSION_CHECK_CTE,
     SESSION_COLUMNS,
@@ -408,7 +409,8 @@ async def changes_at_once(
 ) -> tuple[str | None, bool]:
     """(the page as JSON, counted); the page is None when feed.py's path must answer (see
     the module docstring), `counted` whether this request was counted against the limit."""
-    window = now.replace(second=0, microsecond=0)
+    counted_at = rate_limiting.clock()  # the rate limit's own clock (security/rate_limit.py)
+    window = counted_at.replace(second=0, microsecond=0)
     closed_cutoff = feed._closed_cutoff(now, keep_closed_days)
     flt = scope_filter(scope, _log.c.area_code, _log.c.county_code)
     params = {
@@ -431,7 +433,7 @@ async def changes_at_once(
         return None, False  # the role or area changed: nothing counted, read or audited
     assert head is not None
     if head["rate_count"] is None or head["rate_count"] > rate_limit:
-        retry = max(1, math.ceil((window + timedelta(minutes=1) - now).total_seconds()))
+        retry = max(1, math.ceil((window + timedelta(minutes=1) - counted_at).total_seconds()))
         raise TooManyRequests(
             f"at most {rate_limit} requests a minute to this resource",
             code="rate_limited",
