@@ -204,7 +204,7 @@ def _statement(scope: Scope) -> Raw:
     page = (
         select(
             *rows.c,
-            func_row_number(rows).label("rn"),
+            func.row_number().over(order_by=(rows.c.txid, rows.c.seq)).label("rn"),
         )
         .order_by(rows.c.txid, rows.c.seq)
         .limit(more)
@@ -319,7 +319,9 @@ def _statement(scope: Scope) -> Raw:
         audit_rows("visit", one_visit, null(), audit_area, true()).cte("audited_visits"),
     ]
 
-    last_of = and_(served, page.c.entity_id.isnot(None))
+    # The state of each record rides on its log rows of the page (not on the extra row that
+    # only says there is more).
+    joined = and_(served, page.c.entity_id.isnot(None))
     one = select(literal_column("1").label("one")).subquery("one")
     built = (
         select(
@@ -351,19 +353,19 @@ def _statement(scope: Scope) -> Raw:
             .outerjoin(page, true())
             .outerjoin(
                 cur_child,
-                and_(last_of, page.c.entity_type == "child", cur_child.c.id == page.c.entity_id),
+                and_(joined, page.c.entity_type == "child", cur_child.c.id == page.c.entity_id),
             )
             .outerjoin(
                 cur_agreement,
                 and_(
-                    last_of,
+                    joined,
                     page.c.entity_type == "agreement",
                     cur_agreement.c.id == page.c.entity_id,
                 ),
             )
             .outerjoin(
                 cur_visit,
-                and_(last_of, page.c.entity_type == "visit", cur_visit.c.id == page.c.entity_id),
+                and_(joined, page.c.entity_type == "visit", cur_visit.c.id == page.c.entity_id),
             )
         )
         .order_by(page.c.txid, page.c.seq)
@@ -372,10 +374,6 @@ def _statement(scope: Scope) -> Raw:
         built = built.add_cte(cte)
     stmt = _STATEMENTS[log_flt.shape] = Raw(built)
     return stmt
-
-
-def func_row_number(rows: Any) -> Any:
-    return func.row_number().over(order_by=(rows.c.txid, rows.c.seq))
 
 
 def fast_cursor(
