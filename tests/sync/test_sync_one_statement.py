@@ -7,12 +7,14 @@ changed since the token (feed.py's path: 410 for the old cursor), pages it does 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 
 from childprotect_api.models.audit import AuditEvent
+from childprotect_api.security import rate_limit
 from childprotect_api.services.sync import at_once
 from tests.agreements import agreement_helpers
 from tests.conftest import VILLAGE, VILLAGE_SAME_TOWNSHIP
@@ -212,6 +214,9 @@ async def test_the_rate_limit_is_counted_in_the_statement(
     await session.execute(text("DELETE FROM rate_limit_counters WHERE key = :k"), key)
     await session.commit()
     monkeypatch.setitem(app.state.settings.rate_limits, "sync", 2)
+    # One window for the whole test (the rate limit's own clock, as tests/security's).
+    frozen = datetime.now(UTC).replace(second=30, microsecond=0)
+    monkeypatch.setattr(rate_limit, "clock", lambda: frozen)
     before = await _sync_audit(session, director.id)
     for n in (1, 2):
         await page(client, director, cursor)
@@ -220,8 +225,37 @@ async def test_the_rate_limit_is_counted_in_the_statement(
     r = await client.get(SYNC, params={"cursor": cursor}, headers=director.headers)
     assert r.status_code == 429
     assert r.json()["code"] == "rate_limited"
-    assert int(r.headers["Retry-After"]) >= 1
+    assert r.headers["Retry-After"] == "30"
     # Over the limit: counted, nothing read or audited.
     assert (await session.execute(counted, key)).scalar_one() == 3
     assert await _sync_audit(session, director.id) == audited
     assert len(audited) > len(before)
+
+
+async def test_supervisors_and_officers_in_one_statement_see_their_scope_only(
+    client, db, session, settings, world
+):
+    """A township supervisor and a county officer (other scope shapes of the same statement)
+    get the changes of their villages in one statement; those of another township or county
+    get nothing and audit nothing."""
+    w = await village_world(client, world, session, settings)
+    cursors = {}
+    for name in ("supervisor", "officer", "supervisor_other_township", "officer_other_county"):
+        _, cursors[name], _ = await drain(client, world[name])
+    changed = await _changed(client, world, w)
+    for name in ("supervisor", "officer"):
+        actor = world[name]
+        with Wire(db) as wire:
+            r = await client.get(SYNC, params={"cursor": cursors[name]}, headers=actor.headers)
+            await asyncio.sleep(0.3)
+        assert r.status_code == 200, r.text
+        assert len(wire.statements) == 1, (name, wire.statements)
+        got = upserts(r.json()["items"])
+        assert ("visit", changed["visit"]["id"]) in got, name
+        assert got[("child", str(w["a"].id))]["data"] == changed["child"], name
+        assert ("child", str(w["a"].id)) in await _sync_audit(session, actor.id)
+    for name in ("supervisor_other_township", "officer_other_county"):
+        actor = world[name]
+        before = await _sync_audit(session, actor.id)
+        assert (await page(client, actor, cursors[name]))["items"] == [], name
+        assert await _sync_audit(session, actor.id) == before, name

@@ -20,6 +20,8 @@ from childprotect_api.models.child import Child
 from childprotect_api.models.outbox import OutboxEvent
 from childprotect_api.models.sync import SyncChange
 from childprotect_api.models.visit import Visit
+from childprotect_api.schemas.visit import VisitCreate
+from childprotect_api.services.visits.service import _content_fields, content_hash
 from tests.conftest import VILLAGE_SAME_TOWNSHIP
 from tests.visits.visit_factories import VISITS, registered_child, visit_body
 from tests.wire import Wire
@@ -217,3 +219,49 @@ async def test_a_moved_account_is_scoped_by_its_row(client, session, settings, w
     r = await client.put(f"{VISITS}/{uuid.uuid4()}", json=visit_body(neighbours.id), headers=h)
     assert r.status_code == 201, r.text
     assert (await _child(session, neighbours.id)).last_visit_at is not None
+
+
+async def test_a_retry_committed_while_waiting_for_the_child_takes_the_old_path(
+    client, db, session, settings, world
+):
+    """The statement's snapshot cannot see a visit committed while it waited for the child's
+    lock: its INSERT fails on the primary key, nothing of it stays, and service.py's path
+    answers the stored visit (200), as a retry."""
+    child = await registered_child(session, settings)
+    child_id = child.id
+    await session.commit()
+    director = world["director"]
+    visit_id = uuid.uuid4()
+    body = visit_body(child_id)
+    data = VisitCreate.model_validate(body)
+    # Hold the child's row lock, as a concurrent request of the same visit would.
+    await session.execute(text("SELECT 1 FROM children WHERE id = :c FOR UPDATE"), {"c": child_id})
+    with Wire(db) as wire:
+        put = asyncio.create_task(
+            client.put(f"{VISITS}/{visit_id}", json=body, headers=director.headers)
+        )
+        await asyncio.sleep(0.5)
+        assert not put.done()  # waiting for the child's lock
+        session.add(
+            Visit(
+                id=visit_id,
+                original_id=visit_id,
+                child_id=child_id,
+                county_code=child.county_code,
+                area_code=child.area_code,
+                visitor_id=director.id,
+                content_hash=content_hash(data),
+                **_content_fields(data),
+            )
+        )
+        await session.commit()
+        r = await put
+        await asyncio.sleep(0.3)
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == str(visit_id)
+    # The one statement, then service.py's path (its session check, its transaction).
+    assert len(wire.starting("WITH session_check AS")) == 1
+    assert wire.starting("SELECT users.is_active")
+    assert await _count(session, Visit) == 1
+    assert await _audit(session, visit_id) == ["read"]  # the replay; no "create"
+    assert (await _child(session, child_id)).last_visit_at is None  # nothing of it stayed

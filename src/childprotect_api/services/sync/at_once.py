@@ -66,6 +66,7 @@ from childprotect_api.models.rate_limit import RateLimitCounter
 from childprotect_api.models.sync import SyncChange, Xid8
 from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.sync import TombstoneReason
+from childprotect_api.security import rate_limit as rate_limiting
 from childprotect_api.security.scope import (
     SESSION_CHECK_CTE,
     SESSION_COLUMNS,
@@ -203,7 +204,7 @@ def _statement(scope: Scope) -> Raw:
     page = (
         select(
             *rows.c,
-            func_row_number(rows).label("rn"),
+            func.row_number().over(order_by=(rows.c.txid, rows.c.seq)).label("rn"),
         )
         .order_by(rows.c.txid, rows.c.seq)
         .limit(more)
@@ -318,7 +319,9 @@ def _statement(scope: Scope) -> Raw:
         audit_rows("visit", one_visit, null(), audit_area, true()).cte("audited_visits"),
     ]
 
-    last_of = and_(served, page.c.entity_id.isnot(None))
+    # The state of each record rides on its log rows of the page (not on the extra row that
+    # only says there is more).
+    joined = and_(served, page.c.entity_id.isnot(None))
     one = select(literal_column("1").label("one")).subquery("one")
     built = (
         select(
@@ -350,19 +353,19 @@ def _statement(scope: Scope) -> Raw:
             .outerjoin(page, true())
             .outerjoin(
                 cur_child,
-                and_(last_of, page.c.entity_type == "child", cur_child.c.id == page.c.entity_id),
+                and_(joined, page.c.entity_type == "child", cur_child.c.id == page.c.entity_id),
             )
             .outerjoin(
                 cur_agreement,
                 and_(
-                    last_of,
+                    joined,
                     page.c.entity_type == "agreement",
                     cur_agreement.c.id == page.c.entity_id,
                 ),
             )
             .outerjoin(
                 cur_visit,
-                and_(last_of, page.c.entity_type == "visit", cur_visit.c.id == page.c.entity_id),
+                and_(joined, page.c.entity_type == "visit", cur_visit.c.id == page.c.entity_id),
             )
         )
         .order_by(page.c.txid, page.c.seq)
@@ -371,10 +374,6 @@ def _statement(scope: Scope) -> Raw:
         built = built.add_cte(cte)
     stmt = _STATEMENTS[log_flt.shape] = Raw(built)
     return stmt
-
-
-def func_row_number(rows: Any) -> Any:
-    return func.row_number().over(order_by=(rows.c.txid, rows.c.seq))
 
 
 def fast_cursor(
@@ -408,7 +407,8 @@ async def changes_at_once(
 ) -> tuple[str | None, bool]:
     """(the page as JSON, counted); the page is None when feed.py's path must answer (see
     the module docstring), `counted` whether this request was counted against the limit."""
-    window = now.replace(second=0, microsecond=0)
+    counted_at = rate_limiting.clock()  # the rate limit's own clock (security/rate_limit.py)
+    window = counted_at.replace(second=0, microsecond=0)
     closed_cutoff = feed._closed_cutoff(now, keep_closed_days)
     flt = scope_filter(scope, _log.c.area_code, _log.c.county_code)
     params = {
@@ -431,7 +431,7 @@ async def changes_at_once(
         return None, False  # the role or area changed: nothing counted, read or audited
     assert head is not None
     if head["rate_count"] is None or head["rate_count"] > rate_limit:
-        retry = max(1, math.ceil((window + timedelta(minutes=1) - now).total_seconds()))
+        retry = max(1, math.ceil((window + timedelta(minutes=1) - counted_at).total_seconds()))
         raise TooManyRequests(
             f"at most {rate_limit} requests a minute to this resource",
             code="rate_limited",

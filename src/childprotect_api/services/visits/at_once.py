@@ -8,10 +8,11 @@ or not at all, as the request's transaction did (services/visits/service.py `cre
   with the same content, it is the answer (a retry: 200, audited as a `read`, as `_replay`);
 - the child in the token's scope (`scope_filter`), locked (FOR UPDATE: visits of one child
   are applied one at a time), only when the id is free;
-- the visit row (only for an active child and a visit not before its registration), with
-  `ON CONFLICT DO NOTHING`: a retry that committed while this one waited for the child's lock
-  makes this insert do nothing, and the request then takes service.py's path (which answers
-  the stored visit, or 409);
+- the visit row (only for an active child and a visit not before its registration). A retry
+  that committed while this one waited for the child's lock makes the INSERT fail on the
+  primary key: the statement is undone as a whole and the request takes service.py's path
+  (which answers the stored visit, or 409). Not `ON CONFLICT DO NOTHING`: its speculative
+  insertion costs every visit a WAL record and work for a race this rare;
 - the child's last visit and due date (an older visit never moves them back), from the
   county's visit policy (DEFAULT_INTERVAL_DAYS without one), with its version; the change-log
   rows of the visit and the child are written by their triggers;
@@ -28,6 +29,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import asyncpg
 from pydantic_core import to_json
 from sqlalchemy import (
     Boolean,
@@ -186,7 +188,6 @@ def _statement(scope: Scope) -> Raw:
                 or_(child.c.created_at.is_(None), visited_at >= child.c.created_at),
             ),
         )
-        .on_conflict_do_nothing()
         .returning(*_visits.c)
         .cte("inserted")
     )
@@ -316,7 +317,10 @@ async def create_visit_at_once(
             [a.model_dump(mode="json") for a in data.follow_up_actions]
         ).decode(),
     }
-    rows = await _statement(scope).fetch_alone(db, params)
+    try:
+        rows = await _statement(scope).fetch_alone(db, params)
+    except asyncpg.UniqueViolationError:
+        return None  # a retry committed while this one waited for the child: service.py
     row = rows[0] if rows else None
     if checked_scope(request, scope, row) is None:
         return None  # the role or area changed since the token: nothing was done
@@ -340,5 +344,5 @@ async def create_visit_at_once(
                 "is before the child was registered",
                 code="visited_before_registration",
             )
-        return None  # a retry committed while this one waited for the child: service.py
+        return None  # not expected (inserted, or the statement failed): service.py decides
     return 201, row["i_version"], _read(row, "i_")
