@@ -127,6 +127,27 @@ def _recount_months(with_visitor: bool) -> None:
     )
 
 
+# A change of `stats_visited_at` alone is no change a device syncs (the sync log's trigger
+# on children, migration 0010sync, would log one per visit and one per child on the
+# backfill): its changed fields leave the column out, and a row with no other change logs
+# nothing.
+_FIELDS = "WHERE k.value IS DISTINCT FROM j.oj -> k.key"
+_FIELDS_BUT_LATEST = f"{_FIELDS} AND k.key <> ''stats_visited_at''"
+
+
+def _sync_log(old: str, new: str) -> str:
+    return f"""
+        DO $$
+        DECLARE src text := pg_get_functiondef('sync_log_children'::regproc);
+        BEGIN
+            IF position('{old}' in src) = 0 THEN
+                RAISE EXCEPTION 'sync_log_children() is not the one expected';
+            END IF;
+            EXECUTE replace(src, '{old}', '{new}');
+        END $$
+        """
+
+
 def upgrade() -> None:
     # Nullable, no default: adding it rewrites nothing; the backfill below fills it.
     op.add_column(
@@ -143,10 +164,14 @@ def upgrade() -> None:
     op.alter_column("stats_visit_months", "visitor_id", nullable=False)
     _months_indexes(True)
 
-    # Without the index that covers the new column while every child's row is rewritten.
+    op.execute(_sync_log(_FIELDS, _FIELDS_BUT_LATEST))
+    # Without the index that covers the new column while every child's row is rewritten, and
+    # without the sync log (nothing a device sees changes).
     op.drop_index("ix_children_stats", table_name="children")
     op.execute("SET LOCAL work_mem = '256MB'")
+    op.execute("ALTER TABLE children DISABLE TRIGGER sync_log_children_update")
     op.execute(LATEST)
+    op.execute("ALTER TABLE children ENABLE TRIGGER sync_log_children_update")
     op.create_index(
         "ix_children_stats",
         "children",
@@ -172,3 +197,4 @@ def downgrade() -> None:
     _recount_months(False)
     _months_indexes(False)
     op.drop_column("children", "stats_visited_at")
+    op.execute(_sync_log(_FIELDS_BUT_LATEST, _FIELDS))
