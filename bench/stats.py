@@ -179,6 +179,9 @@ async def run(args: argparse.Namespace) -> int:
     entries = await refresh_periods(url)
     datagen.log(f"{entries} county period entries in {time.perf_counter() - started:.1f} s")
     kinds = await _kinds(url, x, args)
+    if args.kinds:
+        wanted = {k.strip() for k in args.kinds.split(",")}
+        kinds = [k for k in kinds if k.name in wanted or k.name == "county"]
     env = {
         "CHILDPROTECT_ACCESS_TOKEN_MINUTES": "240",
         "CHILDPROTECT_JOBS_ENABLED": "false",  # the shared dataset must not change
@@ -228,6 +231,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=100, help="timed requests per caller kind")
     p.add_argument("--warmup", type=int, default=10, help="untimed requests per caller kind")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--kinds",
+        default=None,
+        help="the caller kinds to time, comma-separated (village,township,county,province,"
+        "auditor village); the county is always timed",
+    )
     p.add_argument("--drop", action="store_true", help="drop the database afterwards")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return p

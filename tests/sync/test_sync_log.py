@@ -70,3 +70,26 @@ async def test_transfer_writes_a_tombstone_for_the_old_area(client, world, sessi
     assert rows[-1].txid == rows[-2].txid
     fresh = await session.get(Child, child.id, populate_existing=True)
     assert fresh is not None and rows[-1].version == fresh.version
+
+
+async def test_the_statistics_latest_visit_is_not_a_change(session, settings):
+    """`stats_visited_at` (kept by the visits' trigger for the statistics) is nothing a device
+    syncs: a change of it alone logs nothing, and it is left out of the changed columns."""
+    child = await make_child(session, settings, VILLAGE)
+    before = len(await _log(session, child.id))
+    await session.execute(
+        text("UPDATE children SET stats_visited_at = now() WHERE id = :id"), {"id": child.id}
+    )
+    await session.commit()
+    assert len(await _log(session, child.id)) == before
+    await session.execute(
+        text(
+            "UPDATE children SET stats_visited_at = now() - interval '1 day', school = 'y', "
+            "version = version + 1 WHERE id = :id"
+        ),
+        {"id": child.id},
+    )
+    await session.commit()
+    rows = await _log(session, child.id)
+    assert len(rows) == before + 1
+    assert rows[-1].changed_fields == ["school", "version"]

@@ -193,6 +193,10 @@ class Child(SQLModel, table=True):
 
     last_visit_at: datetime | None = Field(default=None, sa_column=tz_column())
     next_visit_due: datetime | None = Field(default=None, sa_column=tz_column())
+    # The latest current visit, kept by the visits' statistics trigger (migration
+    # 0024visited) whatever wrote the visit: the children visited in a period are read from
+    # `ix_children_stats` (services/stats/queries.py). Not written by the application.
+    stats_visited_at: datetime | None = Field(default=None, sa_column=tz_column())
 
     version: int = Field(default=1, sa_column=Column(Integer, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())

@@ -9,17 +9,34 @@ inserted by the trigger, so concurrent visits never wait on one another; a perio
 (`services/stats/rollup.py`) folds them into one `compacted` row per key. Readers sum every
 row of a key, compacted or not, so the figures are exact at any moment.
 
+The same trigger keeps each child's latest current visit (`children.stats_visited_at`,
+migration `0024visited`): the children visited in a period are read from the children's index,
+not from the period's visits.
+
 What they cost the writes: two small inserts per visit recorded (and per correction or
-transfer of a child's visits), and one more index entry per change of a child's row
+transfer of a child's visits), one more index entry per change of a child's row
 (`ix_children_stats` covers `last_visit_at` and `next_visit_due`, which every visit moves; the
-worklist's indexes already make those updates non-HOT)."""
+worklist's indexes already make those updates non-HOT), and one more update of the child's
+row when a visit becomes its latest or its latest stops being current."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, Identity, Index, Integer, String, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -73,7 +90,7 @@ class VisitMonthCount(SQLModel, table=True):
             "county_code",
             "area_code",
             "month",
-            postgresql_include=["kind", "visits"],
+            postgresql_include=["kind", "visits", "visitor_id"],
         ),
         Index(
             "uq_stats_visit_months_compacted",
@@ -81,6 +98,7 @@ class VisitMonthCount(SQLModel, table=True):
             "area_code",
             "month",
             "kind",
+            "visitor_id",
             unique=True,
             postgresql_where=text("compacted"),
         ),
@@ -93,6 +111,9 @@ class VisitMonthCount(SQLModel, table=True):
     area_code: str = Field(sa_column=area_code_column())
     month: date = Field(sa_column=Column(Date, nullable=False))
     kind: str = Field(sa_column=Column(String(10), nullable=False))
+    # Who made the visits (visits by the visitor's role, as the role is now: migration
+    # 0024visited).
+    visitor_id: uuid.UUID = Field(sa_column=Column(Uuid, nullable=False))
     visits: int = Field(sa_column=Column(Integer, nullable=False))
     compacted: bool = Field(
         default=False, sa_column=Column(Boolean, nullable=False, server_default=text("false"))
@@ -116,6 +137,7 @@ STATS_CHILDREN_INDEX = Index(
         "last_visit_at",
         "next_visit_due",
         "id",
+        "stats_visited_at",
     ],
 )
 # The children visited in a period and who visited them (statistics `visited`, `visitors`):

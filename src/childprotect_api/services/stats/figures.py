@@ -93,7 +93,9 @@ async def _run_groups(
     come from the county snapshots (cities, the province), the period's distinct children
     (reached by activities, visited) take that place, each on a connection of its own: they
     come from the counties' period entries (periods.py), and a county whose entry is missing
-    or too old is computed there. (Snapshots a few milliseconds apart: statistics tolerate
+    or too old is computed there. A connection done with its heavy group takes the next
+    group not yet started, so that neither waits on the other (a county's other groups add up
+    to about its children's pass). (Snapshots a few milliseconds apart: statistics tolerate
     it, as they tolerate a replica's lag.)"""
     if "children" in groups:
         heavy = ["children"]
@@ -101,19 +103,22 @@ async def _run_groups(
         heavy = [g for g in ("reach", "visited") if g in groups]
     if not heavy or len(groups) == 1 or session.bind is None:
         return [await _run(session, params, g) for g in groups]
-    rest = [g for g in groups if g not in heavy]
+    waiting = [g for g in groups if g not in heavy]
     bind = session.bind
 
-    async def alone(group: str) -> tuple[Rows, datetime]:
+    async def drain(on: AsyncSession) -> list[tuple[Rows, datetime]]:
+        found = []
+        while waiting:
+            found.append(await _run(on, params, waiting.pop(0)))
+        return found
+
+    async def alone(group: str) -> list[tuple[Rows, datetime]]:
         async with AsyncSession(bind, expire_on_commit=False) as other:
             await queries.prepare(other)
-            return await _run(other, params, group)
+            return [await _run(other, params, group), *await drain(other)]
 
-    async def others() -> list[tuple[Rows, datetime]]:
-        return [await _run(session, params, g) for g in rest]
-
-    found, then = await asyncio.gather(asyncio.gather(*(alone(g) for g in heavy)), others())
-    return [*found, *then]
+    done = await asyncio.gather(*(alone(g) for g in heavy), drain(session))
+    return [rows for found in done for rows in found]
 
 
 async def compute_trend(

@@ -60,6 +60,7 @@ GROUPS = (
     "removals",
     "payments",
     "visited",
+    "visitors",
     "activities",
     "reach",
     "sites",
@@ -524,7 +525,7 @@ def _visited() -> Iterable[MetricDef]:
     for role in VISITOR_ROLES:
         yield _count(
             f"visitors.{role}",
-            "visited",
+            "visitors",
             f"期内{_zh('role', role)}探访次数",
             f"Visits made by: {_en('role', role)}",
             **kw,

@@ -372,20 +372,24 @@ def _visit_rows(area: Scope, params: Params) -> Any:
         _MONTHS.month < bindparam("m_hi", type_=Date),
     )
     at = _V.visited_at
-    edges = select(
-        _V.area_code,
-        _V.kind,
-        func.date(func.timezone(_q("Asia/Shanghai"), at)),
-        _lit("1"),
-    ).where(
-        _scoped(area, _V.area_code, _V.county_code),
-        _V.is_current,
-        or_(
-            and_(at >= bindparam("w0"), at < bindparam("mt_lo")),
-            and_(at >= bindparam("mt_hi"), at < bindparam("w_end")),
-        ),
-    )
-    return union_all(months, edges).subquery("counted")
+    edges = [
+        select(
+            _V.area_code,
+            _V.kind,
+            func.date(func.timezone(_q("Asia/Shanghai"), at)),
+            _lit("1"),
+        ).where(_scoped(area, _V.area_code, _V.county_code), _V.is_current, *span)
+        for span in _EDGES
+    ]
+    return union_all(months, *edges).subquery("counted")
+
+
+# The days of the partial months at either end of the windows' span, as two ranges (one
+# statement each in a UNION ALL: an OR of the two would read the area's visits of every day).
+_EDGES = (
+    (_V.visited_at >= bindparam("w0"), _V.visited_at < bindparam("mt_lo")),
+    (_V.visited_at >= bindparam("mt_hi"), _V.visited_at < bindparam("w_end")),
+)
 
 
 def _visit_makers(v: Any) -> dict[str, Maker]:
@@ -443,10 +447,22 @@ def _report_makers() -> dict[str, Maker]:
 # --- care work ----------------------------------------------------------------------------
 
 
-def _care_makers() -> dict[str, Maker]:
-    """Over active children: probes of the pairings' and cases' child indexes."""
-    paired = select(_P.id).where(_P.child_id == _C.id, _P.status == _q("active")).exists()
-    open_case = select(_CS.id).where(_CS.child_id == _C.id, _CS.status == _q("open")).exists()
+def _care_makers(area: Scope) -> dict[str, Maker]:
+    """Over active children: whether each is among the children of the area's active
+    pairings and open cases (each set read once and hashed; a probe of the pairings' and
+    cases' child indexes per child cost 70 ms for a 50,000-child county even with no pairing
+    at all). A pairing or case moves with its child (services/children/transfer.py), so the
+    area's own are the ones of its children."""
+    paired = _C.id.in_(
+        select(_P.child_id).where(
+            _scoped(area, _P.area_code, _P.county_code), _P.status == _q("active")
+        )
+    )
+    open_case = _C.id.in_(
+        select(_CS.child_id).where(
+            _scoped(area, _CS.area_code, _CS.county_code), _CS.status == _q("open")
+        )
+    )
     urgent = _C.risk_level.in_([_q("orange"), _q("red")])
     red = _C.risk_level == _q("red")
     return {
@@ -542,22 +558,17 @@ def _payment_makers() -> dict[str, Maker]:
 _VISITOR_ROLES = ("village_director", "township_supervisor", "county_officer")
 
 
-def _visited_rows(area: Scope, params: Params, trend: bool) -> Any:
-    """One row per child visited in the windows' span (current versions of visits): whether
-    it was visited in each window (`v<i>`) and how many visits each visitor role made in it
-    (`<role><i>`). Folding the visits per child first keeps "distinct children" a plain count
-    (a DISTINCT aggregate per figure would sort the visits once per figure)."""
+def _visited_rows(area: Scope, params: Params) -> Any:
+    """A trend's children visited: one row per child visited in the twelve months' span
+    (current versions of visits) saying whether it was visited in each month (`v<i>`).
+    Folding the visits per child first keeps "distinct children" a plain count (a DISTINCT
+    aggregate per figure would sort the visits once per figure)."""
     at = _V.visited_at
     cols: list[Any] = [_V.child_id.label("child_id"), _V.area_code.label("area")]
-    for i in range(params.windows if trend else 1):
-        w = Window(i)
-        cols.append(func.bool_or(w.has(at)).label(f"v{i}"))
-        for role in _VISITOR_ROLES:
-            cols.append(_n(w.has(at), _U.role == _q(role)).label(f"{role}{i}"))
-    visits, users = Visit.__table__, User.__table__  # type: ignore[attr-defined]
+    for i in range(params.windows):
+        cols.append(func.bool_or(Window(i).has(at)).label(f"v{i}"))
     return (
         select(*cols)
-        .select_from(visits.join(users, _U.id == _V.visitor_id))
         .where(
             # ix_visits_stats_visited: an index-only read of the area's visits in the span.
             _scoped(area, _V.area_code, _V.county_code),
@@ -574,17 +585,86 @@ def _visited_makers(rows: Any) -> dict[str, Maker]:
     def children(*cond: Any) -> Maker:
         return lambda w: _n(rows[f"v{w.i}"], *cond)
 
-    def visits(role: str) -> Maker:
-        return lambda w: func.coalesce(func.sum(rows[f"{role}{w.i}"]), 0).cast(BigInteger)
-
     m: dict[str, Maker] = {"visited.children": children()}
     for c in Category:
         m[f"visited.category.{c.value}"] = children(_has_category(_C.categories, c.value))
     for r in RiskLevel:
         m[f"visited.risk.{r.value}"] = children(_C.risk_level == _q(r.value))
-    for role in _VISITOR_ROLES:
-        m[f"visitors.{role}"] = visits(role)
     return m
+
+
+def _visited_combos(area: Scope, key_length: int) -> Any:
+    """The children visited in the period (one window) without reading its visits: a child
+    was visited in [w0, w_end) when its latest current visit (`stats_visited_at`, kept by the
+    visits' trigger) lies in it, or lies later and one of its current visits lies in it (an
+    index probe, for the few children visited since the period ended; most of them for a past
+    period). One index-only pass over the area's range of `ix_children_stats`, folded into
+    the combinations of level and categories (as `_children_combos`)."""
+    latest = _C.stats_visited_at
+    at = _V.visited_at
+    start: Any = bindparam("w0")
+    end: Any = bindparam("w_end")
+    probe = select(_V.id).where(_V.child_id == _C.id, _V.is_current, at >= start, at < end).exists()
+    dims = [_C.risk_level.label("risk_level"), _C.categories.label("categories")]
+    if key_length:
+        dims.insert(0, func.left(_C.area_code, _lit(str(key_length))).label("k"))
+    return (
+        select(*dims, func.count().label("n"))
+        .where(
+            _scoped(area, _C.area_code, _C.county_code),
+            latest >= start,
+            or_(latest < end, probe),
+        )
+        .group_by(*(d.element for d in dims))
+        .subquery("visited_combos")
+    )
+
+
+def _visited_combo_makers(c: Any) -> dict[str, Maker]:
+    def total(*conds: Any) -> Maker:
+        if not conds:
+            return lambda w: func.coalesce(func.sum(c.n), 0).cast(BigInteger)
+        return lambda w: func.coalesce(func.sum(c.n).filter(and_(*conds)), 0).cast(BigInteger)
+
+    m: dict[str, Maker] = {"visited.children": total()}
+    for cat in Category:
+        m[f"visited.category.{cat.value}"] = total(_has_category(c.categories, cat.value))
+    for r in RiskLevel:
+        m[f"visited.risk.{r.value}"] = total(c.risk_level == _q(r.value))
+    return m
+
+
+def _visitor_rows(area: Scope) -> Any:
+    """(area, visitor, n) of the visits of the period (one window): the village-month rollup
+    for its whole months, the visits themselves for the days of its partial months (as
+    `_visit_rows` below the county)."""
+    months = select(
+        _MONTHS.area_code.label("area"),
+        _MONTHS.visitor_id.label("visitor_id"),
+        _MONTHS.visits.label("n"),
+    ).where(
+        _scoped(area, _MONTHS.area_code, _MONTHS.county_code),
+        _MONTHS.month >= bindparam("m_lo", type_=Date),
+        _MONTHS.month < bindparam("m_hi", type_=Date),
+    )
+    edges = [
+        select(_V.area_code, _V.visitor_id, _lit("1")).where(
+            _scoped(area, _V.area_code, _V.county_code), _V.is_current, *span
+        )
+        for span in _EDGES
+    ]
+    return union_all(months, *edges).subquery("by_visitor")
+
+
+def _visitor_makers(n: Any, trend: bool) -> dict[str, Maker]:
+    """Visits by the role their visitor has now."""
+
+    def visits(role: str) -> Maker:
+        if trend:
+            return lambda w: _n(w.has(_V.visited_at), _U.role == _q(role))
+        return lambda w: func.coalesce(func.sum(n).filter(_U.role == _q(role)), 0).cast(BigInteger)
+
+    return {f"visitors.{role}": visits(role) for role in _VISITOR_ROLES}
 
 
 # --- workforce ----------------------------------------------------------------------------
@@ -869,7 +949,7 @@ def _source(group: str, params: Params, trend: bool) -> Source:
         return Source(frm, where, _C.area_code, _subsidy_makers(grants.c))
     if group == "care":
         where = [_scoped(area, _C.area_code, _C.county_code), _C.status == _q("active")]
-        return Source(Child.__table__, where, _C.area_code, _care_makers())  # type: ignore[attr-defined]
+        return Source(Child.__table__, where, _C.area_code, _care_makers(area))  # type: ignore[attr-defined]
     if group == "cases":
         where = [_scoped(area, _CS.area_code, _CS.county_code), _CS.status == _q("open")]
         return Source(Case.__table__, where, _CS.area_code, {"cases.open": lambda w: func.count()})  # type: ignore[attr-defined]
@@ -907,13 +987,31 @@ def _source(group: str, params: Params, trend: bool) -> Source:
             _BP.month < bindparam("d_end", type_=Date),
         ]
         return Source(BenefitPayment.__table__, where, _BP.area_code, _payment_makers())  # type: ignore[attr-defined]
+    if group == "visited" and not trend:
+        combos = _visited_combos(area, max(params.lengths, default=0))
+        key = combos.c.k if params.lengths else None
+        return Source(combos, [], key, _visited_combo_makers(combos.c))
     if group == "visited":
         # The children as they are now (category, risk level).
-        rows = _visited_rows(area, params, trend)
+        rows = _visited_rows(area, params)
         frm = rows.join(Child.__table__, _C.id == rows.c.child_id)  # type: ignore[attr-defined]
         # The area's filter on the children too: an index-only read of their range.
         where = [_scoped(area, _C.area_code, _C.county_code)]
         return Source(frm, where, rows.c.area, _visited_makers(rows.c))
+    users = User.__table__  # type: ignore[attr-defined]
+    if group == "visitors" and not trend:
+        counted = _visitor_rows(area)
+        frm = counted.join(users, _U.id == counted.c.visitor_id)
+        return Source(frm, [], counted.c.area, _visitor_makers(counted.c.n, False))
+    if group == "visitors":
+        frm = Visit.__table__.join(users, _U.id == _V.visitor_id)  # type: ignore[attr-defined]
+        where = [
+            _scoped(area, _V.area_code, _V.county_code),
+            _V.is_current,
+            _V.visited_at >= bindparam("w0"),
+            _V.visited_at < bindparam("w_end"),
+        ]
+        return Source(frm, where, _V.area_code, _visitor_makers(None, True))
     if group == "activities" and not trend:
         combos = _activity_combos(area, max(params.lengths, default=0))
         key = combos.c.k if params.lengths else None

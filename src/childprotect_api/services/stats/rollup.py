@@ -37,14 +37,16 @@ _COMPACT_MONTHS = text(
     """
     WITH moved AS (
         DELETE FROM stats_visit_months WHERE NOT compacted
-        RETURNING county_code, area_code, month, kind, visits
+        RETURNING county_code, area_code, month, kind, visitor_id, visits
     ), summed AS (
-        SELECT county_code, area_code, month, kind, sum(visits)::int AS visits, count(*) AS n
-        FROM moved GROUP BY county_code, area_code, month, kind
+        SELECT county_code, area_code, month, kind, visitor_id, sum(visits)::int AS visits,
+               count(*) AS n
+        FROM moved GROUP BY county_code, area_code, month, kind, visitor_id
     ), folded AS (
-        INSERT INTO stats_visit_months (county_code, area_code, month, kind, visits, compacted)
-        SELECT county_code, area_code, month, kind, visits, true FROM summed
-        ON CONFLICT (county_code, area_code, month, kind) WHERE compacted
+        INSERT INTO stats_visit_months
+            (county_code, area_code, month, kind, visitor_id, visits, compacted)
+        SELECT county_code, area_code, month, kind, visitor_id, visits, true FROM summed
+        ON CONFLICT (county_code, area_code, month, kind, visitor_id) WHERE compacted
         DO UPDATE SET visits = stats_visit_months.visits + EXCLUDED.visits
     )
     SELECT coalesce(sum(n), 0) FROM summed
@@ -72,16 +74,32 @@ REBUILD = (
     FROM visits WHERE is_current GROUP BY 1, 2, 3
     """,
     """
-    INSERT INTO stats_visit_months (county_code, area_code, month, kind, visits, compacted)
+    INSERT INTO stats_visit_months
+        (county_code, area_code, month, kind, visitor_id, visits, compacted)
     SELECT county_code, area_code,
-           date_trunc('month', visited_at AT TIME ZONE 'Asia/Shanghai')::date, kind, count(*),
-           true
-    FROM visits WHERE is_current GROUP BY 1, 2, 3, 4
+           date_trunc('month', visited_at AT TIME ZONE 'Asia/Shanghai')::date, kind, visitor_id,
+           count(*), true
+    FROM visits WHERE is_current GROUP BY 1, 2, 3, 4, 5
+    """,
+    # Each child's latest current visit (children.stats_visited_at): rows are written only
+    # where it differs.
+    """
+    UPDATE children c SET stats_visited_at = NULL
+    WHERE stats_visited_at IS NOT NULL
+      AND NOT EXISTS (SELECT FROM visits v WHERE v.child_id = c.id AND v.is_current)
+    """,
+    """
+    UPDATE children c SET stats_visited_at = m.at
+    FROM (
+        SELECT child_id, max(visited_at) AS at FROM visits WHERE is_current GROUP BY child_id
+    ) m
+    WHERE c.id = m.child_id AND c.stats_visited_at IS DISTINCT FROM m.at
     """,
 )
 
 
 async def rebuild(session: AsyncSession) -> None:
-    """Recount both rollups from the visits (run with writes to visits stopped)."""
+    """Recount both rollups and the children's latest visits from the visits (run with
+    writes to visits stopped)."""
     for sql in REBUILD:
         await session.execute(text(sql))
