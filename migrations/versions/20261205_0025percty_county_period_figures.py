@@ -2,8 +2,8 @@
 visited, visits by the visitor's role, children reached by activities), which city and
 province figures add up (services/stats/periods.py).
 
-Revision ID: 0024percty
-Revises: 0022regs
+Revision ID: 0025percty
+Revises: 0024visited
 Create Date: 2026-12-05
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0024percty"
-down_revision: str | None = "0022regs"
+revision: str = "0025percty"
+down_revision: str | None = "0024visited"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
