@@ -100,7 +100,7 @@ async def _run_groups(
     if "children" in groups:
         heavy = ["children"]
     else:
-        heavy = [g for g in ("reach", "visited") if g in groups]
+        heavy = [g for g in ("reach", "visited", "visitors") if g in groups]
     if not heavy or len(groups) == 1 or session.bind is None:
         return [await _run(session, params, g) for g in groups]
     waiting = [g for g in groups if g not in heavy]

@@ -9,7 +9,8 @@ figures of the same period (queries.py counts both per county for counties and a
 module keeps those per-county figures per window of China days [from, to + 1):
 - the periodic job (`refresh`, with the county snapshots) computes every county's figures for
   the periods asked most: the default period (the year so far), this month so far, and the
-  twelve month windows of the trend (children visited only: children reached have no trend);
+  twelve month windows of the trend (children visited and visits by the visitor's role;
+  children reached have no trend);
 - an area above the county reads the entries of its counties for the period asked, and
   computes in the request any county whose entry is missing or older than `MAX_AGE` (each
   county through the same statement as the county's own figures), then stores it (best
@@ -41,8 +42,8 @@ from childprotect_api.services.stats.queries import Figures, Rows, month_start, 
 log = logging.getLogger(__name__)
 
 # The period-dependent groups of distinct children (services/stats/metrics.py).
-GROUPS = ("visited", "reach")
-TRENDABLE_GROUPS = ("visited",)
+GROUPS = ("visited", "visitors", "reach")
+TRENDABLE_GROUPS = ("visited", "visitors")
 MAX_AGE = snapshots.MAX_AGE
 # The job recomputes an entry once it is this old: with the job every 5 minutes, entries are
 # renewed before a request would have to compute them, and a job run in another process
