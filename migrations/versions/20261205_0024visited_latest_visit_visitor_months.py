@@ -130,7 +130,7 @@ def _recount_months(with_visitor: bool) -> None:
 # A change of `stats_visited_at` alone is no change a device syncs (the sync log's trigger
 # on children, migration 0010sync, would log one per visit and one per child on the
 # backfill): its changed fields leave the column out, and a row with no other change logs
-# nothing.
+# nothing. A later migration that writes sync_log_children() anew must keep that.
 _FIELDS = "WHERE k.value IS DISTINCT FROM j.oj -> k.key"
 _FIELDS_BUT_LATEST = f"{_FIELDS} AND k.key <> ''stats_visited_at''"
 

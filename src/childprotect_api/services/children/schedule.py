@@ -126,6 +126,10 @@ async def record_visit(
     if child.last_visit_at is not None and visited_at <= child.last_visit_at:
         return False
     child.last_visit_at = visited_at
+    # What the visits' statistics trigger would set on the visit's insert (migration
+    # 0024visited), in this same update when the caller records the child first.
+    if child.stats_visited_at is None or visited_at > child.stats_visited_at:
+        child.stats_visited_at = visited_at
     await refresh_due(session, child)
     _touch(child, by)
     await session.flush()

@@ -209,8 +209,10 @@ async def create_visit(
         content_hash=digest,
         **_content_fields(data),
     )
-    await _insert(session, visit)
+    # The child's row first: it then holds the new latest visit (`stats_visited_at`) when the
+    # visits' statistics trigger runs on the insert, which so writes the child no second time.
     await visit_schedule.record_visit(session, child, visit.visited_at, scope.user_id)
+    await _insert(session, visit)
     await audit.record(session, scope, "create", "visit", visit.id, visit.area_code)
     await outbox.emit(
         session,
