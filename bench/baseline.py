@@ -141,7 +141,8 @@ CHILD_COLUMNS = (
     "children.pairing_helper_phone, children.risk_level, children.risk_reason, "
     "children.risk_set_by, children.risk_set_at, children.status, children.closed_reason, "
     "children.closed_at, children.anonymised_at, children.last_visit_at, "
-    "children.next_visit_due, children.version, children.created_at, children.updated_at, "
+    "children.next_visit_due, children.stats_visited_at, children.version, "
+    "children.created_at, children.updated_at, "
     "children.created_by, children.updated_by, children.create_fingerprint"
 )
 AUDIT_ONE = (

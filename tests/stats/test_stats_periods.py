@@ -222,9 +222,9 @@ async def test_the_job_deletes_entries_too_old_to_be_used(client, county, sessio
 
 async def test_the_job_renews_only_entries_getting_old(client, county, session):
     written = await _refresh(session)
-    # Per county: both groups' year so far and this month, and the trend's twelve months of
-    # `visited` (in January this month's window is the year's).
-    assert written in (2 * (2 * 2 + 12), 2 * (2 * 1 + 12))
+    # Per county: the three groups' year so far and this month, and the trend's twelve months
+    # of `visited` and `visitors` (in January this month's window is the year's).
+    assert written in (2 * (3 * 2 + 2 * 12), 2 * (3 * 1 + 2 * 12))
     assert await _refresh(session) == 0  # all fresh: another process's run costs nothing
     await session.execute(
         update(CountyPeriodFigures)
