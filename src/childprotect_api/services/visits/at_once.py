@@ -199,6 +199,9 @@ def _statement(scope: Scope) -> Raw:
         )
         .values(
             last_visit_at=visited_at,
+            # What the visits' statistics trigger would set (migration 0024visited), here in
+            # the child's own update: the trigger then finds it set and writes no second time.
+            stats_visited_at=func.greatest(_children.c.stats_visited_at, visited_at),
             next_visit_due=_due(_children),
             version=_children.c.version + 1,
             updated_at=func.now(),
