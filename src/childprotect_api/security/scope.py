@@ -432,6 +432,14 @@ SESSION_HELD = (
 SESSION_COLUMNS = tuple(SESSION_CHECK_CTE.c)
 
 
+def session_frame() -> Any:
+    """The FROM of a one-statement read or write: a single row, always there (so a failed
+    session check still answers one row that says so), with SESSION_CHECK_CTE outer-joined to
+    it; the statement outer-joins its own parts to this on true."""
+    one = select(literal_column("1").label("one")).subquery("one")
+    return one.outerjoin(SESSION_CHECK_CTE, true())
+
+
 async def get_claims(
     request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> AccessClaims:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     literal,
-    literal_column,
     null,
     select,
     true,
@@ -36,13 +35,13 @@ from childprotect_api.core.rawsql import Raw
 from childprotect_api.models.child import Child
 from childprotect_api.schemas.child import ChildSummary
 from childprotect_api.security.scope import (
-    SESSION_CHECK_CTE,
     SESSION_COLUMNS,
     SESSION_HELD,
     Action,
     Scope,
     checked_scope,
     scope_filter,
+    session_frame,
     session_params,
 )
 from childprotect_api.services.children import rules
@@ -180,10 +179,9 @@ def _with_session_and_audit(page: Any) -> Any:
             bindparam("request_id", type_=String),
         ).order_by(page.c.county_code, page.c.area_code, page.c.id)
     ).cte("audited")
-    one = select(literal_column("1").label("one")).subquery("one")
     return (
         select(*SESSION_COLUMNS, *page.c)
-        .select_from(one.outerjoin(SESSION_CHECK_CTE, true()).outerjoin(page, true()))
+        .select_from(session_frame().outerjoin(page, true()))
         .order_by(page.c.county_code, page.c.area_code, page.c.id)
         .add_cte(audited)
     )

@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     bindparam,
     literal,
-    literal_column,
     null,
     select,
     text,
@@ -58,7 +57,6 @@ from childprotect_api.models.child import (
 from childprotect_api.models.user import Role
 from childprotect_api.schemas.child import ChildClose, ChildCreate, ChildReopen, ChildUpdate
 from childprotect_api.security.scope import (
-    SESSION_CHECK_CTE,
     SESSION_COLUMNS,
     SESSION_HELD,
     Action,
@@ -68,6 +66,7 @@ from childprotect_api.security.scope import (
     checked_scope,
     in_scope,
     scope_filter,
+    session_frame,
     session_params,
 )
 from childprotect_api.services.benefits import applications as category_applications
@@ -149,10 +148,9 @@ def _at_once(flt: ScopeFilter) -> Raw:
                 bindparam("request_id", type_=String),
             ).select_from(child)
         ).cte("audited")
-        one = select(literal_column("1").label("one")).subquery("one")
         built = (
             select(*SESSION_COLUMNS, *child.c)
-            .select_from(one.outerjoin(SESSION_CHECK_CTE, true()).outerjoin(child, true()))
+            .select_from(session_frame().outerjoin(child, true()))
             .add_cte(audited)
         )
         stmt = _AT_ONCE[flt.shape] = Raw(built)

@@ -68,13 +68,13 @@ from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.sync import TombstoneReason
 from childprotect_api.security import rate_limit as rate_limiting
 from childprotect_api.security.scope import (
-    SESSION_CHECK_CTE,
     SESSION_COLUMNS,
     SESSION_HELD,
     Action,
     Scope,
     checked_scope,
     scope_filter,
+    session_frame,
     session_params,
 )
 from childprotect_api.services.sync import feed
@@ -322,7 +322,6 @@ def _statement(scope: Scope) -> Raw:
     # The state of each record rides on its log rows of the page (not on the extra row that
     # only says there is more).
     joined = and_(served, page.c.entity_id.isnot(None))
-    one = select(literal_column("1").label("one")).subquery("one")
     built = (
         select(
             *SESSION_COLUMNS,
@@ -347,7 +346,7 @@ def _statement(scope: Scope) -> Raw:
             cur_visit.c.vc_closed_at.label("v_closed_at"),
         )
         .select_from(
-            one.outerjoin(SESSION_CHECK_CTE, true())
+            session_frame()
             .outerjoin(counted, true())
             .outerjoin(horizon, true())
             .outerjoin(page, true())

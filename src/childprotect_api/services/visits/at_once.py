@@ -65,13 +65,13 @@ from childprotect_api.models.visit import Visit, VisitStatus
 from childprotect_api.models.visit_policy import DEFAULT_INTERVAL_DAYS, VisitPolicy
 from childprotect_api.schemas.visit import VisitCreate, VisitRead
 from childprotect_api.security.scope import (
-    SESSION_CHECK_CTE,
     SESSION_COLUMNS,
     SESSION_HELD,
     Action,
     Scope,
     checked_scope,
     scope_filter,
+    session_frame,
     session_params,
 )
 from childprotect_api.services.visits.service import content_hash
@@ -251,7 +251,6 @@ def _statement(scope: Scope) -> Raw:
         )
         .cte("emitted")
     )
-    one = select(literal_column("1").label("one")).subquery("one")
     built = (
         select(
             *SESSION_COLUMNS,
@@ -264,7 +263,7 @@ def _statement(scope: Scope) -> Raw:
             *(inserted.c[n].label("i_" + n) for n in _READ),
         )
         .select_from(
-            one.outerjoin(SESSION_CHECK_CTE, true())
+            session_frame()
             .outerjoin(existing, true())
             .outerjoin(child, true())
             .outerjoin(inserted, true())

@@ -53,7 +53,6 @@ from childprotect_api.models.visit import Visit
 from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.worklist import AgreementFollowUps, Worklist
 from childprotect_api.security.scope import (
-    SESSION_CHECK_CTE,
     SESSION_COLUMNS,
     SESSION_HELD,
     Action,
@@ -61,6 +60,7 @@ from childprotect_api.security.scope import (
     ScopeFilter,
     checked_scope,
     scope_filter,
+    session_frame,
     session_params,
 )
 from childprotect_api.services.agreements import lists as agreement_lists
@@ -293,7 +293,6 @@ def _build_at_once(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> Se
             bindparam("request_id", type_=String),
         ).where(SESSION_HELD)
     ).cte("audited")
-    one = select(literal_column("1").label("one")).subquery("one")
     # _item reads the first twelve columns by position, as from the page statement.
     return (
         select(
@@ -302,11 +301,7 @@ def _build_at_once(flt: ScopeFilter, with_cursor: bool, with_duties: bool) -> Se
             returned_list,
             *SESSION_COLUMNS,
         )
-        .select_from(
-            one.outerjoin(SESSION_CHECK_CTE, true())
-            .outerjoin(counts, true())
-            .outerjoin(rows, true())
-        )
+        .select_from(session_frame().outerjoin(counts, true()).outerjoin(rows, true()))
         .order_by(page.c.next_visit_due, page.c.id)
         .add_cte(audited)
     )
