@@ -42,6 +42,11 @@ def to_asyncpg_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a PostgreSQL URL")
 
 
+# The longest statement text asyncpg keeps prepared (bytes): the longest one-statement path's
+# text with room to grow (tests/core/test_statement_cache.py holds each under it).
+MAX_CACHED_STATEMENT = 128 * 1024
+
+
 @dataclass
 class Database:
     """The engine and session factory one app instance uses."""
@@ -89,6 +94,12 @@ class Database:
             # JIT costs more than it saves on the short OLTP queries this API issues.
             "server_settings": {"jit": "off", "application_name": "childprotect-api"},
             "timeout": connect_timeout,
+            # asyncpg keeps a named prepared statement only for a text of at most 15 KiB by
+            # default; a longer one is prepared again at every execution (a Parse and Describe
+            # round trip, then parsed and planned again). The one-statement sync pages are
+            # longer (their CTEs: the session check, the count, the log page, three record
+            # types and their audit rows): without this they cost two round trips each.
+            "max_cacheable_statement_size": MAX_CACHED_STATEMENT,
         }
         if command_timeout is not None:
             connect_args["command_timeout"] = command_timeout
