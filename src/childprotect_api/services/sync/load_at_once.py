@@ -24,7 +24,7 @@ replica. One statement does all of it:
 Reports, pairings, cases, alerts, sites, activities and category applications are not
 rendered here: a page that would serve any of them is "not covered" (the statement then
 reads nothing into the answer and audits nothing, only counts the request) and feed.py's
-path answers it. So does a cursor already past the visits.
+path answers it. So does a cursor inside one of those types (one feed.py made).
 
 With a read replica (DATABASE_REPLICA_URL) the load keeps feed.py's path, so that the
 replica carries it (docs/sync.md); so do integration clients, a malformed, expired or
@@ -112,8 +112,10 @@ class LoadStart:
 
 def load_start(scope: Scope, cursor: str | None, now: datetime, log_days: int) -> LoadStart | None:
     """The start when this path can serve the page (no cursor, or a valid initial-phase
-    cursor of this token's scope still at a rendered type); None otherwise: feed.py's path
-    answers it (the changes phase is at_once.py's), after the session check, as before."""
+    cursor of this token's scope at a rendered type, or at the start of another: the page
+    after one that filled up exactly at the end of the visits, which the statement answers
+    when nothing of the other types is there); None otherwise: feed.py's path answers it (the
+    changes phase is at_once.py's), after the session check, as before."""
     if scope.is_client or not scope.can(Action.sync):
         return None
     if cursor is None:
@@ -123,8 +125,10 @@ def load_start(scope: Scope, cursor: str | None, now: datetime, log_days: int) -
         feed.check_cursor(scope, parsed, now, log_days)
     except (Unprocessable, Gone):
         return None
-    if parsed.phase != feed._INITIAL or parsed.kind >= len(RENDERED):
+    if parsed.phase != feed._INITIAL or parsed.kind >= len(feed.ENTITIES):
         return None
+    if parsed.kind >= len(RENDERED) and parsed.after is not None:
+        return None  # inside a type it does not render: feed.py's
     return LoadStart(parsed)
 
 
