@@ -232,7 +232,8 @@ async def test_changes_during_the_load_come_after_it(
     # During the load: a child already served changes, a visit is logged.
     changed = next(x for x in (w["a"], w["c"]) if str(x.id) in served)
     child = await edit_child(client, director, changed.id, school="洪水镇中学")
-    visit = await put_visit(client, director, w["c"].id)
+    other = w["c"] if changed is w["a"] else w["a"]
+    visit = await put_visit(client, director, other.id)  # (its child changes too)
     cursor = first.body["next_cursor"]
     items = list(first.items)
     while True:

@@ -145,6 +145,18 @@ def _branches(scope: Scope, kind: int, after: bool) -> list[Any]:
     def kept_by(child: Any) -> Any:
         return at_once._kept(child.c.anonymised_at, child.c.status, child.c.closed_at)
 
+    def of_a_kept_child(table: Any, name: str) -> Any:
+        """The record's child looked up by its key, row by row (a LATERAL probe: a township's
+        or county's records are sorted whole, and a hash join would read every child)."""
+        child = _children.alias(name)
+        probe = (
+            select(literal_column("1").label("kept"))
+            .where(child.c.id == table.c.child_id, kept_by(child))
+            .limit(1)
+            .lateral(f"{name}_kept")
+        )
+        return table.join(probe, true())
+
     def row(k: int, table: Any, at: Any = None, item: Any = None) -> Any:
         return (
             literal_column(str(k), Integer).label("k"),
@@ -162,24 +174,18 @@ def _branches(scope: Scope, kind: int, after: bool) -> list[Any]:
         stmt = stmt.where(ch.c.id > after_id)
     found.append(stmt.order_by(ch.c.id).limit(more))
     # Agreements (by id), kept by their child.
-    ac = _children.alias("ac")
     ag = _agreements
-    stmt = (
-        select(*row(1, ag))
-        .join_from(ag, ac, ac.c.id == ag.c.child_id)
-        .where(scoped(ag), kept_by(ac))
-    )
+    stmt = select(*row(1, ag)).select_from(of_a_kept_child(ag, "ac")).where(scoped(ag))
     if after and kind == 1:
         stmt = stmt.where(ag.c.id > after_id)
     found.append(stmt.order_by(ag.c.id).limit(more))
     # Current visits (by (visited_at, id): the visits' scope index), kept by their child,
     # rendered by PostgreSQL as feed.py renders them.
-    vc = _children.alias("vc")
     vi = _visits
     stmt = (
         select(*row(2, vi, vi.c.visited_at, feed.visit_upsert_json()))
-        .join_from(vi, vc, vc.c.id == vi.c.child_id)
-        .where(scoped(vi), vi.c.is_current, kept_by(vc))
+        .select_from(of_a_kept_child(vi, "vc"))
+        .where(scoped(vi), vi.c.is_current)
     )
     if after and kind == 2:
         stmt = stmt.where(
@@ -191,10 +197,10 @@ def _branches(scope: Scope, kind: int, after: bool) -> list[Any]:
     # The other types: whether the caller has one (any one: a page reaching them is feed.py's).
     # Their conditions are feed.py `_initial_rows`'s, so a page is covered only when feed.py
     # would serve nothing of them.
-    def one(k: int, table: Any, *where: Any, child: Any = None) -> Any:
+    def one(k: int, table: Any, *where: Any, child: str | None = None) -> Any:
         stmt = select(*row(k, table))
         if child is not None:
-            stmt = stmt.join_from(table, child, child.c.id == table.c.child_id)
+            stmt = stmt.select_from(of_a_kept_child(table, child))
         return stmt.where(*where).limit(1)
 
     user = bindparam("user_id", type_=Uuid)
@@ -206,8 +212,7 @@ def _branches(scope: Scope, kind: int, after: bool) -> list[Any]:
             found.append(one(k, _alerts, _alerts.c.recipient_id == user))
         elif entity in _OF_A_CHILD:
             table = _SCOPED_OTHERS[entity]
-            child = _children.alias(f"{entity}_child")
-            found.append(one(k, table, scoped(table), kept_by(child), child=child))
+            found.append(one(k, table, scoped(table), child=f"{entity}_child"))
         else:
             table = _SCOPED_OTHERS[entity]
             found.append(one(k, table, scoped(table)))
