@@ -19,10 +19,12 @@ functions: `_gone_reason`, `child_read`, `AgreementRead.from_row`, the visits' J
 PostgreSQL, the same order and cursor).
 
 What it does not cover answers None and the request takes feed.py's path (one transaction,
-the scope by the account's row): integration clients, the initial load (no cursor or an
-initial-phase cursor: it may read the replica), a cursor that is malformed, expired or made
-for another scope, a role or area changed since the token, and a page holding records of
-other types (reports, alerts, care records: then nothing was read or audited, only counted).
+the scope by the account's row): integration clients, a cursor that is malformed, expired
+or made for another scope, a role or area changed since the token, and a page holding records
+of other types (reports, alerts, care records: then nothing was read or audited, only
+counted). The initial load (no cursor or an initial-phase cursor) is load_at_once.py's, which
+shares this module's counter CTE, gate (`_allowed`, `_Count`), kept rule and row attributes,
+or feed.py's when a read replica carries it.
 """
 
 from __future__ import annotations
