@@ -66,6 +66,10 @@ HOT_READS = [
     HotRead("reports, township", "supervisor", REPORTS),
     HotRead("sync feed, village", "director", SYNC, {"limit": 40}, pages=3),
     HotRead("sync feed, township", "supervisor", SYNC, {"limit": 200}, pages=2),
+    HotRead("sync feed, county", "officer", SYNC, {"limit": 1000}),
+    # The load's pages after a visit keyset (a village's in index order, a township's sorted).
+    HotRead("sync feed, village, into the visits", "director", SYNC, {"limit": 100}, pages=3),
+    HotRead("sync feed, township, into the visits", "supervisor", SYNC, {"limit": 1000}, pages=3),
     # Next: statistics, one line each.
 ]
 

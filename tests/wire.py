@@ -1,7 +1,13 @@
 """Every statement the app's pooled asyncpg connections send while the block is active (issue
 #23's count of round trips): asyncpg's query logger (BEGIN, COMMIT, the driver's own
 statements: rawsql) and the prepared statements SQLAlchemy's dialect executes (which the
-logger does not see)."""
+logger does not see).
+
+Not counted: asyncpg's introspection of a type it meets for the first time on a connection
+(an array of varchar, say: the JIT switched off, the `typeinfo_tree` query, JIT back), which
+it then keeps for the connection's life. Which pooled connection a request gets, and so
+whether that connection already met the type, depends on the requests before it; a warm
+connection sends the request's statements alone."""
 
 from __future__ import annotations
 
@@ -11,6 +17,12 @@ from asyncpg.prepared_stmt import PreparedStatement
 from sqlalchemy import event
 
 _DO_EXECUTE = "_PreparedStatement__do_execute"
+# asyncpg's type introspection (asyncpg/connection.py `_introspect_types`).
+_INTROSPECTION = (
+    "SELECT current_setting('jit')",
+    "WITH RECURSIVE typeinfo_tree",
+    "SELECT set_config('jit'",
+)
 
 
 class Wire:
@@ -23,7 +35,9 @@ class Wire:
 
     def _log(self, query: str) -> None:
         if self._on:
-            self.statements.append(" ".join(query.split()))
+            statement = " ".join(query.split())
+            if not statement.startswith(_INTROSPECTION):
+                self.statements.append(statement)
 
     def _checkout(self, dbapi_conn: Any, record: Any, proxy: Any) -> None:
         conn = dbapi_conn.driver_connection

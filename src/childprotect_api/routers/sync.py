@@ -15,6 +15,7 @@ from childprotect_api.security.rate_limit import RateLimit
 from childprotect_api.security.scope import CurrentClaims, scope_of, token_scope
 from childprotect_api.services.sync import at_once as sync_at_once
 from childprotect_api.services.sync import feed as sync_feed
+from childprotect_api.services.sync import load_at_once as sync_load
 
 router = APIRouter(prefix="/api/v1/sync", tags=["sync"])
 
@@ -58,27 +59,48 @@ async def list_sync_changes(
 ) -> Response:
     settings = request.app.state.settings
     counted = False
-    # A user's changes page: one statement, no transaction (services/sync/at_once.py).
+    # A user's page in one statement, no transaction: the changes (services/sync/at_once.py)
+    # and, without a read replica, the initial load (services/sync/load_at_once.py).
     scope = token_scope(request, claims)
     if scope is not None:
         now = utcnow()
+        db = get_database(request)
+        limits: dict[str, int] = settings.rate_limits
+        rate_limit = limits.get("sync", limits.get("default", 60))
+        keep_closed_days = settings.sync_keep_closed_days
+        body: str | None = None
         parsed = sync_at_once.fast_cursor(scope, cursor, now, settings.sync_log_days)
+        # With a replica the load stays on feed.py's path below, which reads the replica.
+        start = None
+        if parsed is None and db.replica is None:
+            start = sync_load.load_start(scope, cursor, now, settings.sync_log_days)
         if parsed is not None:
-            limits: dict[str, int] = settings.rate_limits
             body, counted = await sync_at_once.changes_at_once(
-                get_database(request),
+                db,
                 request,
                 scope,
                 parsed,
                 limit,
                 now=now,
-                keep_closed_days=settings.sync_keep_closed_days,
-                rate_limit=limits.get("sync", limits.get("default", 60)),
+                keep_closed_days=keep_closed_days,
+                rate_limit=rate_limit,
             )
-            if body is not None:
-                return Response(body, media_type="application/json")
-    # Integration clients, the initial load, a cursor to refuse, a role or area changed since
-    # the token, a page with other records: the request's transaction, scoped by the row.
+        elif start is not None:
+            body, counted = await sync_load.load_at_once(
+                db,
+                request,
+                scope,
+                start,
+                limit,
+                now=now,
+                keep_closed_days=keep_closed_days,
+                rate_limit=rate_limit,
+            )
+        if body is not None:
+            return Response(body, media_type="application/json")
+    # Integration clients, the initial load with a replica, a cursor to refuse, a role or area
+    # changed since the token, a page with other records: the request's transaction, scoped
+    # by the row.
     async with request_session(request) as session:
         scope = await scope_of(request, session, claims)
         if not counted:

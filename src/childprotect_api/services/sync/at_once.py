@@ -19,16 +19,19 @@ functions: `_gone_reason`, `child_read`, `AgreementRead.from_row`, the visits' J
 PostgreSQL, the same order and cursor).
 
 What it does not cover answers None and the request takes feed.py's path (one transaction,
-the scope by the account's row): integration clients, the initial load (no cursor or an
-initial-phase cursor: it may read the replica), a cursor that is malformed, expired or made
-for another scope, a role or area changed since the token, and a page holding records of
-other types (reports, alerts, care records: then nothing was read or audited, only counted).
+the scope by the account's row): integration clients, a cursor that is malformed, expired
+or made for another scope, a role or area changed since the token, and a page holding records
+of other types (reports, alerts, care records: then nothing was read or audited, only
+counted). The initial load (no cursor or an initial-phase cursor) is load_at_once.py's, which
+shares this module's counter CTE, gate (`_allowed`, `_Count`), kept rule and row attributes,
+or feed.py's when a read replica carries it.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -145,6 +148,57 @@ def _counted() -> Any:
     return ins.returning(_counters.c.count).cte("counted")
 
 
+def _allowed(counted: Any) -> Any:
+    """What gates every read and audit row of the statement: a live session, and the request
+    within the rate limit (its count, `counted`, at most `rate_limit`)."""
+    return and_(
+        SESSION_HELD,
+        exists(
+            select(literal_column("1"))
+            .select_from(counted)
+            .where(counted.c.count <= bindparam("rate_limit", type_=Integer))
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Count:
+    """The request's count against the `sync` rate limit, on the rate limit's own clock
+    (security/rate_limit.py): the statement's parameters, then what its row says."""
+
+    scope: Scope
+    limit: int
+    at: datetime = field(default_factory=lambda: rate_limiting.clock())
+
+    @property
+    def window(self) -> datetime:
+        return self.at.replace(second=0, microsecond=0)
+
+    def params(self) -> dict[str, Any]:
+        return {
+            **session_params(self.scope),
+            "request_id": self.scope.request_id,
+            "rate_key": f"sync:{self.scope.actor_type}:{self.scope.actor_id}",
+            "rate_window": self.window,
+            "rate_limit": self.limit,
+        }
+
+    def admitted(self, request: Any, head: Any) -> bool:
+        """After the statement: 401 without a live session, 429 over the limit (counted,
+        nothing read); False when the role or area changed since the token (nothing counted,
+        read or audited: feed.py's path answers)."""
+        if checked_scope(request, self.scope, head) is None:
+            return False
+        if head["rate_count"] is None or head["rate_count"] > self.limit:
+            retry = (self.window + timedelta(minutes=1) - self.at).total_seconds()
+            raise TooManyRequests(
+                f"at most {self.limit} requests a minute to this resource",
+                code="rate_limited",
+                headers={"Retry-After": str(max(1, math.ceil(retry)))},
+            )
+        return True
+
+
 _STATEMENTS: dict[str, Raw] = {}
 
 
@@ -154,14 +208,7 @@ def _statement(scope: Scope) -> Raw:
     if stmt is not None:
         return stmt
     counted = _counted()
-    allowed = and_(
-        SESSION_HELD,
-        exists(
-            select(literal_column("1"))
-            .select_from(counted)
-            .where(counted.c.count <= bindparam("rate_limit", type_=Integer))
-        ),
-    )
+    allowed = _allowed(counted)
     horizon = (
         text(feed.HORIZON_SQL)
         .columns(column("xmin", Xid8()), column("at", DateTime))
@@ -406,17 +453,12 @@ async def changes_at_once(
 ) -> tuple[str | None, bool]:
     """(the page as JSON, counted); the page is None when feed.py's path must answer (see
     the module docstring), `counted` whether this request was counted against the limit."""
-    counted_at = rate_limiting.clock()  # the rate limit's own clock (security/rate_limit.py)
-    window = counted_at.replace(second=0, microsecond=0)
+    count = _Count(scope, rate_limit)
     closed_cutoff = feed._closed_cutoff(now, keep_closed_days)
     flt = scope_filter(scope, _log.c.area_code, _log.c.county_code)
     params = {
-        **session_params(scope),
+        **count.params(),
         **flt.params,
-        "request_id": scope.request_id,
-        "rate_key": f"sync:{scope.actor_type}:{scope.actor_id}",
-        "rate_window": window,
-        "rate_limit": rate_limit,
         "after_txid": str(cursor.txid),
         "after_seq": cursor.seq,
         "limit": limit,
@@ -426,16 +468,9 @@ async def changes_at_once(
     }
     rows = await _statement(scope).fetch_alone(db, params)
     head = rows[0] if rows else None
-    if checked_scope(request, scope, head) is None:
+    if not count.admitted(request, head):
         return None, False  # the role or area changed: nothing counted, read or audited
     assert head is not None
-    if head["rate_count"] is None or head["rate_count"] > rate_limit:
-        retry = max(1, math.ceil((window + timedelta(minutes=1) - counted_at).total_seconds()))
-        raise TooManyRequests(
-            f"at most {rate_limit} requests a minute to this resource",
-            code="rate_limited",
-            headers={"Retry-After": str(retry)},
-        )
     if not head["covered"]:
         return None, True
     logged = [r for r in rows if r["seq"] is not None]
