@@ -18,6 +18,7 @@ from childprotect_api.core.rawsql import Raw
 from childprotect_api.security.scope import Scope, scope_filter
 from childprotect_api.services.children import registry
 from childprotect_api.services.sync import at_once as sync_at_once
+from childprotect_api.services.sync import load_at_once
 from childprotect_api.services.visits import at_once as visit_at_once
 from childprotect_api.services.visits import worklist
 
@@ -41,6 +42,11 @@ def _texts() -> dict[str, str]:
         )
         texts[f"child read, {role}"] = registry._at_once(children).sql
         texts[f"sync changes page, {role}"] = sync_at_once._statement(scope).sql
+        for kind in range(3):  # the load's pages: at a child, an agreement, a visit
+            for after in (False, True):
+                for first in (False, True):
+                    text = load_at_once._statement(scope, kind, after, first).sql
+                    texts[f"sync load, {role}, {kind} {after} {first}"] = text
         texts[f"visit PUT, {role}"] = visit_at_once._statement(scope).sql
         flt = scope_filter(scope, worklist._children.c.area_code, worklist._children.c.county_code)
         for cursor in (False, True):
