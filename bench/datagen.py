@@ -21,6 +21,7 @@ worklist does not read them; encrypting a million in Python would dominate the r
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -455,6 +456,21 @@ async def existing(url: str, scale: Scale) -> Dataset | None:
         children=row["children"],
         visits=row["visits"],
     )
+
+
+async def dataset_at(url: str | None, scale: Scale) -> tuple[str, Dataset]:
+    """(url, dataset): the dataset of this scale in `url` (default: `bench_province` for the
+    full scale, `bench_<scale>` otherwise), built there when it is missing."""
+    url = url or with_database(
+        DEFAULT_SERVER, "bench_province" if scale.name == "full" else f"bench_{scale.name}"
+    )
+    dataset = await existing(url, scale)
+    if dataset is None:
+        log(f"building the {scale.name} dataset in {database_name(url)}")
+        url = await fresh_database(url, database_name(url))
+        await asyncio.to_thread(migrate, url)  # Alembic runs its own event loop
+        dataset = await generate(url, scale)
+    return url, dataset
 
 
 async def make_callers(url: str, settings: Settings, role: str, areas: list[str]) -> list[Caller]:

@@ -167,15 +167,7 @@ async def profile(args: argparse.Namespace, url: str, targets: list[baseline.Tar
 
 async def run(args: argparse.Namespace) -> int:
     scale = datagen.SCALES[args.scale]
-    url = args.database_url or datagen.with_database(
-        datagen.DEFAULT_SERVER, "bench_province" if scale.name == "full" else f"bench_{scale.name}"
-    )
-    dataset = await datagen.existing(url, scale)
-    if dataset is None:
-        datagen.log(f"building the {scale.name} dataset in {datagen.database_name(url)}")
-        url = await datagen.fresh_database(url, datagen.database_name(url))
-        await asyncio.to_thread(datagen.migrate, url)
-        dataset = await datagen.generate(url, scale)
+    url, dataset = await datagen.dataset_at(args.database_url, scale)
     settings = Settings(env="local", DATABASE_URL=url, access_token_minutes=240, jobs_enabled=False)
     rng = random.Random(args.seed)
     villages = rng.sample(dataset.villages, min(args.callers, len(dataset.villages)))
