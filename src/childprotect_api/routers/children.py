@@ -30,6 +30,7 @@ from childprotect_api.schemas.child import (
     RiskChangeRead,
     RiskLevelSet,
 )
+from childprotect_api.schemas.child_json import child_read_json
 from childprotect_api.schemas.common import IsoDateTime, Page
 from childprotect_api.security.scope import (
     CurrentClaims,
@@ -97,8 +98,8 @@ def _read_response(scope: Scope, row: Any, id_number: str | None) -> Response:
     if hidden:
         client_fields.redact(data, hidden)
         headers[client_fields.WITHHELD_HEADER] = ", ".join(hidden)
-    # Validated once: the stored JSON fields (parents, subsidies) are shaped by their models.
-    body = ChildRead.model_validate(data).model_dump_json(by_alias=True)
+    # The model's JSON without the model (schemas/child_json.py).
+    body = child_read_json(data)
     return Response(body, media_type="application/json", headers=headers)
 
 
