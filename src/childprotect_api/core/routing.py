@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import fastapi.routing
 from fastapi import Request, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette._utils import get_route_path
@@ -139,14 +140,25 @@ def lean(call: LeanCall) -> Callable[[E], E]:
     return mark
 
 
+def _more_dependencies(route: APIRoute) -> bool:
+    """Whether the route runs dependencies besides its endpoint's own (its router's, or those
+    of an include_router: FastAPI builds a handler per inclusion, with its context set)."""
+    context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        return bool(getattr(context, "dependencies", True))
+    return bool(route.dependencies)
+
+
 class LeanRoute(APIRoute):
     """A route that tries its endpoint's direct call (`lean`) before FastAPI's handler. Not
-    while dependency overrides are set (tests): the overrides apply to FastAPI's path only."""
+    when the route has dependencies of its router or inclusion (the direct call knows only
+    the endpoint's own), nor while dependency overrides are set (tests)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         call: LeanCall | None = getattr(self.endpoint, LEAN_ATTRIBUTE, None)
-        if call is None:
+        if call is None or _more_dependencies(self):
             return handler
 
         async def run(request: Request) -> Response:
