@@ -50,6 +50,7 @@ from starlette.datastructures import UploadFile
 from childprotect_api.core import audit
 from childprotect_api.core.db import SessionDep
 from childprotect_api.core.errors import Conflict, FieldError, Unprocessable
+from childprotect_api.core.routing import LeanRoute
 from childprotect_api.models.base import utcnow
 from childprotect_api.models.idempotency import IdempotencyKey, SyncPushOp
 from childprotect_api.security import crypto
@@ -258,9 +259,10 @@ async def replay(replayed: Replay) -> Response:
     )
 
 
-class IdempotentRoute(APIRoute):
+class IdempotentRoute(LeanRoute):
     """Routes of a router with create operations: stores the answer of a request that sent a
-    key, in the request's transaction, and turns a `Replay` into the stored answer."""
+    key, in the request's transaction, and turns a `Replay` into the stored answer. (A
+    LeanRoute: an endpoint marked `lean` is tried directly first.)"""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -141,29 +141,37 @@ class RequestContextMiddleware:
             method = scope.get("method", "?")
             route = observability.route_template(scope)
             observability.observe_request(method, route, status, seconds)
-            actor = scope.get("state", {}).get("scope")
-            # The access log names the path without its query string (a name search would
-            # otherwise put a child's name in the log); the JSON line names the route template.
-            access_log.info(
-                "%s %s %s %.1fms rid=%s",
-                method,
-                path,
-                status,
-                seconds * 1000,
-                rid,
-                extra={
-                    "fields": {
-                        "event": "request",
-                        "request_id": rid,
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 1),
-                        "actor_type": getattr(actor, "actor_type", None),
-                        "actor_id": str(actor.actor_id) if actor is not None else None,
-                    }
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, method, path, status, seconds, rid, route)
+
+
+def _log_access(
+    scope: Scope, method: str, path: str, status: int, seconds: float, rid: str, route: str
+) -> None:
+    """The access log names the path without its query string (a name search would otherwise
+    put a child's name in the log); the JSON line names the route template. Its fields are
+    only made when the log is on."""
+    actor = scope.get("state", {}).get("scope")
+    access_log.info(
+        "%s %s %s %.1fms rid=%s",
+        method,
+        path,
+        status,
+        seconds * 1000,
+        rid,
+        extra={
+            "fields": {
+                "event": "request",
+                "request_id": rid,
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 1),
+                "actor_type": getattr(actor, "actor_type", None),
+                "actor_id": str(actor.actor_id) if actor is not None else None,
+            }
+        },
+    )
 
 
 def _pool_timeout(exc: BaseException) -> bool:

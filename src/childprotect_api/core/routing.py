@@ -14,10 +14,15 @@ a handful of regular expressions per request."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-from fastapi.routing import iter_route_contexts
+import fastapi.routing
+from fastapi import Request, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
@@ -108,3 +113,72 @@ def install_method_guard(router: object) -> None:
 
     assert isinstance(router, Router)
     router.middleware_stack = MethodGuard(router.middleware_stack, router.routes)
+
+
+# --- a direct call for an endpoint's plain requests (issue #23) ------------------------------
+#
+# FastAPI's request handler (solving the dependencies: the token, the path and query
+# parameters, each validated by pydantic; its exit stacks and telemetry) costs more than a
+# hot read's own work. An endpoint marked with `lean(call)` has `call(request)` tried first:
+# it answers the request whose parameters it can take at a glance (calling the endpoint
+# itself), or None, and FastAPI's handler answers it instead (a query string, a malformed
+# parameter: the same 422s, the same documented operation). The dependencies `call` stands in
+# for must be called as FastAPI would (the same functions, the same exceptions).
+
+LEAN_ATTRIBUTE = "__childprotect_lean__"
+LeanCall = Callable[[Request], Awaitable[Response | None]]
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def lean(call: LeanCall) -> Callable[[E], E]:
+    """Mark an endpoint with its direct call (see above); the route must be a LeanRoute."""
+
+    def mark(endpoint: E) -> E:
+        setattr(endpoint, LEAN_ATTRIBUTE, call)
+        return endpoint
+
+    return mark
+
+
+def _more_dependencies(route: APIRoute) -> bool:
+    """Whether the route runs dependencies besides its endpoint's own (its router's, or those
+    of an include_router: FastAPI builds a handler per inclusion, with its context set)."""
+    context_var = getattr(fastapi.routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        return bool(getattr(context, "dependencies", True))
+    return bool(route.dependencies)
+
+
+class LeanRoute(APIRoute):
+    """A route that tries its endpoint's direct call (`lean`) before FastAPI's handler. Not
+    when the route has dependencies of its router or inclusion (the direct call knows only
+    the endpoint's own), nor while dependency overrides are set (tests)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        call: LeanCall | None = getattr(self.endpoint, LEAN_ATTRIBUTE, None)
+        if call is None or _more_dependencies(self):
+            return handler
+
+        async def run(request: Request) -> Response:
+            if not request.app.dependency_overrides:
+                response = await call(request)
+                if response is not None:
+                    return response
+            return await handler(request)
+
+        return run
+
+
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def canonical_uuid(text: str) -> uuid.UUID | None:
+    """A path parameter in the UUID's canonical form (as pydantic reads it too); None for any
+    other text (FastAPI's handler decides it: another form pydantic takes, or a 422)."""
+    if len(text) == 36 and _CANONICAL_UUID.fullmatch(text):
+        return uuid.UUID(text)
+    return None

@@ -16,6 +16,7 @@ from childprotect_api.core.db import SessionDep, get_database, request_session
 from childprotect_api.core.errors import Problem, Unprocessable
 from childprotect_api.core.idempotency import IDEMPOTENT, IdempotentRoute
 from childprotect_api.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from childprotect_api.core.routing import canonical_uuid, lean
 from childprotect_api.models.child import Category, Child, ChildStatus, RiskLevel
 from childprotect_api.schemas.area import AREA_CODE_PATTERN
 from childprotect_api.schemas.child import (
@@ -30,11 +31,14 @@ from childprotect_api.schemas.child import (
     RiskChangeRead,
     RiskLevelSet,
 )
+from childprotect_api.schemas.child_json import child_read_json
 from childprotect_api.schemas.common import IsoDateTime, Page
 from childprotect_api.security.scope import (
     CurrentClaims,
     CurrentScope,
     Scope,
+    get_claims,
+    oauth2_scheme,
     scope_of,
     token_scope,
 )
@@ -97,8 +101,8 @@ def _read_response(scope: Scope, row: Any, id_number: str | None) -> Response:
     if hidden:
         client_fields.redact(data, hidden)
         headers[client_fields.WITHHELD_HEADER] = ", ".join(hidden)
-    # Validated once: the stored JSON fields (parents, subsidies) are shaped by their models.
-    body = ChildRead.model_validate(data).model_dump_json(by_alias=True)
+    # The model's JSON without the model (schemas/child_json.py).
+    body = child_read_json(data)
     return Response(body, media_type="application/json", headers=headers)
 
 
@@ -246,9 +250,24 @@ async def create_child(
     return _read(response, scope, child)
 
 
+async def _get_child_lean(request: Request) -> Response | None:
+    """GET /children/{id} with a canonical UUID and no query string: the dependencies taken
+    as FastAPI takes them (the same bearer scheme and claims, the same 401s), without its
+    dependency solving; any other request (a query, another form of UUID, a bad one: 422)
+    takes FastAPI's path (core/routing.py: lean)."""
+    if request.scope.get("query_string"):
+        return None
+    child_id = canonical_uuid(request.path_params["child_id"])
+    if child_id is None:
+        return None
+    claims = await get_claims(request, await oauth2_scheme(request))
+    return await get_child(claims, request, child_id)
+
+
 @router.get(
     "/{child_id}", operation_id="getChild", response_model=ChildRead, responses=_errors(404)
 )
+@lean(_get_child_lean)
 async def get_child(
     claims: CurrentClaims,
     request: Request,

@@ -21,7 +21,7 @@ _MONEY_SCHEMA = {
 }
 
 
-def _money_text(value: object) -> object:
+def money_text(value: object) -> object:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return f"{Decimal(str(value)):.2f}"
     return value
@@ -29,7 +29,7 @@ def _money_text(value: object) -> object:
 
 # Money as the contract has it (DESIGN.md "API conventions"): a decimal string both ways.
 # Answers always send "1050.00"; bodies are declared so, and a JSON number is still taken.
-Money = Annotated[str, BeforeValidator(_money_text), WithJsonSchema(_MONEY_SCHEMA)]
+Money = Annotated[str, BeforeValidator(money_text), WithJsonSchema(_MONEY_SCHEMA)]
 MoneyIn = Annotated[float, WithJsonSchema(_MONEY_SCHEMA)]
 MoneyInDecimal = Annotated[Decimal, WithJsonSchema(_MONEY_SCHEMA)]
 
