@@ -196,3 +196,29 @@ def test_the_plain_columns_are_of_the_schemas_types() -> None:
         if kind != "plain" or name in ("age", "id_number"):
             continue
         assert _children.c[name].type.python_type is declared, name
+
+
+async def test_the_sync_feeds_child_item_is_the_models_json(session, settings):
+    """The sync feed's child items (services/sync/feed.py child_item) are ChildUpsert's JSON
+    by alias, from an ORM record (feed.py's path) and from a raw row (the one-statement
+    pages), for the same varied records."""
+    from childprotect_api.schemas.sync import ChildUpsert
+    from childprotect_api.services.children.id_numbers import age_on
+    from childprotect_api.services.sync import at_once, feed
+
+    today = date(2026, 3, 1)
+    made = []
+    for fields in VARIED:
+        fields = dict(fields)
+        with_id = fields.pop("with_id_number", True)
+        made.append(await make_child(session, settings, VILLAGE, with_id_number=with_id, **fields))
+    await _stored(session, made[0].id, father={"situation": "unknown", "away_since": None})
+    for child in made:
+        row = await _ROW.fetchrow(session, {"id": child.id})
+        data = _data(row, age_on(row["birth_date"], today))
+        expected = ChildUpsert(
+            id=row["id"], version=row["version"], data=ChildRead.model_validate(data)
+        ).model_dump_json(by_alias=True)
+        orm = await session.get(Child, child.id, populate_existing=True)
+        assert feed.child_item(orm, today) == expected  # type: ignore[arg-type]
+        assert feed.child_item(at_once._Attrs(row, ""), today) == expected  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ asking, with its cursor, what changed. One statement does all of it:
   read and its audit rows stand or fall together.
 
 The page is then shaped in Python exactly as feed.py's `changes_page` shapes it (the same
-functions: `_gone_reason`, `child_read`, `AgreementRead.from_row`, the visits' JSON from
+functions: `_gone_reason`, `child_item`, `AgreementRead.from_row`, the visits' JSON from
 PostgreSQL, the same order and cursor).
 
 What it does not cover answers None and the request takes feed.py's path (one transaction,

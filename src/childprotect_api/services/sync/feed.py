@@ -69,13 +69,13 @@ from childprotect_api.schemas.agreement import AgreementRead
 from childprotect_api.schemas.benefit import CategoryApplicationRead
 from childprotect_api.schemas.care import AlertRead, PairingRead
 from childprotect_api.schemas.child import ChildRead
+from childprotect_api.schemas.child_json import child_read_json
 from childprotect_api.schemas.sync import (
     ActivityUpsert,
     AgreementUpsert,
     AlertUpsert,
     CaseUpsert,
     CategoryApplicationUpsert,
-    ChildUpsert,
     PairingUpsert,
     ReportUpsert,
     SiteUpsert,
@@ -255,16 +255,22 @@ def _gone_reason(
     return None
 
 
-def child_read(child: Child, today: date) -> ChildRead:
-    """As GET /children/{id} (routers/children.py `_shape`): the ID number masked."""
-    data = {
-        name: getattr(child, name)
-        for name in ChildRead.model_fields
-        if name not in ("age", "id_number")
-    }
+_CHILD_COLUMNS = tuple(name for name in ChildRead.model_fields if name not in ("age", "id_number"))
+
+
+def child_item(child: Child, today: date) -> str:
+    """A child's upsert item (ChildUpsert's JSON by alias), its data as GET /children/{id}
+    answers it, the ID number masked: written from the record's values by
+    schemas/child_json.py (byte for byte the model's: tests/children/test_child_json.py), not
+    validated again by ChildUpsert and ChildRead."""
+    data = {name: getattr(child, name) for name in _CHILD_COLUMNS}
     data["age"] = age_on(child.birth_date, today)
     data["id_number"] = child.id_number_masked
-    return ChildRead.model_validate(data)
+    version = "null" if child.version is None else str(int(child.version))
+    return (
+        f'{{"id":"{child.id}","op":"upsert","version":{version},"kind":"child",'
+        f'"type":"child","data":{child_read_json(data).decode()}}}'
+    )
 
 
 @dataclass
@@ -284,8 +290,7 @@ class _Shaper:
 
     def child(self, c: Child) -> str:
         self.children.append((c.id, c.area_code))
-        item = ChildUpsert(id=c.id, version=c.version, data=child_read(c, self.today))
-        return item.model_dump_json(by_alias=True)
+        return child_item(c, self.today)
 
     def agreement(self, a: Agreement) -> str:
         self.agreements.append((a.id, a.area_code))
