@@ -118,17 +118,13 @@ class InputGuardMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         if query:
             errors += check_pairs(parse_qsl(query, keep_blank_values=True, encoding="utf-8"))
-        headers = dict(scope.get("headers") or [])
-        kind = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         replay: list[Message] | None = None
-        if (
-            not errors
-            and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE")
-            and (
-                kind == b"application/json"
-                or kind.endswith(b"+json")
-                or kind == b"application/x-www-form-urlencoded"
-            )
+        with_body = not errors and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE")
+        kind = _content_type(scope) if with_body else b""
+        if with_body and (
+            kind == b"application/json"
+            or kind.endswith(b"+json")
+            or kind == b"application/x-www-form-urlencoded"
         ):
             replay, body = await _read_all(receive)
             if kind == b"application/x-www-form-urlencoded":
@@ -143,6 +139,15 @@ class InputGuardMiddleware:
         if replay is not None:
             receive = _replaying(replay, receive)
         await self.app(scope, receive, send)
+
+
+def _content_type(scope: Scope) -> bytes:
+    """The request's media type, lower case, without parameters (the last header given)."""
+    kind = b""
+    for name, value in scope.get("headers") or ():
+        if name == b"content-type":
+            kind = value
+    return kind.split(b";", 1)[0].strip().lower()
 
 
 async def _read_all(receive: Receive) -> tuple[list[Message], bytes]:

@@ -37,6 +37,17 @@ SECURITY_HEADERS = [
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 
 
+def _add_headers(start: Message, rid: str, is_docs: bool) -> None:
+    """The request id and the security headers on a response's start message."""
+    hdrs = list(start.get("headers", []))
+    hdrs.append((b"x-request-id", rid.encode()))
+    present = {k.lower() for k, _ in hdrs}
+    hdrs.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+    if not is_docs:
+        hdrs.append(API_CSP)
+    start["headers"] = hdrs
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -46,8 +57,14 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        # One pass over the request's headers (this runs on every request).
+        incoming = ""
+        declared: bytes | None = None
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
         rid = (
             incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else secrets.token_hex(8)
         )
@@ -55,7 +72,6 @@ class RequestContextMiddleware:
         path: str = scope.get("path", "")
         is_docs = path.startswith(("/docs", "/redoc"))
 
-        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await _too_large(send, rid, self.max_body_bytes)
             return
@@ -73,15 +89,7 @@ class RequestContextMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                hdrs = list(message.get("headers", []))
-                hdrs.append((b"x-request-id", rid.encode()))
-                present = {k.lower() for k, _ in hdrs}
-                for k, v in SECURITY_HEADERS:
-                    if k not in present:
-                        hdrs.append((k, v))
-                if not is_docs:
-                    hdrs.append(API_CSP)
-                message["headers"] = hdrs
+                _add_headers(message, rid, is_docs)
             await send(message)
 
         started = False
@@ -89,11 +97,13 @@ class RequestContextMiddleware:
         t0 = time.perf_counter()
 
         async def tracking_send(message: Message) -> None:
+            # The response's status, and the headers above, in one wrapper.
             nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
                 status = int(message["status"])
-            await send_with_headers(message)
+                _add_headers(message, rid, is_docs)
+            await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
