@@ -521,6 +521,14 @@ def _initial_key(entity: str, row: Any) -> tuple[str, ...]:
     return (str(row.id),)
 
 
+def first_cursor(scope: Scope, xmin: str, at: datetime) -> SyncCursor:
+    """The load's position from its first page's horizon (xmin as text, the time taken)."""
+    return SyncCursor(
+        _INITIAL, scope.actor_id, scope.role, scope.area_code, int(xmin), 0,
+        at - 2 * LONGEST_TRANSACTION,
+    )  # fmt: skip
+
+
 async def initial_page(
     read_session: AsyncSession,
     scope: Scope,
@@ -533,15 +541,7 @@ async def initial_page(
     if cursor is None:
         # Taken before any record is read: see the module docstring.
         xmin, at = (await read_session.execute(_HORIZON)).one()
-        cursor = SyncCursor(
-            _INITIAL,
-            scope.actor_id,
-            scope.role,
-            scope.area_code,
-            int(xmin),
-            0,
-            at - 2 * LONGEST_TRANSACTION,
-        )
+        cursor = first_cursor(scope, xmin, at)
     shaper = _shaper(scope)
     closed_cutoff = _closed_cutoff(now, keep_closed_days)
     items: list[str] = []

@@ -386,15 +386,7 @@ async def load_at_once(
     if not head["covered"]:
         return None, True  # a record of another type: feed.py's path answers (counted)
     if cursor is None:
-        cursor = feed.SyncCursor(
-            feed._INITIAL,
-            scope.actor_id,
-            scope.role,
-            scope.area_code,
-            int(head["horizon"]),
-            0,
-            head["horizon_at"] - 2 * feed.LONGEST_TRANSACTION,
-        )
+        cursor = feed.first_cursor(scope, head["horizon"], head["horizon_at"])
     found = [r for r in rows if r["k"] is not None]
     page = found[:limit]
     shaper = feed._shaper(scope)
